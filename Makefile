@@ -1,0 +1,84 @@
+# Plan Guard - every target is a thin wrapper over `uv run ...`.
+# Bootstraps its own pinned uv into .tools/ (with pip, no downloaded installer) and points uv and
+# `sam build` at a Python 3.12 (pyenv's, when pyenv is present). Nothing is downloaded but packages.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+SAM_VERSION := 1.170.0
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+BOOT_PYTHON := $(shell command -v python3 || command -v python)
+
+# pyenv machines: a python3.12 shim that resolves (and keeps the default version's shims working).
+ifneq ($(shell command -v pyenv 2>/dev/null),)
+PYENV_312 := $(shell pyenv versions --bare 2>/dev/null | grep -E '^3\.12\.[0-9]+$$' | tail -1)
+PYENV_DEFAULT := $(shell PYENV_VERSION= pyenv version-name 2>/dev/null | cut -d: -f1)
+ifneq ($(PYENV_312),)
+export PYENV_VERSION ?= $(PYENV_312):$(PYENV_DEFAULT)
+endif
+endif
+export UV_PYTHON ?= 3.12
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+export SAM_CLI_TELEMETRY := 0
+RUN := $(UV) run --frozen
+SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
+
+FN ?= AccountsFunction
+EVENT ?= events/accounts_list.json
+
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build bench invoke token plan reconcile clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "Bootstrapping uv $(UV_VERSION) into $(TOOLS)/ ..."
+	@$(BOOT_PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+bootstrap: $(UV)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+sync: .venv/.synced  ## install the Python environment
+
+kinde/node_modules/.package-lock.json: kinde/package-lock.json
+	@cd kinde && npm ci --no-audit --no-fund --loglevel=error
+
+dev: sync  ## run the whole system locally on PORT (default 3000)
+	@$(RUN) python -m local.dev
+
+test: sync kinde/node_modules/.package-lock.json  ## run all tests: Python (unit + integration) and the Kinde workflow
+	@$(RUN) pytest -q
+	@cd kinde && npm test --silent
+
+unit: sync  ## Python unit tests only
+	@$(RUN) pytest -q tests/unit
+
+lint: sync kinde/node_modules/.package-lock.json  ## ruff (lint + format check), mypy, tsc
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+	@$(RUN) mypy .
+	@cd kinde && npm run --silent typecheck
+
+format: sync  ## apply ruff fixes and formatting
+	@$(RUN) ruff check --fix .
+	@$(RUN) ruff format .
+
+build: $(UV)  ## sam validate --lint and sam build (no Docker, no AWS account)
+	@$(SAM) validate --lint
+	@$(SAM) build
+
+bench: sync  ## benchmarks that print ratios (cold-start imports, hot paths)
+	@$(RUN) python -m tests.bench
+
+invoke: sync  ## run one function with one event: make invoke FN=AccountsFunction EVENT=events/x.json
+	@$(RUN) python -m local.invoke $(FN) $(EVENT)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

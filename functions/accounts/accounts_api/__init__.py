@@ -1,0 +1,1 @@
+"""AccountsFunction: tracked-account CRUD with the plan limit enforced."""

@@ -1,0 +1,45 @@
+"""Request models: trimmed text, 1-200 characters, no control characters."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+MAX_TEXT = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _clean(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"must be at most {MAX_TEXT} characters")
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Text = Annotated[str, Field(strict=True), AfterValidator(_clean)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+
+class CreateAccountRequest(_Request):
+    name: Text
+    account_number: Text = Field(alias="accountNumber")
+
+
+class UpdateAccountRequest(_Request):
+    name: Text | None = None
+    account_number: Text | None = Field(default=None, alias="accountNumber")
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> UpdateAccountRequest:
+        if self.name is None and self.account_number is None:
+            raise ValueError("give at least one of name, accountNumber")
+        return self

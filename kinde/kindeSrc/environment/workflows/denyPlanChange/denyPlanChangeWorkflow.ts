@@ -1,0 +1,239 @@
+/**
+ * Deny a plan downgrade while the user's tracked accounts exceed the new plan's limit.
+ *
+ * Trigger: user:plan_selection. Same decisions, in the same order, as Plan Guard's Python rule
+ * (layers/common/planguard/plan_rule.py, DESIGN.md §5); both run the shared case table in
+ * tests/fixtures/plan_cases.json. Differences from the Kinde tutorial's workflow:
+ *  - the usage endpoint is called with `Authorization: Bearer <USAGE_API_KEY>`;
+ *  - a response without a numeric `count` is an error (the tutorial compared `undefined > limit`,
+ *    which is false, so an error body silently allowed the downgrade);
+ *  - plan limits come from the PLAN_LIMITS env var (defaults: the tutorial's free = 3, pro = 5).
+ *
+ * When in doubt the workflow throws: with failurePolicy "stop" the plan change does not go ahead.
+ */
+import {
+  denyPlanSelection,
+  fetch,
+  getEnvironmentVariable,
+  WorkflowTrigger,
+  type KindeFetchOptions,
+  type onPlanSelection,
+  type WorkflowSettings,
+} from "@kinde/infrastructure";
+
+// @kinde/infrastructure 0.9.0 types `bindings` without "kinde.plan", yet its denyPlanSelection
+// throws at run time unless that binding is enabled: widen the type instead of dropping it.
+type PlanSelectionWorkflowSettings = WorkflowSettings & {
+  bindings: NonNullable<WorkflowSettings["bindings"]> & { "kinde.plan": Record<string, never> };
+};
+
+export const workflowSettings: PlanSelectionWorkflowSettings = {
+  id: "onUserPlanSelection",
+  name: "Deny Plan Change",
+  trigger: WorkflowTrigger.PlanSelection,
+  failurePolicy: { action: "stop" },
+  bindings: {
+    "kinde.plan": {},
+    "kinde.fetch": {},
+    "kinde.env": {},
+    url: {},
+  },
+};
+
+/** The billing feature whose limit the rule compares. */
+export const FEATURE_KEY = "tracked_accounts";
+
+/** `{plan code: {feature: limit}}`; `null` means unlimited. Same JSON as the backend's PLAN_LIMITS. */
+export type PlanLimits = Record<string, Record<string, number | null>>;
+
+/** The tutorial's plans; used when PLAN_LIMITS is unset. Mirrors planguard.settings.DEFAULT_PLAN_LIMITS. */
+export const DEFAULT_PLAN_LIMITS: PlanLimits = {
+  free: { [FEATURE_KEY]: 3 },
+  pro: { [FEATURE_KEY]: 5 },
+};
+
+export const DENY_MESSAGE = "You need to reduce your usage before moving to this plan:";
+
+/** The tutorial's two reasons, word for word. */
+export function denyReasons(used: number, limit: number): string[] {
+  return [
+    `Your current usage is ${used}, but the new plan only allows up to ${limit}.`,
+    `Please reduce your usage to ${limit} or fewer to continue.`,
+  ];
+}
+
+/** The Kinde functions the rule uses, injectable so tests can stub them. */
+export interface WorkflowDeps {
+  fetch: (url: string, options: KindeFetchOptions) => Promise<{ data?: unknown } | undefined>;
+  denyPlanSelection: (message: string, reasons?: string[]) => void;
+  // Kinde may answer an unset variable with no object at all, so the result may be missing.
+  getEnvironmentVariable: (name: string) => { value?: string | null } | null | undefined;
+}
+
+/** Only the fields the rule reads, all optional: a malformed event must fail loudly, not crash oddly. */
+export interface PlanSelectionEvent {
+  context?: {
+    billing?: { currentPlanCode?: string | null; requestedPlanCode?: string | null } | null;
+    user?: { id?: string | null } | null;
+  } | null;
+}
+
+/** What the rule decided; the same shape as the backend's plan-check result (DESIGN.md §5). */
+export interface PlanSelectionOutcome {
+  allowed: boolean;
+  message: string | null;
+  reasons: string[];
+  usage: { [FEATURE_KEY]: { used: number; limit: number; excess: number } } | null;
+}
+
+const allow = (usage: PlanSelectionOutcome["usage"] = null): PlanSelectionOutcome => ({
+  allowed: true,
+  message: null,
+  reasons: [],
+  usage,
+});
+
+// Own keys only: a plan code such as "constructor" or "__proto__" must not look like a known plan.
+const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * Validate PLAN_LIMITS like the backend does: a non-empty object of plans, each with the
+ * tracked_accounts feature, every limit a whole number >= 0 or null (unlimited).
+ * Unset or blank means the defaults. Returns plan code -> tracked_accounts limit.
+ */
+export function parsePlanLimits(raw: string | null | undefined): Map<string, number | null> {
+  let data: unknown = DEFAULT_PLAN_LIMITS;
+  if (raw != null && raw.trim() !== "") {
+    try {
+      data = JSON.parse(raw);
+    } catch (error) {
+      throw new Error(`Invalid PLAN_LIMITS: not valid JSON (${errorText(error)}).`);
+    }
+  }
+  if (!isPlainObject(data) || Object.keys(data).length === 0) {
+    throw new Error('Invalid PLAN_LIMITS: expected a non-empty object like {"free":{"tracked_accounts":3}}.');
+  }
+  const limits = new Map<string, number | null>();
+  for (const [plan, features] of Object.entries(data)) {
+    if (plan.trim() === "") {
+      throw new Error("Invalid PLAN_LIMITS: plan codes must be non-empty strings.");
+    }
+    if (!isPlainObject(features) || !hasOwn(features, FEATURE_KEY)) {
+      throw new Error(`Invalid PLAN_LIMITS: "${plan}" must be an object with a "${FEATURE_KEY}" key.`);
+    }
+    for (const [feature, limit] of Object.entries(features)) {
+      if (limit !== null && !(typeof limit === "number" && Number.isInteger(limit) && limit >= 0)) {
+        throw new Error(
+          `Invalid PLAN_LIMITS: "${plan}"."${feature}" must be a whole number >= 0 or null (unlimited), ` +
+            `got ${JSON.stringify(limit)}.`,
+        );
+      }
+    }
+    limits.set(plan, features[FEATURE_KEY] as number | null);
+  }
+  return limits;
+}
+
+/** `null` is unlimited: larger than any number, so moving to it is never a downgrade. */
+function isSmaller(requested: number | null, current: number | null): requested is number {
+  if (requested === null) return false;
+  return current === null || requested < current;
+}
+
+function envValue(deps: WorkflowDeps, name: string): string | undefined {
+  const value = deps.getEnvironmentVariable(name)?.value?.trim();
+  return value ? value : undefined;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A short, log-safe rendering of the body the usage endpoint sent back. */
+function describeBody(body: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(body) ?? String(body);
+  } catch {
+    text = String(body);
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/** Ask the backend how many tracked accounts the user has. Any doubt is an error, never a count. */
+async function readUsage(deps: WorkflowDeps, userId: string): Promise<number> {
+  const apiUrl = envValue(deps, "USAGE_API_URL");
+  if (!apiUrl) {
+    throw new Error("USAGE_API_URL is not set. Add a full URL in Kinde environment variables.");
+  }
+  const endpoint = `${apiUrl.replace(/\/+$/, "")}/${encodeURIComponent(userId)}`;
+  const headers: Record<string, string> = { Accept: "application/json" };
+  // Unset key: send no header, for a backend running with USAGE_AUTH=none.
+  const apiKey = envValue(deps, "USAGE_API_KEY");
+  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+
+  let body: unknown;
+  try {
+    const res = await deps.fetch(endpoint, { method: "GET", responseFormat: "json", headers });
+    body = res?.data;
+  } catch (error) {
+    throw new Error(`Cannot check the user limits, exiting the workflow: ${errorText(error)}`);
+  }
+  // Kinde's fetch gives the body only, never the status: a 401/5xx body lands here too.
+  const count = isPlainObject(body) ? body.count : undefined;
+  if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
+    throw new Error(
+      `Cannot check the user limits, exiting the workflow: expected {"count": <number>} from the usage API, got ${describeBody(body)}`,
+    );
+  }
+  return count;
+}
+
+/**
+ * The downgrade rule (DESIGN.md §5), in its order. Throws when the change cannot be judged;
+ * calls deps.denyPlanSelection (which does not throw) when usage is over the requested limit.
+ */
+export async function checkPlanSelection(
+  event: PlanSelectionEvent,
+  deps: WorkflowDeps,
+): Promise<PlanSelectionOutcome> {
+  const userId = event.context?.user?.id;
+  const currentPlanCode = event.context?.billing?.currentPlanCode;
+  const requestedPlanCode = event.context?.billing?.requestedPlanCode;
+
+  if (!userId) throw new Error("Missing user id in event context.");
+  if (!requestedPlanCode) throw new Error("Missing requested plan code.");
+
+  const limits = parsePlanLimits(deps.getEnvironmentVariable("PLAN_LIMITS")?.value);
+  if (!limits.has(requestedPlanCode)) {
+    throw new Error(`Unknown requested plan: ${requestedPlanCode}`);
+  }
+  // A current plan outside our table (legacy, or none yet) is not ours to judge.
+  if (!currentPlanCode || !limits.has(currentPlanCode)) return allow();
+
+  const requestedLimit = limits.get(requestedPlanCode) ?? null;
+  const currentLimit = limits.get(currentPlanCode) ?? null;
+  // Upgrade or lateral move: allowed without reading usage, so the usage API can only fail a downgrade.
+  if (!isSmaller(requestedLimit, currentLimit)) return allow();
+
+  const used = await readUsage(deps, userId);
+  const usage = {
+    [FEATURE_KEY]: { used, limit: requestedLimit, excess: Math.max(0, used - requestedLimit) },
+  };
+  if (used > requestedLimit) {
+    const reasons = denyReasons(used, requestedLimit);
+    deps.denyPlanSelection(DENY_MESSAGE, reasons);
+    return { allowed: false, message: DENY_MESSAGE, reasons, usage };
+  }
+  return allow(usage);
+}
+
+/** The real Kinde functions (they need the bindings enabled in workflowSettings). */
+const kindeDeps: WorkflowDeps = { fetch, denyPlanSelection, getEnvironmentVariable };
+
+export default async function Workflow(event: onPlanSelection): Promise<void> {
+  await checkPlanSelection(event, kindeDeps);
+}

@@ -1,0 +1,110 @@
+"""HTTP glue shared by the API functions built on Powertools' resolver.
+
+One resolver factory registers the error mapping (every ``ApiError`` and every unexpected
+exception become the §2 error body), so no handler formats an error itself. Request helpers
+parse bodies and query strings into 4xx errors, never into 500s.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from pydantic import BaseModel, ValidationError
+
+from planguard.auth import Principal, get_verifier
+from planguard.errors import (
+    ApiError,
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+    to_http_response,
+)
+
+MAX_BODY_BYTES = 16 * 1024
+
+logger = Logger()
+
+
+def error_response(error: ApiError) -> Response[str]:
+    http = to_http_response(error)
+    return Response(status_code=http["statusCode"], headers=http["headers"], body=http["body"])
+
+
+def build_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver()
+
+    @app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
+    def _api_error(error: ApiError) -> Response[str]:
+        if error.status >= 500:
+            logger.warning(
+                "request failed", extra={"code": error.code, "detail": getattr(error, "detail", None)}
+            )
+        return error_response(error)
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[str]:
+        return error_response(NotFound())
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def _unexpected(error: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        return error_response(ApiError())
+
+    return app
+
+
+def authenticate(event: APIGatewayProxyEventV2) -> Principal:
+    return get_verifier().authenticate(event.headers)
+
+
+def json_body(event: APIGatewayProxyEventV2) -> Any:
+    """The request body as JSON: 413 when too large, 400 when absent, not JSON or not UTF-8."""
+    raw = event.body or ""
+    try:
+        data = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode("utf-8")
+    except (binascii.Error, UnicodeEncodeError):
+        raise BadRequest("The request body could not be decoded.") from None
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    content_type = (event.headers or {}).get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise BadRequest("The request body must be JSON (Content-Type: application/json).")
+    if not data.strip():
+        raise BadRequest("A JSON request body is required.")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON.") from None
+
+
+def parse_model[M: BaseModel](model: type[M], payload: Any) -> M:
+    """Validate a JSON payload; field errors become 422 ``VALIDATION_ERROR`` with ``fields``."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        fields = [
+            {
+                "field": ".".join(str(part) for part in err["loc"]) or "body",
+                "message": err["msg"].removeprefix("Value error, "),
+            }
+            for err in exc.errors()
+        ]
+        raise ValidationFailed(fields) from None
+
+
+def query_int(params: Mapping[str, str] | None, name: str, default: int, low: int, high: int) -> int:
+    raw = (params or {}).get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"Query parameter '{name}' must be a whole number from {low} to {high}.")
+    return int(raw)

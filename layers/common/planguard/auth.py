@@ -1,0 +1,121 @@
+"""Kinde access-token verification (KINDE.md "Access tokens").
+
+RS256 only, exact issuer, audience when configured, exp/nbf with a small leeway, signing key by
+``kid`` from a JWKS that is cached across warm invocations and refetched once for an unknown kid.
+Machine-to-machine tokens and tokens without a user ``sub`` are refused. Every failure is the
+same ``Unauthorized``: the reason is logged, never returned.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from planguard.errors import Unauthorized
+from planguard.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+ALGORITHMS = ["RS256"]
+LEEWAY_SECONDS = 30
+# PyJWKClient refuses a forced refetch for this long after any fetch. A short pause keeps a
+# rotated key usable within a second while a flood of made-up kids cannot hammer Kinde.
+JWKS_REFETCH_COOLDOWN_SECONDS = 1.0
+JWKS_TIMEOUT_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user a request acts for."""
+
+    user_id: str
+    token: str = field(repr=False)
+    claims: Mapping[str, Any] = field(repr=False)
+
+
+def bearer_token(headers: Mapping[str, str] | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (header names case-insensitive)."""
+    for name, value in (headers or {}).items():
+        if name.lower() == "authorization" and value:
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        issuer: str,
+        jwks_url: str,
+        audience: str | None = None,
+        *,
+        refetch_cooldown_seconds: float = JWKS_REFETCH_COOLDOWN_SECONDS,
+        leeway_seconds: int = LEEWAY_SECONDS,
+    ) -> None:
+        self.issuer = issuer.removesuffix("/")
+        self.audience = audience or None
+        self.leeway_seconds = leeway_seconds
+        self._jwks = jwt.PyJWKClient(
+            jwks_url,
+            cache_jwk_set=True,
+            lifespan=600,
+            timeout=JWKS_TIMEOUT_SECONDS,
+            cooldown_duration=refetch_cooldown_seconds,
+        )
+
+    def verify(self, token: str | None) -> Principal:
+        if not token:
+            raise Unauthorized()
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") not in ALGORITHMS:
+                raise Unauthorized("Unsupported token algorithm.")
+            if not isinstance(header.get("kid"), str):
+                raise Unauthorized()
+            key = self._jwks.get_signing_key(header["kid"])
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                leeway=self.leeway_seconds,
+                options={
+                    "require": ["exp", "iss", "sub"],
+                    "verify_aud": self.audience is not None,
+                    "verify_iss": False,  # compared below, modulo one trailing slash
+                },
+            )
+        except Unauthorized:
+            raise
+        except jwt.PyJWKClientConnectionError as exc:
+            logger.warning("JWKS unreachable: %s", exc)
+            raise Unauthorized() from None
+        except jwt.PyJWTError as exc:
+            logger.info("Token refused: %s", type(exc).__name__)
+            raise Unauthorized() from None
+        issuer = claims.get("iss")
+        if not isinstance(issuer, str) or issuer.removesuffix("/") != self.issuer:
+            raise Unauthorized()
+        grant_types = claims.get("gty") or []
+        if "client_credentials" in (grant_types if isinstance(grant_types, list) else [grant_types]):
+            raise Unauthorized("Machine-to-machine tokens cannot act as a user.")
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            raise Unauthorized()
+        return Principal(user_id=subject, token=token, claims=claims)
+
+    def authenticate(self, headers: Mapping[str, str] | None) -> Principal:
+        return self.verify(bearer_token(headers))
+
+
+@functools.cache
+def get_verifier() -> TokenVerifier:
+    """One verifier per container, so its JWKS cache survives warm invocations."""
+    settings = get_settings()
+    return TokenVerifier(settings.kinde_issuer_url, settings.jwks_url, settings.kinde_audience)

@@ -1,0 +1,207 @@
+"""Kinde Account API client, called with the signed-in user's own token.
+
+Why not urllib3's ``Retry``: it honours ``Retry-After`` only on some statuses, ignores
+``RateLimit-Reset``, may sleep for hours and knows nothing of the Lambda's remaining time. The
+loop here is bounded on every axis: attempts, each wait, and the time the invocation has left.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import requests
+
+from planguard.errors import EntitlementUnavailable
+from planguard.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+UNLIMITED_SENTINEL = 2_147_483_647  # some tenants report "unlimited" as INT32_MAX
+CONNECT_TIMEOUT_SECONDS = 1.5
+READ_TIMEOUT_SECONDS = 3.0
+MAX_ATTEMPTS = 3
+MAX_WAIT_SECONDS = 2.0
+SAFETY_MARGIN_SECONDS = 1.0
+CACHE_MAX_USERS = 2048
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """A user's limit for one feature: ``limit=None`` is unlimited."""
+
+    limit: int | None
+    missing: bool = False
+    source: Literal["kinde", "cache"] = "kinde"
+
+
+class KindeAccountApi:
+    """Reads entitlements and plans; caches the limit per user for ``cache_seconds``."""
+
+    def __init__(
+        self,
+        issuer_url: str,
+        *,
+        cache_seconds: int = 60,
+        missing_unlimited: bool = False,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = issuer_url.removesuffix("/")
+        self.cache_seconds = cache_seconds
+        self.missing_unlimited = missing_unlimited
+        self._session = session or requests.Session()
+        self._clock = clock
+        self._sleep = sleep
+        self._cache: OrderedDict[tuple[str, str], tuple[float, Entitlement]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- entitlement -------------------------------------------------------------------------
+    def entitlement(
+        self,
+        user_id: str,
+        token: str,
+        feature_key: str,
+        remaining_seconds: Callable[[], float] | None = None,
+    ) -> Entitlement:
+        """The user's limit for ``feature_key``; raises ``EntitlementUnavailable`` when Kinde fails."""
+        cached = self._cached(user_id, feature_key)
+        if cached is not None:
+            return cached
+        url = f"{self.base_url}/account_api/v1/entitlement/{quote(feature_key, safe='')}"
+        response = self._get(url, token, remaining_seconds)
+        if response.status_code == 404:
+            result = self._missing()
+        else:
+            result = self._parse_entitlement(self._json(response), feature_key)
+        self._store(user_id, feature_key, result)
+        return result
+
+    def current_plan(self, token: str, remaining_seconds: Callable[[], float] | None = None) -> str | None:
+        """The key of the user's first plan (``data.plans[0].key``), or None when there is none."""
+        url = f"{self.base_url}/account_api/v1/entitlements?page_size=1"
+        payload = self._json(self._get(url, token, remaining_seconds))
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        plans = data.get("plans") if isinstance(data, dict) else None
+        if isinstance(plans, list):
+            for plan in plans:
+                if isinstance(plan, dict) and isinstance(plan.get("key"), str) and plan["key"]:
+                    return str(plan["key"])
+        return None
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _missing(self) -> Entitlement:
+        return Entitlement(limit=None if self.missing_unlimited else 0, missing=True)
+
+    def _parse_entitlement(self, payload: dict[str, Any], feature_key: str) -> Entitlement:
+        data = payload.get("data")
+        entitlement = data.get("entitlement") if isinstance(data, dict) else None
+        if not isinstance(entitlement, dict) or entitlement.get("feature_key") not in (None, feature_key):
+            return self._missing()
+        raw = entitlement.get("entitlement_limit_max")
+        if raw is None:
+            return Entitlement(limit=None)
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0 or raw != int(raw):
+            raise EntitlementUnavailable(detail=f"unexpected entitlement_limit_max {raw!r}")
+        limit = int(raw)
+        return Entitlement(limit=None if limit >= UNLIMITED_SENTINEL else limit)
+
+    def _cached(self, user_id: str, feature_key: str) -> Entitlement | None:
+        if self.cache_seconds <= 0:
+            return None
+        with self._lock:
+            hit = self._cache.get((user_id, feature_key))
+            if hit is None or hit[0] <= self._clock():
+                return None
+            return Entitlement(limit=hit[1].limit, missing=hit[1].missing, source="cache")
+
+    def _store(self, user_id: str, feature_key: str, result: Entitlement) -> None:
+        if self.cache_seconds <= 0:
+            return
+        with self._lock:
+            self._cache[(user_id, feature_key)] = (self._clock() + self.cache_seconds, result)
+            self._cache.move_to_end((user_id, feature_key))
+            while len(self._cache) > CACHE_MAX_USERS:
+                self._cache.popitem(last=False)
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            payload = response.json()
+        except ValueError:
+            raise EntitlementUnavailable(detail="Account API answered with invalid JSON") from None
+        if not isinstance(payload, dict):
+            raise EntitlementUnavailable(detail="Account API answered with a non-object")
+        return payload
+
+    def _get(self, url: str, token: str, remaining_seconds: Callable[[], float] | None) -> requests.Response:
+        """GET with bounded retries; a final 2xx/404 is returned, anything else raises."""
+        wait = 0.0
+        response: requests.Response | None
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            budget = (remaining_seconds() if remaining_seconds else 30.0) - SAFETY_MARGIN_SECONDS
+            read_timeout = min(READ_TIMEOUT_SECONDS, budget - CONNECT_TIMEOUT_SECONDS)
+            if read_timeout <= 0.1:
+                raise EntitlementUnavailable(int(wait) or 1, detail="no time left to call Kinde")
+            try:
+                response = self._session.get(
+                    url,
+                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                    timeout=(CONNECT_TIMEOUT_SECONDS, read_timeout),
+                )
+            except requests.RequestException as exc:
+                detail = f"{type(exc).__name__} calling the Account API"
+                response = None
+            else:
+                status = response.status_code
+                if status < 300 or status == 404:
+                    return response
+                detail = f"Account API answered {status}"
+                if status not in RETRYABLE_STATUSES:
+                    logger.warning(detail)
+                    raise EntitlementUnavailable(detail=detail)
+            wait = self._wait_before_retry(response, attempt)
+            out_of_time = (
+                remaining_seconds is not None
+                and remaining_seconds() - wait - SAFETY_MARGIN_SECONDS < CONNECT_TIMEOUT_SECONDS + 0.5
+            )
+            if attempt == MAX_ATTEMPTS or wait > MAX_WAIT_SECONDS or out_of_time:
+                logger.warning("%s; giving up after %d attempt(s)", detail, attempt)
+                raise EntitlementUnavailable(max(1, round(wait)), detail=detail)
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _wait_before_retry(response: requests.Response | None, attempt: int) -> float:
+        """Seconds to wait: the server's ``Retry-After``/``RateLimit-Reset``, else jittered backoff."""
+        if response is not None:
+            for header in ("Retry-After", "RateLimit-Reset"):
+                value = response.headers.get(header)
+                if value and value.strip().isdigit():
+                    return float(value.strip())
+        return random.uniform(0.1, 0.25 * 2**attempt)  # noqa: S311 - jitter, not crypto
+
+
+@functools.cache
+def get_account_api() -> KindeAccountApi:
+    """One client per container: its session and per-user cache live across warm invocations."""
+    settings = get_settings()
+    return KindeAccountApi(
+        settings.kinde_issuer_url,
+        cache_seconds=settings.entitlement_cache_seconds,
+        missing_unlimited=settings.missing_entitlement == "unlimited",
+    )

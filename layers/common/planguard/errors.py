@@ -1,0 +1,150 @@
+"""The error catalogue of DESIGN.md §2, and its one mapping to an HTTP response.
+
+Every failure a client can see is an ``ApiError``; handlers raise them and never build error
+bodies themselves. ``to_http_response`` is the single place that turns one into
+``{"error": {"code", "message", ...extra}}`` with its status and headers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+LIMIT_REACHED_MESSAGE = (
+    "You\u2019ve reached your tracked accounts limit ({limit}). Remove one or upgrade your plan to add more."
+)
+ENTITLEMENT_ERROR_MESSAGE = "We could not verify your plan entitlements right now. Please try again."
+
+
+class ApiError(Exception):
+    """An error with a stable code that clients can act on."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    default_message: ClassVar[str] = "Something went wrong."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.extra = extra or {}
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "BAD_REQUEST"
+    default_message = "The request is malformed."
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "UNAUTHORIZED"
+    default_message = "A valid access token is required."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class LimitReached(ApiError):
+    status = 403
+    code = "LIMIT_REACHED"
+
+    def __init__(self, used: int, limit: int) -> None:
+        super().__init__(
+            LIMIT_REACHED_MESSAGE.format(limit=limit), extra={"usage": {"used": used, "limit": limit}}
+        )
+
+
+class NoEntitlement(ApiError):
+    status = 403
+    code = "NO_ENTITLEMENT"
+    default_message = "Your plan does not include tracked accounts."
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "NOT_FOUND"
+    default_message = "Not found."
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+    default_message = "This method is not allowed on this resource."
+
+
+class DuplicateAccountNumber(ApiError):
+    status = 409
+    code = "DUPLICATE_ACCOUNT_NUMBER"
+    default_message = "You already track an account with this account number."
+
+
+class IdempotencyInProgress(ApiError):
+    status = 409
+    code = "IDEMPOTENCY_IN_PROGRESS"
+    default_message = "A request with this Idempotency-Key is still being processed. Retry shortly."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+    default_message = "The request body is too large."
+
+
+class ValidationFailed(ApiError):
+    status = 422
+    code = "VALIDATION_ERROR"
+    default_message = "The request is invalid."
+
+    def __init__(self, fields: list[dict[str, str]], message: str | None = None) -> None:
+        super().__init__(message, extra={"fields": fields})
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = "This Idempotency-Key was already used with a different request body."
+
+
+class EntitlementUnavailable(ApiError):
+    status = 503
+    code = "ENTITLEMENT_ERROR"
+    default_message = ENTITLEMENT_ERROR_MESSAGE
+
+    def __init__(self, retry_after_seconds: int = 5, detail: str | None = None) -> None:
+        super().__init__(headers={"Retry-After": str(max(1, retry_after_seconds))})
+        self.detail = detail
+
+
+class ServiceUnavailable(ApiError):
+    """Storage throttled or contended past our retries: nothing was written, try again."""
+
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+    default_message = "The service is busy right now. Nothing was changed; please try again."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
+def to_http_response(error: ApiError) -> dict[str, Any]:
+    """The API Gateway (payload 2.0) response for an error: the one error-to-HTTP mapping."""
+    return {
+        "statusCode": error.status,
+        "headers": {**JSON_HEADERS, **error.headers},
+        "body": json.dumps(error.body(), ensure_ascii=False),
+    }

@@ -1,0 +1,29 @@
+"""Account ids: ULID-style, 26 Crockford base32 characters, time-ordered.
+
+Time-ordered ids make the DynamoDB sort key ``ACCOUNT#<id>`` list accounts oldest first, as the
+seed's ``orderBy: createdAt asc`` does, with one Query and no index.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ACCOUNT_ID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def new_account_id(now_ms: int | None = None) -> str:
+    """48 bits of milliseconds then 80 random bits."""
+    timestamp = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    value = (timestamp << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+def is_account_id(value: str) -> bool:
+    return bool(ACCOUNT_ID_PATTERN.match(value))

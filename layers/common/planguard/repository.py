@@ -1,0 +1,494 @@
+"""DynamoDB access for the single-table model of DESIGN.md §3 — the only module that knows keys.
+
+    account           PK=USER#<kindeId>  SK=ACCOUNT#<id>
+    number guard      PK=USER#<kindeId>  SK=ACCOUNTNUMBER#<normalised number>
+    usage counter     PK=USER#<kindeId>  SK=USAGE#tracked_accounts   count=<int>
+
+Create and delete are each one ``TransactWriteItems`` (account, guard and counter move together,
+the limit is a condition on the counter), so concurrent requests can never push the count past
+the limit or leave it different from the number of accounts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import json
+import logging
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from planguard.errors import (
+    BadRequest,
+    DuplicateAccountNumber,
+    LimitReached,
+    NotFound,
+    ServiceUnavailable,
+)
+from planguard.ids import is_account_id, new_account_id
+from planguard.settings import FEATURE_KEY, get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = logging.getLogger(__name__)
+
+CONFLICT_RETRIES = 6
+_NORMALISE = re.compile(r"[\s\-]+")
+
+
+def normalise_account_number(number: str) -> str:
+    """Trimmed, case-folded, spaces and hyphens removed; leading zeros kept."""
+    return _NORMALISE.sub("", number.strip().casefold())
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    account_number: str
+    created_at: str
+    updated_at: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "accountNumber": self.account_number,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Account]
+    next_cursor: str | None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def _account_sk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+def _guard_sk(normalised: str) -> str:
+    return f"ACCOUNTNUMBER#{normalised}"
+
+
+USAGE_SK = f"USAGE#{FEATURE_KEY}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _account_from_item(item: dict[str, Any]) -> Account:
+    return Account(
+        id=item["id"]["S"],
+        name=item["name"]["S"],
+        account_number=item["accountNumber"]["S"],
+        created_at=item["createdAt"]["S"],
+        updated_at=item["updatedAt"]["S"],
+    )
+
+
+def _cancellation_codes(error: ClientError) -> list[str]:
+    reasons = error.response.get("CancellationReasons") or []
+    codes = [str(reason.get("Code") or "None") for reason in reasons]
+    if not codes:  # some emulators only put the reasons in the message: "[None, ConditionalCheckFailed]"
+        match = re.search(r"\[([^\]]*)\]", str(error.response.get("Error", {}).get("Message", "")))
+        codes = [code.strip() for code in match.group(1).split(",")] if match else []
+    return codes
+
+
+def _is_transient(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    return code in {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter
+
+
+class Cursor:
+    """Opaque page cursor bound to its user: base64url JSON of a user tag and the last account id."""
+
+    @staticmethod
+    def _tag(user_id: str) -> str:
+        return hashlib.sha256(user_id.encode()).hexdigest()[:16]
+
+    @classmethod
+    def encode(cls, user_id: str, last_id: str) -> str:
+        raw = json.dumps({"u": cls._tag(user_id), "a": last_id}, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, user_id: str, cursor: str) -> str:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            data = json.loads(raw)
+        except (binascii.Error, ValueError):
+            raise BadRequest("The cursor is not valid.") from None
+        if (
+            not isinstance(data, dict)
+            or data.get("u") != cls._tag(user_id)
+            or not isinstance(data.get("a"), str)
+            or not is_account_id(data["a"])
+        ):
+            raise BadRequest("The cursor is not valid.")
+        return str(data["a"])
+
+
+class AccountRepository:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    # -- reads -------------------------------------------------------------------------------
+    def usage_count(self, user_id: str) -> int:
+        """One GetItem of the usage counter; 0 for a user who never added an account."""
+        item = self._call(
+            self._db.get_item,
+            TableName=self._table,
+            Key={"PK": _s(_user_pk(user_id)), "SK": _s(USAGE_SK)},
+            ConsistentRead=True,
+            ProjectionExpression="#c",
+            ExpressionAttributeNames={"#c": "count"},
+        ).get("Item")
+        return int(item["count"]["N"]) if item and "count" in item else 0
+
+    def get(self, user_id: str, account_id: str) -> Account:
+        if not is_account_id(account_id):
+            raise NotFound()
+        item = self._get_account_item(user_id, account_id)
+        if item is None:
+            raise NotFound()
+        return _account_from_item(item)
+
+    def list_page(self, user_id: str, limit: int, cursor: str | None = None) -> Page:
+        """Oldest first; reads ``limit + 1`` so the last page says so (``next_cursor`` None)."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(_user_pk(user_id)), ":prefix": _s("ACCOUNT#")},
+            "Limit": limit + 1,
+        }
+        if cursor:
+            last_id = Cursor.decode(user_id, cursor)
+            params["ExclusiveStartKey"] = {"PK": _s(_user_pk(user_id)), "SK": _s(_account_sk(last_id))}
+        items = [_account_from_item(item) for item in self._call(self._db.query, **params).get("Items", [])]
+        if len(items) > limit:
+            items = items[:limit]
+            return Page(items, Cursor.encode(user_id, items[-1].id))
+        return Page(items, None)
+
+    # -- writes ------------------------------------------------------------------------------
+    def create(self, user_id: str, name: str, account_number: str, limit: int | None) -> Account:
+        """Account + guard + counter in one transaction; ``limit=None`` means unlimited."""
+        if limit is not None and limit <= 0:
+            raise LimitReached(used=self.usage_count(user_id), limit=limit)
+        pk = _user_pk(user_id)
+        normalised = normalise_account_number(account_number)
+        counter_update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"PK": _s(pk), "SK": _s(USAGE_SK)},
+            "UpdateExpression": "SET #c = if_not_exists(#c, :zero) + :one",
+            "ExpressionAttributeNames": {"#c": "count"},
+            "ExpressionAttributeValues": {":zero": {"N": "0"}, ":one": {"N": "1"}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if limit is not None:
+            counter_update["ConditionExpression"] = "attribute_not_exists(#c) OR #c < :limit"
+            counter_update["ExpressionAttributeValues"][":limit"] = {"N": str(limit)}
+        for attempt in range(CONFLICT_RETRIES):
+            account_id, now = new_account_id(), _now()
+            account_item = {
+                "PK": _s(pk),
+                "SK": _s(_account_sk(account_id)),
+                "id": _s(account_id),
+                "name": _s(name),
+                "accountNumber": _s(account_number),
+                "accountNumberKey": _s(normalised),
+                "createdAt": _s(now),
+                "updatedAt": _s(now),
+            }
+            try:
+                self._transact(
+                    [
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": account_item,
+                                "ConditionExpression": "attribute_not_exists(PK)",
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": {
+                                    "PK": _s(pk),
+                                    "SK": _s(_guard_sk(normalised)),
+                                    "accountId": _s(account_id),
+                                },
+                                "ConditionExpression": "attribute_not_exists(PK)",
+                            }
+                        },
+                        {"Update": counter_update},
+                    ]
+                )
+                return _account_from_item(account_item)
+            except ClientError as error:
+                codes = _cancellation_codes(error)
+                if len(codes) == 3 and codes[2] == "ConditionalCheckFailed" and limit is not None:
+                    raise LimitReached(used=self._used_from_reason(error, user_id), limit=limit) from None
+                if len(codes) == 3 and codes[1] == "ConditionalCheckFailed":
+                    raise DuplicateAccountNumber() from None
+                self._retry_or_raise(error, codes, attempt)
+        raise ServiceUnavailable()
+
+    def update(self, user_id: str, account_id: str, name: str | None, account_number: str | None) -> Account:
+        """Rename and/or renumber; a new number moves its guard in the same transaction."""
+        if not is_account_id(account_id):
+            raise NotFound()
+        pk, sk = _user_pk(user_id), _account_sk(account_id)
+        for attempt in range(CONFLICT_RETRIES):
+            current = self._get_account_item(user_id, account_id)
+            if current is None:
+                raise NotFound()
+            old_key = current["accountNumberKey"]["S"]
+            new_key = normalise_account_number(account_number) if account_number is not None else old_key
+            names = {"#n": "name", "#a": "accountNumber", "#k": "accountNumberKey", "#u": "updatedAt"}
+            values = {
+                ":n": _s(name if name is not None else current["name"]["S"]),
+                ":a": _s(account_number if account_number is not None else current["accountNumber"]["S"]),
+                ":k": _s(new_key),
+                ":u": _s(_now()),
+                ":old": _s(old_key),
+            }
+            update: dict[str, Any] = {
+                "TableName": self._table,
+                "Key": {"PK": _s(pk), "SK": _s(sk)},
+                "UpdateExpression": "SET #n = :n, #a = :a, #k = :k, #u = :u",
+                "ConditionExpression": "attribute_exists(PK) AND #k = :old",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+            try:
+                if new_key == old_key:
+                    item = self._call(self._db.update_item, **update, ReturnValues="ALL_NEW")["Attributes"]
+                    return _account_from_item(item)
+                self._transact(
+                    [
+                        {"Update": update},
+                        {
+                            "Delete": {
+                                "TableName": self._table,
+                                "Key": {"PK": _s(pk), "SK": _s(_guard_sk(old_key))},
+                                "ConditionExpression": "accountId = :id",
+                                "ExpressionAttributeValues": {":id": _s(account_id)},
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": {
+                                    "PK": _s(pk),
+                                    "SK": _s(_guard_sk(new_key)),
+                                    "accountId": _s(account_id),
+                                },
+                                "ConditionExpression": "attribute_not_exists(PK)",
+                            }
+                        },
+                    ]
+                )
+                return self.get(user_id, account_id)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    continue  # deleted or renumbered meanwhile: read again
+                codes = _cancellation_codes(error)
+                if len(codes) == 3 and codes[2] == "ConditionalCheckFailed":
+                    raise DuplicateAccountNumber() from None
+                if "ConditionalCheckFailed" in codes:
+                    continue
+                self._retry_or_raise(error, codes, attempt)
+        raise ServiceUnavailable()
+
+    def delete(self, user_id: str, account_id: str) -> None:
+        """Account, guard and one count go together; a concurrent second delete is a 404."""
+        if not is_account_id(account_id):
+            raise NotFound()
+        pk = _user_pk(user_id)
+        for attempt in range(CONFLICT_RETRIES):
+            current = self._get_account_item(user_id, account_id)
+            if current is None:
+                raise NotFound()
+            key = current["accountNumberKey"]["S"]
+            try:
+                self._transact(
+                    [
+                        {
+                            "Delete": {
+                                "TableName": self._table,
+                                "Key": {"PK": _s(pk), "SK": _s(_account_sk(account_id))},
+                                "ConditionExpression": "attribute_exists(PK) AND #k = :k",
+                                "ExpressionAttributeNames": {"#k": "accountNumberKey"},
+                                "ExpressionAttributeValues": {":k": _s(key)},
+                            }
+                        },
+                        {
+                            "Delete": {
+                                "TableName": self._table,
+                                "Key": {"PK": _s(pk), "SK": _s(_guard_sk(key))},
+                                "ConditionExpression": "accountId = :id",
+                                "ExpressionAttributeValues": {":id": _s(account_id)},
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": {"PK": _s(pk), "SK": _s(USAGE_SK)},
+                                "UpdateExpression": "SET #c = #c - :one",
+                                "ConditionExpression": "#c > :zero",
+                                "ExpressionAttributeNames": {"#c": "count"},
+                                "ExpressionAttributeValues": {":one": {"N": "1"}, ":zero": {"N": "0"}},
+                            }
+                        },
+                    ]
+                )
+                return
+            except ClientError as error:
+                codes = _cancellation_codes(error)
+                if codes[:1] == ["ConditionalCheckFailed"]:
+                    continue  # gone or renumbered meanwhile: read again (gone -> NotFound)
+                if codes[2:3] == ["ConditionalCheckFailed"]:
+                    logger.error("usage counter of %s is out of step; run reconcile", user_id)
+                    raise ServiceUnavailable() from None
+                self._retry_or_raise(error, codes, attempt)
+        raise ServiceUnavailable()
+
+    def reconcile(self, user_id: str) -> tuple[int, int]:
+        """Recount a user's accounts and set the counter: ``(counter before, accounts)``."""
+        for _ in range(CONFLICT_RETRIES):
+            before = self.usage_count(user_id)
+            actual = 0
+            params: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                "ExpressionAttributeValues": {":pk": _s(_user_pk(user_id)), ":prefix": _s("ACCOUNT#")},
+                "Select": "COUNT",
+                "ConsistentRead": True,
+            }
+            while True:
+                page = self._call(self._db.query, **params)
+                actual += int(page.get("Count", 0))
+                if "LastEvaluatedKey" not in page:
+                    break
+                params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            try:
+                self._call(
+                    self._db.put_item,
+                    TableName=self._table,
+                    Item={"PK": _s(_user_pk(user_id)), "SK": _s(USAGE_SK), "count": {"N": str(actual)}},
+                    ConditionExpression="attribute_not_exists(#c) OR #c = :before",
+                    ExpressionAttributeNames={"#c": "count"},
+                    ExpressionAttributeValues={":before": {"N": str(before)}},
+                )
+                return before, actual
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+        raise ServiceUnavailable()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _get_account_item(self, user_id: str, account_id: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._call(
+            self._db.get_item,
+            TableName=self._table,
+            Key={"PK": _s(_user_pk(user_id)), "SK": _s(_account_sk(account_id))},
+            ConsistentRead=True,
+        ).get("Item")
+        return item
+
+    def _used_from_reason(self, error: ClientError, user_id: str) -> int:
+        reasons = error.response.get("CancellationReasons") or []
+        item: dict[str, Any] = dict(reasons[2].get("Item") or {}) if len(reasons) == 3 else {}
+        if "count" in item:
+            return int(item["count"]["N"])
+        return self.usage_count(user_id)
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        # A fresh token per logical attempt: botocore's own retries of a lost response reuse it,
+        # so DynamoDB applies the transaction at most once.
+        try:
+            self._db.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)  # type: ignore[arg-type]
+        except BotoCoreError as error:
+            logger.error("DynamoDB unreachable: %s", error)
+            raise ServiceUnavailable() from None
+
+    @staticmethod
+    def _retry_or_raise(error: ClientError, codes: list[str], attempt: int) -> None:
+        """Back off on contention or throttling; anything else is a storage fault (503)."""
+        if "TransactionConflict" in codes or _is_transient(error) or "ThrottlingError" in codes:
+            logger.info("transaction contended (%s), attempt %d", codes or error, attempt + 1)
+            _backoff(attempt)
+            return
+        logger.error("DynamoDB error: %s %s", error.response.get("Error"), codes)
+        raise ServiceUnavailable() from None
+
+    @staticmethod
+    def _call(method: Any, **kwargs: Any) -> dict[str, Any]:
+        """A single-item call; throttling past botocore's retries becomes a 503, not a 500."""
+        try:
+            result: dict[str, Any] = method(**kwargs)
+            return result
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise
+            logger.error("DynamoDB error: %s", error.response.get("Error"))
+            raise ServiceUnavailable() from None
+        except BotoCoreError as error:
+            logger.error("DynamoDB unreachable: %s", error)
+            raise ServiceUnavailable() from None
+
+
+def dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
+    """A client with botocore's standard retries (throttling) and short timeouts."""
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=2,
+        read_timeout=5,
+        tcp_keepalive=True,
+    )
+    return boto3.client("dynamodb", endpoint_url=endpoint_url, config=config)
+
+
+@functools.cache
+def get_repository() -> AccountRepository:
+    """One repository per container: the client and its connection pool are reused warm."""
+    settings = get_settings()
+    return AccountRepository(dynamodb_client(settings.dynamodb_endpoint_url), settings.table_name)

@@ -1,0 +1,112 @@
+"""What the Lambda runtime gives a handler locally: a context object and payload 2.0 events."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass
+class LocalContext:
+    """A Lambda-like context: request id, ARN, memory and a real remaining-time clock."""
+
+    function_name: str
+    timeout_seconds: int = 10
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def http_api_event(
+    method: str,
+    path: str,
+    *,
+    route_key: str,
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    raw_query: str = "",
+    headers: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """An API Gateway HTTP API payload 2.0 event, as API Gateway builds it."""
+    now = datetime.now(UTC)
+    lower_headers = {name.lower(): value for name, value in (headers or {}).items()}
+    is_base64 = False
+    text_body: str | None = None
+    if isinstance(body, bytes):
+        try:
+            text_body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text_body, is_base64 = base64.b64encode(body).decode(), True
+    else:
+        text_body = body
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": lower_headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": lower_headers.get("host", "localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method.upper(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lower_headers.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex[:16],
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": is_base64,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if text_body:
+        event["body"] = text_body
+    return event
+
+
+DEV_TOKEN_PLACEHOLDER = "DEV_TOKEN"
+
+
+def stamp_token(event: dict[str, Any], token: str) -> dict[str, Any]:
+    """A copy of a sample event with ``DEV_TOKEN`` in its headers replaced by a real token."""
+    stamped = copy.deepcopy(event)
+    for name, value in list((stamped.get("headers") or {}).items()):
+        if isinstance(value, str) and DEV_TOKEN_PLACEHOLDER in value:
+            stamped["headers"][name] = value.replace(DEV_TOKEN_PLACEHOLDER, token)
+    return stamped
+
+
+def needs_token(event: dict[str, Any]) -> bool:
+    return DEV_TOKEN_PLACEHOLDER in json.dumps(event.get("headers") or {})

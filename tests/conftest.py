@@ -8,16 +8,16 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
 from moto import mock_aws
+from planguard.settings import DEFAULT_PLAN_LIMITS
 
 from local.kinde import KindeStandIn
 from local.lambda_runtime import LocalContext, stamp_token
 from local.template import load_template
-from planguard.settings import DEFAULT_PLAN_LIMITS
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -129,7 +129,7 @@ def invoke_http(handler: Any, event: dict[str, Any], function: str = "AccountsFu
 class AccountsClient:
     """Calls AccountsFunction's handler with events derived from the samples in events/."""
 
-    SAMPLES = {
+    SAMPLES: ClassVar[dict[tuple[str, str], str]] = {
         ("GET", "/accounts"): "accounts_list.json",
         ("POST", "/accounts"): "accounts_create.json",
         ("GET", "/accounts/{id}"): "accounts_get.json",

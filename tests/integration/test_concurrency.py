@@ -1,0 +1,139 @@
+"""Race-freedom against a real (single-threaded) moto server on 127.0.0.1 (DESIGN.md §3, §8)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+from planguard.errors import ApiError, LimitReached, NotFound
+from planguard.repository import AccountRepository, dynamodb_client
+
+from local.dynamodb import SingleThreadedMotoServer, create_tables
+
+USER = "kp_concurrent"
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    server = SingleThreadedMotoServer()
+    server.start()
+    create_tables(server.endpoint_url)
+    yield server.endpoint_url
+    server.stop()
+
+
+@pytest.fixture
+def repository(endpoint: str) -> AccountRepository:
+    boto3.client("dynamodb", endpoint_url=endpoint)
+    return AccountRepository(dynamodb_client(endpoint), "AccountsTable")
+
+
+def outcome(call: object) -> str:
+    try:
+        call()  # type: ignore[operator]
+    except ApiError as error:
+        return error.code
+    return "ok"
+
+
+def test_fifty_concurrent_adds_at_limit_five(repository: AccountRepository) -> None:
+    user = f"{USER}-adds"
+    start = threading.Barrier(50)
+
+    def add(i: int) -> str:
+        start.wait()
+        return outcome(lambda: repository.create(user, f"Account {i}", f"N{i:03}", limit=5))
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = Counter(pool.map(add, range(50)))
+    assert results == {"ok": 5, "LIMIT_REACHED": 45}
+    assert len(repository.list_page(user, 100).items) == 5
+    assert repository.usage_count(user) == 5
+
+
+def test_concurrent_deletes_of_one_account_never_go_negative(repository: AccountRepository) -> None:
+    user = f"{USER}-deletes"
+    account = repository.create(user, "Only", "1", limit=5)
+    start = threading.Barrier(20)
+
+    def delete(_: int) -> str:
+        start.wait()
+        return outcome(lambda: repository.delete(user, account.id))
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = Counter(pool.map(delete, range(20)))
+    assert results == {"ok": 1, "NOT_FOUND": 19}
+    assert repository.usage_count(user) == 0
+    with pytest.raises(NotFound):
+        repository.get(user, account.id)
+
+
+def test_concurrent_adds_and_deletes_keep_the_count_exact(repository: AccountRepository) -> None:
+    user = f"{USER}-mixed"
+    existing = [repository.create(user, f"Old {i}", f"OLD{i}", limit=5) for i in range(5)]
+    start = threading.Barrier(25)
+
+    def work(i: int) -> str:
+        start.wait()
+        if i < 5:
+            return outcome(lambda: repository.delete(user, existing[i].id))
+        return outcome(lambda: repository.create(user, f"New {i}", f"NEW{i}", limit=5))
+
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        results = Counter(pool.map(work, range(25)))
+    accounts = repository.list_page(user, 100).items
+    assert len(accounts) <= 5
+    assert repository.usage_count(user) == len(accounts)
+    assert results["ok"] == 5 + len([a for a in accounts if a.name.startswith("New")])
+
+
+def test_concurrent_duplicates_only_one_wins(repository: AccountRepository) -> None:
+    user = f"{USER}-dups"
+    start = threading.Barrier(10)
+
+    def add(i: int) -> str:
+        start.wait()
+        return outcome(lambda: repository.create(user, f"Dup {i}", "00-1234", limit=None))
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = Counter(pool.map(add, range(10)))
+    assert results == {"ok": 1, "DUPLICATE_ACCOUNT_NUMBER": 9}
+    assert repository.usage_count(user) == 1
+
+
+def test_the_server_does_interleave_requests(endpoint: str) -> None:
+    """Control: a count-then-put over the same server does exceed the limit, so the tests above
+    would catch a racy implementation."""
+    client = boto3.client("dynamodb", endpoint_url=endpoint)
+    user, limit = f"USER#{USER}-naive", 5
+    start = threading.Barrier(20)
+
+    def naive_add(i: int) -> bool:
+        count = client.query(
+            TableName="AccountsTable",
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": user}},
+            Select="COUNT",
+        )["Count"]
+        start.wait()
+        if count >= limit:
+            return False
+        client.put_item(TableName="AccountsTable", Item={"PK": {"S": user}, "SK": {"S": f"ACCOUNT#{i}"}})
+        return True
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        added = sum(pool.map(naive_add, range(20)))
+    assert added > limit
+
+
+def test_limit_reached_reports_the_stored_usage(repository: AccountRepository) -> None:
+    user = f"{USER}-report"
+    for i in range(3):
+        repository.create(user, f"A{i}", str(i), limit=3)
+    with pytest.raises(LimitReached) as caught:
+        repository.create(user, "A4", "4", limit=3)
+    assert caught.value.extra["usage"] == {"used": 3, "limit": 3}

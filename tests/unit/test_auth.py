@@ -1,0 +1,199 @@
+"""JWT matrix (KINDE.md "Access tokens"): only a valid RS256 user token from the issuer passes."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from planguard.auth import TokenVerifier, bearer_token
+from planguard.errors import Unauthorized
+
+from local.kinde import KindeStandIn, SigningKey, new_rsa_key
+
+ISSUER = "https://planguard.kinde.com"
+USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
+
+
+@pytest.fixture
+def kinde() -> Iterator[KindeStandIn]:
+    """A stand-in used only to mint tokens and publish its JWKS (never started: no network)."""
+    standin = KindeStandIn({"free": {"tracked_accounts": 3}}, port=0)
+    yield standin
+    standin._server.server_close()
+
+
+class JwksFetches:
+    def __init__(self, kinde: KindeStandIn) -> None:
+        self.kinde = kinde
+        self.count = 0
+
+    def build_opener(self, *_handlers: Any) -> Any:
+        """Stands in for urllib's opener: PyJWKClient's own caching and cooldown still run."""
+        outer = self
+
+        class Opener:
+            def open(self, request: Any, timeout: float) -> io.BytesIO:
+                assert request.full_url == f"{ISSUER}/.well-known/jwks"
+                outer.count += 1
+                return io.BytesIO(json.dumps(outer.kinde.jwks()).encode())
+
+        return Opener()
+
+
+@pytest.fixture
+def fetches(kinde: KindeStandIn, monkeypatch: pytest.MonkeyPatch) -> JwksFetches:
+    counter = JwksFetches(kinde)
+    monkeypatch.setattr(urllib.request, "build_opener", counter.build_opener)
+    return counter
+
+
+def verifier(audience: str | None = None, cooldown: float = 0.0) -> TokenVerifier:
+    return TokenVerifier(ISSUER, f"{ISSUER}/.well-known/jwks", audience, refetch_cooldown_seconds=cooldown)
+
+
+def mint(kinde: KindeStandIn, user: str | None = USER, **claims: Any) -> str:
+    return kinde.mint(user, issuer=claims.pop("issuer", ISSUER), **claims)
+
+
+def test_valid_token_gives_the_user(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    principal = verifier().verify(mint(kinde))
+    assert principal.user_id == USER
+    assert fetches.count == 1
+
+
+def test_issuer_with_trailing_slash_matches(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    assert verifier().verify(mint(kinde, issuer=ISSUER + "/")).user_id == USER
+    assert TokenVerifier(ISSUER + "/", f"{ISSUER}/.well-known/jwks").issuer == ISSUER
+
+
+def test_jwks_is_cached_across_calls(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    check = verifier()
+    for _ in range(5):
+        check.verify(mint(kinde))
+    assert fetches.count == 1
+
+
+def _sign_with_new_key(kinde: KindeStandIn, **claims: Any) -> str:
+    stranger = SigningKey("unknown-kid", new_rsa_key())
+    return mint(kinde, key=stranger, **claims)
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda k: mint(k, ttl_seconds=-120), id="expired"),
+        pytest.param(lambda k: mint(k, nbf=int(time.time()) + 600), id="not-yet-valid"),
+        pytest.param(lambda k: mint(k, issuer="https://evil.kinde.com"), id="wrong-issuer"),
+        pytest.param(lambda k: mint(k, issuer=ISSUER + "//"), id="issuer-two-slashes"),
+        pytest.param(lambda k: mint(k, gty=["client_credentials"]), id="m2m-token"),
+        pytest.param(lambda k: mint(k, None), id="missing-sub"),
+        pytest.param(lambda k: mint(k, sub=""), id="empty-sub"),
+        pytest.param(_sign_with_new_key, id="unknown-kid"),
+        pytest.param(lambda k: "garbage", id="garbage"),
+        pytest.param(lambda k: "a.b.c", id="three-garbage-parts"),
+        pytest.param(lambda k: "", id="empty"),
+    ],
+)
+def test_refused_tokens(make_token: Any, kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        verifier().verify(make_token(kinde))
+    assert caught.value.status == 401
+    assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_small_clock_skew_is_tolerated(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    assert verifier().verify(mint(kinde, ttl_seconds=-5)).user_id == USER
+
+
+def test_alg_none_is_refused(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    claims = jwt.decode(mint(kinde), options={"verify_signature": False})
+    header = {"alg": "none", "typ": "JWT", "kid": kinde.keys[0].kid}
+    token = ".".join(
+        base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=") for part in (header, claims)
+    )
+    with pytest.raises(Unauthorized):
+        verifier().verify(token + ".")
+
+
+def test_hs256_signed_with_the_public_key_is_refused(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    claims = jwt.decode(mint(kinde), options={"verify_signature": False})
+    public_pem = (
+        kinde.keys[0]
+        .private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    import hashlib
+    import hmac
+
+    header = {"alg": "HS256", "typ": "JWT", "kid": kinde.keys[0].kid}
+    signing_input = ".".join(
+        base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=") for part in (header, claims)
+    )
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    token = signing_input + "." + base64.urlsafe_b64encode(signature).decode().rstrip("=")
+    with pytest.raises(Unauthorized):
+        verifier().verify(token)
+
+
+def test_tampered_payload_is_refused(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    header, payload, signature = mint(kinde).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "kp_someone_else"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    with pytest.raises(Unauthorized):
+        verifier().verify(f"{header}.{forged}.{signature}")
+
+
+def test_audience_checked_when_configured(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    assert verifier("https://api.planguard.dev").verify(mint(kinde, aud=["https://api.planguard.dev"]))
+    with pytest.raises(Unauthorized):
+        verifier("https://api.planguard.dev").verify(mint(kinde, aud=["https://other.example"]))
+    with pytest.raises(Unauthorized):
+        verifier("https://api.planguard.dev").verify(mint(kinde))  # no aud at all
+
+
+def test_token_with_audience_accepted_when_none_configured(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    assert verifier().verify(mint(kinde, aud=["https://api.planguard.dev"])).user_id == USER
+
+
+def test_rotated_key_is_picked_up_with_one_refetch(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    check = verifier()
+    check.verify(mint(kinde))
+    assert fetches.count == 1
+    rotated = kinde.rotate_key()
+    assert check.verify(mint(kinde, key=rotated)).user_id == USER
+    assert fetches.count == 2
+    check.verify(mint(kinde, key=rotated))
+    assert fetches.count == 2  # the new key is cached now
+
+
+def test_unknown_kids_cannot_hammer_the_jwks(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+    check = verifier(cooldown=60)
+    check.verify(mint(kinde))
+    for _ in range(10):
+        with pytest.raises(Unauthorized):
+            check.verify(_sign_with_new_key(kinde))
+    assert fetches.count == 1  # the cooldown holds refetches back
+
+
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [
+        ({"authorization": "Bearer abc"}, "abc"),
+        ({"Authorization": "bearer  abc "}, "abc"),
+        ({"authorization": "Basic abc"}, None),
+        ({"authorization": "Bearer "}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_bearer_token_parsing(headers: dict[str, str] | None, token: str | None) -> None:
+    assert bearer_token(headers) == token

@@ -29,7 +29,7 @@ SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 FN ?= AccountsFunction
 EVENT ?= events/accounts_list.json
 
-.PHONY: help bootstrap sync dev test unit integration node-test lint format build bench invoke token plan reconcile clean
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ format: sync  ## apply ruff fixes and formatting
 build: $(UV)  ## sam validate --lint and sam build (no Docker, no AWS account)
 	@$(SAM) validate --lint
 	@$(SAM) build
+
+deploy: build  ## sam deploy --guided (needs AWS credentials; the only target that does)
+	@$(SAM) deploy --guided
 
 bench: sync  ## benchmarks that print ratios (cold-start imports, hot paths)
 	@$(RUN) python -m tests.bench

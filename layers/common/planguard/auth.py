@@ -71,7 +71,7 @@ class TokenVerifier:
 
     def verify(self, token: str | None) -> Principal:
         if not token:
-            raise Unauthorized()
+            raise Unauthorized(token_given=False)
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in ALGORITHMS:

@@ -52,8 +52,10 @@ class Unauthorized(ApiError):
     code = "UNAUTHORIZED"
     default_message = "A valid access token is required."
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    def __init__(self, message: str | None = None, *, token_given: bool = True) -> None:
+        # RFC 6750 §3: no error code when the request carried no credentials at all.
+        challenge = 'Bearer realm="plan-guard"' + (', error="invalid_token"' if token_given else "")
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
 
 
 class LimitReached(ApiError):

@@ -1,0 +1,1 @@
+"""PlanCheckFunction: the downgrade rule for Kinde's plan selection and for the frontend."""

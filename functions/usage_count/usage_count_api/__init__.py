@@ -1,0 +1,1 @@
+"""UsageCountFunction: the tracked-account count the Kinde plan-change workflow reads."""

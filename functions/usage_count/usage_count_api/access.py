@@ -1,0 +1,90 @@
+"""Who may read a usage count (DESIGN.md §4): the workflow's API key, or the user's own token.
+
+Kept free of PyJWT and Powertools: the key path is the hot one (every plan change), so the JWT
+verifier is imported only when a caller actually presents a token that is not the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Mapping
+from typing import Literal, TypeGuard
+
+from planguard.errors import Unauthorized
+
+KINDE_ID = re.compile(r"[A-Za-z0-9_:.\-]{1,128}")
+
+UsageAuth = Literal["api_key", "none"]
+Method = Literal["none", "api_key", "token"]
+
+
+class Denied(Unauthorized):
+    """A 401 whose reason goes to the log line, never to the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.detail = reason
+
+
+def valid_kinde_id(value: object) -> TypeGuard[str]:
+    """Kinde ids are ``kp_…`` (older tenants ``kp:…``): never assume hex, only a safe charset."""
+    return isinstance(value, str) and KINDE_ID.fullmatch(value) is not None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name and isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    """Same parsing as ``planguard.auth.bearer_token``, without importing PyJWT."""
+    scheme, _, token = (_header(headers, "authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _same_secret(presented: str, expected: str) -> bool:
+    """Constant time, and over digests so neither the content nor the key's length leaks."""
+    return hmac.compare_digest(
+        hashlib.sha256(presented.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
+
+
+def _looks_like_jwt(value: str) -> bool:
+    return value.count(".") == 2
+
+
+def authorize(
+    kinde_id: str,
+    headers: Mapping[str, str],
+    *,
+    mode: UsageAuth,
+    expected_key: Callable[[], str | None],
+) -> Method:
+    """How the caller proved access to ``kinde_id``'s count; raises ``Unauthorized`` otherwise.
+
+    ``expected_key`` is called only when credentials were presented, so a request without any
+    never touches SSM. No key configured means no key can match (fail closed); a user's own
+    Kinde token still works, since it does not depend on the key.
+    """
+    if mode == "none":
+        return "none"
+    api_key, bearer = _header(headers, "x-api-key"), _bearer(headers)
+    presented = [value for value in (api_key, bearer) if value]
+    if not presented:
+        raise Denied("no credentials")
+    key = expected_key()
+    if key and any(_same_secret(value, key) for value in presented):
+        return "api_key"
+    if bearer and _looks_like_jwt(bearer):
+        from planguard.auth import get_verifier  # noqa: PLC0415 - PyJWT only on the token path
+
+        if get_verifier().verify(bearer).user_id == kinde_id:
+            return "token"
+        raise Denied("token of another user")
+    raise Denied("wrong key" if key else "no key configured")

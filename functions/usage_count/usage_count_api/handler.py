@@ -1,0 +1,135 @@
+"""UsageCountFunction handler: ``GET /api/users/accounts/count/{kindeId}`` → ``{"kindeId","count"}``.
+
+It sits on Kinde's plan-change path, so its cold start must stay close to a bare boto3 client's:
+a plain function over the raw payload 2.0 event (no Powertools resolver, no request models, no
+``requests``), a stdlib JSON log line instead of Powertools Logger, and PyJWT / Powertools
+parameters imported only on the code paths that need them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from planguard.errors import JSON_HEADERS, ApiError, BadRequest, ServiceUnavailable, to_http_response
+from planguard.repository import get_repository
+from planguard.settings import get_settings
+
+from usage_count_api.access import authorize, valid_kinde_id
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+KEY_MAX_AGE_SECONDS = 300  # a rotated key is picked up within five minutes, without a redeploy
+NO_STORE = {"Cache-Control": "no-store"}
+BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."
+
+
+class _JsonLines(logging.Handler):
+    """One JSON object per line on stdout (CloudWatch parses it), resolved at emit time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "service": os.environ.get("POWERTOOLS_SERVICE_NAME", "plan-guard"),
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            line["exception"] = logging.Formatter().formatException(record.exc_info)
+        sys.stdout.write(json.dumps(line, default=str) + "\n")
+
+
+def _logger() -> logging.Logger:
+    logger = logging.getLogger("planguard.usage_count")
+    logger.handlers[:] = [_JsonLines()]
+    logger.propagate = False  # the Lambda runtime's root handler would print it a second time
+    level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper()
+    logger.setLevel(level if level in logging.getLevelNamesMapping() else logging.INFO)
+    return logger
+
+
+logger = _logger()
+_cold_start = True
+
+
+@functools.cache
+def _ssm() -> SSMProvider:
+    """Powertools' SSM provider with short timeouts: botocore's 60 s default would stall Kinde."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    config = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3})
+    return SSMProvider(boto_config=config)
+
+
+def usage_api_key() -> str | None:
+    """The key the workflow must send: ``USAGE_API_KEY``, else the SSM SecureString; None = no key.
+
+    Not memoised here: Powertools caches the parameter for ``KEY_MAX_AGE_SECONDS``.
+    """
+    settings = get_settings()
+    if settings.usage_api_key is not None:
+        return settings.usage_api_key.get_secret_value().strip() or None
+    if not settings.usage_api_key_param:
+        return None
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError  # noqa: PLC0415
+
+    try:
+        value = _ssm().get(settings.usage_api_key_param, decrypt=True, max_age=KEY_MAX_AGE_SECONDS)
+    except GetParameterError as error:
+        logger.error("usage API key unavailable", extra={"fields": {"detail": str(error)}})
+        raise ServiceUnavailable() from None
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _ok(kinde_id: str, count: int) -> dict[str, Any]:
+    return {
+        "statusCode": 200,
+        "headers": {**JSON_HEADERS, **NO_STORE},
+        "body": json.dumps({"kindeId": kinde_id, "count": count}),
+    }
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Validate the id, authorise (DESIGN.md §4), one GetItem; every failure is the §2 error body."""
+    global _cold_start  # noqa: PLW0603 - one flag per container, like Powertools' cold_start
+    started = time.perf_counter()
+    request_context = event.get("requestContext") or {}
+    fields: dict[str, Any] = {
+        "cold_start": _cold_start,
+        "function_request_id": getattr(context, "aws_request_id", None),
+        "correlation_id": request_context.get("requestId"),
+    }
+    _cold_start = False
+    try:
+        kinde_id = (event.get("pathParameters") or {}).get("kindeId")
+        if not valid_kinde_id(kinde_id):
+            raise BadRequest(BAD_KINDE_ID)
+        fields["kindeId"] = kinde_id
+        headers = event.get("headers") or {}
+        mode = get_settings().usage_auth
+        fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_key=usage_api_key)
+        count = get_repository().usage_count(kinde_id)
+        fields["count"] = count
+        response = _ok(kinde_id, count)
+    except ApiError as error:
+        fields.update(code=error.code, detail=getattr(error, "detail", None))
+        response = to_http_response(error)
+        response["headers"].update(NO_STORE)
+    except Exception:
+        logger.exception("unhandled error", extra={"fields": fields})
+        response = to_http_response(ApiError())
+        response["headers"].update(NO_STORE)
+    fields.update(status=response["statusCode"], duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    logger.info("usage count", extra={"fields": fields})
+    return response

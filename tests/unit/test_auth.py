@@ -13,8 +13,9 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from planguard.auth import TokenVerifier, bearer_token
+from planguard.auth import TokenVerifier
 from planguard.errors import Unauthorized
+from planguard.headers import bearer_token
 
 from local.kinde import KindeStandIn, SigningKey, new_rsa_key
 

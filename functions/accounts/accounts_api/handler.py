@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from planguard.api import authenticate, build_resolver, json_body, parse_model, query_int
+from planguard.api import authenticate, build_resolver, json_body, parse_model, query_int, remaining_seconds
 from planguard.auth import Principal
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest, IdempotencyInProgress, IdempotencyKeyReused
@@ -46,9 +46,7 @@ def service() -> AccountsService:
     return AccountsService(get_repository(), get_account_api())
 
 
-def _remaining_seconds() -> float:
-    context = getattr(app, "lambda_context", None)
-    return context.get_remaining_time_in_millis() / 1000 if context else 30.0
+_remaining_seconds = remaining_seconds(app)
 
 
 def _json(status: int, body: Any) -> Response[Any]:

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from planguard.api import authenticate, build_resolver
+from planguard.api import authenticate, build_resolver, remaining_seconds
 from planguard.entitlements import get_account_api
 from planguard.errors import ApiError, BadRequest, ServiceUnavailable, ValidationFailed
 from planguard.plan_rule import PlanDecision, UsageUnavailable, check_plan_change
@@ -27,9 +27,7 @@ app = build_resolver()
 FEATURE_NOUN = ("tracked account", "tracked accounts")
 
 
-def _remaining_seconds() -> float:
-    context = getattr(app, "lambda_context", None)
-    return context.get_remaining_time_in_millis() / 1000 if context else 30.0
+_remaining_seconds = remaining_seconds(app)
 
 
 def _read_usage(user_id: str) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Literal, TypeGuard
 
 from planguard.errors import Unauthorized
+from planguard.headers import bearer_token, header
 
 KINDE_ID = re.compile(r"[A-Za-z0-9_:.\-]{1,128}")
 
@@ -31,21 +32,6 @@ class Denied(Unauthorized):
 def valid_kinde_id(value: object) -> TypeGuard[str]:
     """Kinde ids are ``kp_…`` (older tenants ``kp:…``): never assume hex, only a safe charset."""
     return isinstance(value, str) and KINDE_ID.fullmatch(value) is not None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name and isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
-
-
-def _bearer(headers: Mapping[str, str]) -> str | None:
-    """Same parsing as ``planguard.auth.bearer_token``, without importing PyJWT."""
-    scheme, _, token = (_header(headers, "authorization") or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
 
 
 def _same_secret(presented: str, expected: str) -> bool:
@@ -74,7 +60,7 @@ def authorize(
     """
     if mode == "none":
         return "none"
-    api_key, bearer = _header(headers, "x-api-key"), _bearer(headers)
+    api_key, bearer = header(headers, "x-api-key"), bearer_token(headers)
     presented = [value for value in (api_key, bearer) if value]
     if not presented:
         raise Denied("no credentials")

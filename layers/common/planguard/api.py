@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -59,6 +59,16 @@ def build_resolver() -> APIGatewayHttpResolver:
         return error_response(ApiError())
 
     return app
+
+
+def remaining_seconds(app: APIGatewayHttpResolver) -> Callable[[], float]:
+    """How long the current invocation has left, for clients that must not outlive it."""
+
+    def remaining() -> float:
+        context = getattr(app, "lambda_context", None)
+        return context.get_remaining_time_in_millis() / 1000 if context else 30.0
+
+    return remaining
 
 
 def authenticate(event: APIGatewayProxyEventV2) -> Principal:

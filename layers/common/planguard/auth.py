@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 
 from planguard.errors import Unauthorized
+from planguard.headers import bearer_token
 from planguard.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -36,16 +37,6 @@ class Principal:
     user_id: str
     token: str = field(repr=False)
     claims: Mapping[str, Any] = field(repr=False)
-
-
-def bearer_token(headers: Mapping[str, str] | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (header names case-insensitive)."""
-    for name, value in (headers or {}).items():
-        if name.lower() == "authorization" and value:
-            scheme, _, token = value.strip().partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    return None
 
 
 class TokenVerifier:

@@ -192,12 +192,7 @@ class AccountRepository:
 
     def list_page(self, user_id: str, limit: int, cursor: str | None = None) -> Page:
         """Oldest first; reads ``limit + 1`` so the last page says so (``next_cursor`` None)."""
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": _s(_user_pk(user_id)), ":prefix": _s("ACCOUNT#")},
-            "Limit": limit + 1,
-        }
+        params = {**self._accounts_query(user_id), "Limit": limit + 1}
         if cursor:
             last_id = Cursor.decode(user_id, cursor)
             params["ExclusiveStartKey"] = {"PK": _s(_user_pk(user_id)), "SK": _s(_account_sk(last_id))}
@@ -247,17 +242,7 @@ class AccountRepository:
                                 "ConditionExpression": "attribute_not_exists(PK)",
                             }
                         },
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": {
-                                    "PK": _s(pk),
-                                    "SK": _s(_guard_sk(normalised)),
-                                    "accountId": _s(account_id),
-                                },
-                                "ConditionExpression": "attribute_not_exists(PK)",
-                            }
-                        },
+                        self._put_guard(pk, normalised, account_id),
                         {"Update": counter_update},
                     ]
                 )
@@ -305,25 +290,8 @@ class AccountRepository:
                 self._transact(
                     [
                         {"Update": update},
-                        {
-                            "Delete": {
-                                "TableName": self._table,
-                                "Key": {"PK": _s(pk), "SK": _s(_guard_sk(old_key))},
-                                "ConditionExpression": "accountId = :id",
-                                "ExpressionAttributeValues": {":id": _s(account_id)},
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": {
-                                    "PK": _s(pk),
-                                    "SK": _s(_guard_sk(new_key)),
-                                    "accountId": _s(account_id),
-                                },
-                                "ConditionExpression": "attribute_not_exists(PK)",
-                            }
-                        },
+                        self._delete_guard(pk, old_key, account_id),
+                        self._put_guard(pk, new_key, account_id),
                     ]
                 )
                 return self.get(user_id, account_id)
@@ -360,14 +328,7 @@ class AccountRepository:
                                 "ExpressionAttributeValues": {":k": _s(key)},
                             }
                         },
-                        {
-                            "Delete": {
-                                "TableName": self._table,
-                                "Key": {"PK": _s(pk), "SK": _s(_guard_sk(key))},
-                                "ConditionExpression": "accountId = :id",
-                                "ExpressionAttributeValues": {":id": _s(account_id)},
-                            }
-                        },
+                        self._delete_guard(pk, key, account_id),
                         {
                             "Update": {
                                 "TableName": self._table,
@@ -396,13 +357,7 @@ class AccountRepository:
         for _ in range(CONFLICT_RETRIES):
             before = self.usage_count(user_id)
             actual = 0
-            params: dict[str, Any] = {
-                "TableName": self._table,
-                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                "ExpressionAttributeValues": {":pk": _s(_user_pk(user_id)), ":prefix": _s("ACCOUNT#")},
-                "Select": "COUNT",
-                "ConsistentRead": True,
-            }
+            params = {**self._accounts_query(user_id), "Select": "COUNT", "ConsistentRead": True}
             while True:
                 page = self._call(self._db.query, **params)
                 actual += int(page.get("Count", 0))
@@ -425,6 +380,35 @@ class AccountRepository:
         raise ServiceUnavailable()
 
     # -- internals ---------------------------------------------------------------------------
+    def _accounts_query(self, user_id: str) -> dict[str, Any]:
+        """Query arguments for a user's accounts: ``ACCOUNT#`` sort keys, oldest id first."""
+        return {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(_user_pk(user_id)), ":prefix": _s("ACCOUNT#")},
+        }
+
+    def _put_guard(self, pk: str, number_key: str, account_id: str) -> dict[str, Any]:
+        """Claim an account number for ``account_id``; fails if the user already tracks it."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {"PK": _s(pk), "SK": _s(_guard_sk(number_key)), "accountId": _s(account_id)},
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    def _delete_guard(self, pk: str, number_key: str, account_id: str) -> dict[str, Any]:
+        """Release an account number, only if it is still ``account_id``'s."""
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": {"PK": _s(pk), "SK": _s(_guard_sk(number_key))},
+                "ConditionExpression": "accountId = :id",
+                "ExpressionAttributeValues": {":id": _s(account_id)},
+            }
+        }
+
     def _get_account_item(self, user_id: str, account_id: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._call(
             self._db.get_item,

@@ -431,3 +431,17 @@ def test_logs_and_metrics(
     assert lines and all(line["correlation_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef" for line in lines)
     assert any(line.get("detail") == "Account API answered 500" for line in lines)
     assert accounts.token not in logs.getvalue()
+
+
+def test_a_bug_is_a_500_error_body_without_a_trace(
+    accounts: AccountsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accounts_api import handler
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(handler.service().repository, "get", broken)
+    result = accounts.request("GET", "/accounts/{id}", account_id="01JD3W5V6Q2XKQY7M5R8T9C0AB")
+    error = assert_error(result, 500, "INTERNAL_ERROR")
+    assert "secret internals" not in json.dumps(error)

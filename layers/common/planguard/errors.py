@@ -80,12 +80,6 @@ class NotFound(ApiError):
     default_message = "Not found."
 
 
-class MethodNotAllowed(ApiError):
-    status = 405
-    code = "METHOD_NOT_ALLOWED"
-    default_message = "This method is not allowed on this resource."
-
-
 class DuplicateAccountNumber(ApiError):
     status = 409
     code = "DUPLICATE_ACCOUNT_NUMBER"

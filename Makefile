@@ -81,7 +81,16 @@ bench: sync  ## benchmarks that print ratios (cold-start imports, hot paths)
 	@$(RUN) python -m tests.bench
 
 invoke: sync  ## run one function with one event: make invoke FN=AccountsFunction EVENT=events/x.json
-	@$(RUN) python -m local.invoke $(FN) $(EVENT)
+	@$(RUN) python -m local.invoke $(if $(filter command line,$(origin FN)),$(FN)) $(EVENT) $(if $(filter command line,$(origin USER)),--user $(USER))
+
+token: sync  ## print a dev token (and set the plan): make token USER=kp_alice PLAN=pro
+	@$(RUN) python -m local.cli token $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(PLAN),--plan $(PLAN))
+
+plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLAN=free
+	@$(RUN) python -m local.cli plan $(if $(filter command line,$(origin USER)),--user $(USER)) --plan $(or $(PLAN),$(error give PLAN=<plan code>))
+
+reconcile: sync  ## recount a user's accounts, repair the counter: make reconcile USER=kp_alice
+	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER))
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

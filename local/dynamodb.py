@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from local.config import LOCAL_AWS_ENV
 from local.template import Template, load_template
 
 
@@ -42,9 +44,24 @@ class SingleThreadedMotoServer(ThreadedMotoServer):
         return f"http://{host}:{port}"
 
 
-def create_tables(endpoint_url: str | None, template: Template | None = None) -> list[str]:
+def local_client(endpoint_url: str) -> Any:
+    """A DynamoDB client with the local stack's fixed fake credentials (see local.config)."""
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=LOCAL_AWS_ENV["AWS_REGION"],
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=LOCAL_AWS_ENV["AWS_SESSION_TOKEN"],
+        config=Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}),
+    )
+
+
+def create_tables(
+    endpoint_url: str | None, template: Template | None = None, *, client: Any = None
+) -> list[str]:
     """Create every table of the template that does not exist yet (named by logical id)."""
-    client: Any = boto3.client("dynamodb", endpoint_url=endpoint_url)
+    client = client or boto3.client("dynamodb", endpoint_url=endpoint_url)
     existing = set(client.list_tables().get("TableNames", []))
     created = []
     for name, definition in (template or load_template()).table_definitions().items():

@@ -94,7 +94,9 @@ class KindeStandIn:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() waits forever on a server that never served
+            self._server.shutdown()
+            self._thread = None
         self._server.server_close()
 
     # -- tokens ------------------------------------------------------------------------------
@@ -339,7 +341,17 @@ class KindeStandIn:
                     if self.path == "/dev/token":
                         if isinstance(plan, str):
                             standin.set_plan(user, plan)
-                        self._send(200, {"access_token": standin.mint(user), "plan": standin.plan_of(user)})
+                        ttl = body.get("ttlSeconds")
+                        ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0 else 3600
+                        self._send(
+                            200,
+                            {
+                                "access_token": standin.mint(user, ttl_seconds=ttl),
+                                "token_type": "bearer",
+                                "expires_in": ttl,
+                                "plan": standin.plan_of(user),
+                            },
+                        )
                     elif self.path == "/dev/plan" and isinstance(plan, str):
                         self._send(200, standin.request_plan_change(user, plan))
                     else:
@@ -347,6 +359,17 @@ class KindeStandIn:
                 except ValueError as exc:
                     self._error(HTTPStatus.BAD_REQUEST, str(exc))
                 except Exception as exc:  # the plan check failed: Kinde stops the change
-                    self._send(502, {"allowed": False, "error": f"The plan check failed: {exc}"})
+                    current = standin.plan_of(user)
+                    self._send(
+                        502,
+                        {
+                            "user": user,
+                            "from": current,
+                            "requested": plan,
+                            "plan": current,
+                            "allowed": False,
+                            "error": f"The plan check failed: {exc}",
+                        },
+                    )
 
         return Handler

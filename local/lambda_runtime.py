@@ -110,3 +110,27 @@ def stamp_token(event: dict[str, Any], token: str) -> dict[str, Any]:
 
 def needs_token(event: dict[str, Any]) -> bool:
     return DEV_TOKEN_PLACEHOLDER in json.dumps(event.get("headers") or {})
+
+
+def plan_selection_event(
+    user_id: str,
+    current_plan: str | None,
+    requested_plan: str,
+    *,
+    kinde_domain: str,
+    org_code: str = "org_dev",
+) -> dict[str, Any]:
+    """Kinde's ``user:plan_selection`` workflow event (KINDE.md), as the stand-in sends it."""
+    billing: dict[str, Any] = {"requestedPlanCode": requested_plan}
+    if current_plan is not None:
+        billing["currentPlanCode"] = current_plan
+    return {
+        "request": {"userAgent": "plan-guard-local", "ip": "127.0.0.1"},
+        "context": {
+            "domains": {"kindeDomain": kinde_domain},
+            "billing": billing,
+            "user": {"id": user_id},
+            "organization": {"code": org_code},
+            "workflow": {"trigger": "user:plan_selection"},
+        },
+    }

@@ -435,6 +435,7 @@ def test_template_route_and_least_privilege() -> None:
     assert props["Environment"]["Variables"] == {
         "USAGE_AUTH": {"Ref": "UsageAuth"},
         "USAGE_API_KEY_PARAM": {"Ref": "UsageApiKeyParameterName"},
+        "USAGE_API_KEY": "",  # declared empty: only `sam local invoke --env-vars` fills it
     }
     statements = [s for policy in props["Policies"] for s in policy["Statement"]]
     assert [(s["Effect"], s["Action"]) for s in statements] == [

@@ -96,7 +96,7 @@ def _ok(kinde_id: str, count: int) -> dict[str, Any]:
     return {
         "statusCode": 200,
         "headers": {**JSON_HEADERS, **NO_STORE},
-        "body": json.dumps({"kindeId": kinde_id, "count": count}),
+        "body": json.dumps({"kindeId": kinde_id, "count": count}, separators=(",", ":")),
     }
 
 

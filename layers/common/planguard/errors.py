@@ -142,5 +142,5 @@ def to_http_response(error: ApiError) -> dict[str, Any]:
     return {
         "statusCode": error.status,
         "headers": {**JSON_HEADERS, **error.headers},
-        "body": json.dumps(error.body(), ensure_ascii=False),
+        "body": json.dumps(error.body(), ensure_ascii=False, separators=(",", ":")),
     }

@@ -1,0 +1,161 @@
+"""The gateway's API Gateway behaviour, with a recording stand-in for the functions."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.gateway import Gateway, Router
+from local.template import Route, Template, TemplateError, load_template, resolve_value
+from local.workers import InvokeResult
+
+pytestmark = pytest.mark.integration
+
+
+class Recorder:
+    """Plays the functions: records each event and answers with ``reply``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.reply: InvokeResult = InvokeResult(True, {"statusCode": 200, "body": "{}"})
+
+    def __call__(self, function: str, event: dict[str, Any]) -> InvokeResult:
+        self.calls.append((function, event))
+        return self.reply
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def gateway(recorder: Recorder) -> Iterator[Gateway]:
+    gw = Gateway(load_template(), recorder, port=0, log=lambda _line: None)
+    yield gw
+    gw.stop()
+
+
+def request(gateway: Gateway, method: str, target: str, body: bytes = b"", **headers: str) -> Any:
+    pairs = [(name.replace("_", "-"), value) for name, value in headers.items()]
+    return gateway.handle(method, target, [("Host", "127.0.0.1:3000"), *pairs], body, "127.0.0.1")
+
+
+def test_the_event_is_payload_2(gateway: Gateway, recorder: Recorder) -> None:
+    request(
+        gateway,
+        "PATCH",
+        "/accounts/01JD3W5V6Q2XKQY7M5R8T9C0AB?a=1&a=2&b=",
+        b'{"name":"x"}',
+        Authorization="Bearer t",
+        Cookie="s=1; t=2",
+        Content_Type="application/json",
+    )
+    function, event = recorder.calls[-1]
+    assert function == "AccountsFunction"
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "PATCH /accounts/{id}"
+    assert event["rawPath"] == "/accounts/01JD3W5V6Q2XKQY7M5R8T9C0AB"
+    assert event["rawQueryString"] == "a=1&a=2&b="
+    assert event["queryStringParameters"] == {"a": "1,2", "b": ""}
+    assert event["pathParameters"] == {"id": "01JD3W5V6Q2XKQY7M5R8T9C0AB"}
+    assert event["headers"]["authorization"] == "Bearer t"
+    assert "cookie" not in event["headers"] and event["cookies"] == ["s=1", "t=2"]
+    assert event["body"] == '{"name":"x"}' and event["isBase64Encoded"] is False
+    context = event["requestContext"]
+    assert context["http"]["method"] == "PATCH" and context["http"]["sourceIp"] == "127.0.0.1"
+    assert context["requestId"] and context["timeEpoch"] > 0 and context["time"]
+
+
+def test_binary_bodies_are_base64(gateway: Gateway, recorder: Recorder) -> None:
+    request(gateway, "POST", "/accounts", b"\xff\x00\xfe", Content_Type="application/octet-stream")
+    event = recorder.calls[-1][1]
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\xff\x00\xfe"
+
+
+def test_the_response_mapping(gateway: Gateway, recorder: Recorder) -> None:
+    recorder.reply = InvokeResult(
+        True,
+        {
+            "statusCode": 201,
+            "headers": {"Content-Type": "image/png", "X-Thing": "1"},
+            "cookies": ["a=b; Path=/"],
+            "body": base64.b64encode(b"\x89PNG").decode(),
+            "isBase64Encoded": True,
+        },
+    )
+    response = request(gateway, "GET", "/usage")
+    assert response.status == 201 and response.body == b"\x89PNG"
+    assert ("Set-Cookie", "a=b; Path=/") in response.headers
+    assert ("x-local-function", "AccountsFunction") in response.headers
+    recorder.reply = InvokeResult(True, {"no": "statusCode"})  # API Gateway: a bare value is a 200 JSON body
+    response = request(gateway, "GET", "/usage")
+    assert (response.status, json.loads(response.body)) == (200, {"no": "statusCode"})
+    recorder.reply = InvokeResult(True, {"statusCode": "teapot"})
+    assert request(gateway, "GET", "/usage").status == 502
+
+
+def test_unknown_routes_never_reach_a_function(gateway: Gateway, recorder: Recorder) -> None:
+    response = request(gateway, "DELETE", "/usage")
+    assert response.status == 404
+    assert json.loads(response.body)["error"]["code"] == "NOT_FOUND"
+    assert recorder.calls == []
+
+
+def test_routing_is_by_specificity_with_greedy_last() -> None:
+    router = Router(
+        [
+            Route("ANY", "/{proxy+}", "Fallback"),
+            Route("GET", "/items/{id}", "Item"),
+            Route("GET", "/items/special", "Special"),
+        ]
+    )
+    assert router.match("GET", "/items/special") == (Route("GET", "/items/special", "Special"), {})
+    assert router.match("GET", "/items/a%20b")[1] == {"id": "a b"}  # type: ignore[index]
+    fallback = router.match("POST", "/items/x/y")
+    assert (
+        fallback is not None and fallback[0].function == "Fallback" and fallback[1] == {"proxy": "items/x/y"}
+    )
+
+
+def test_template_expressions_resolve_locally() -> None:
+    params = {"Domain": "https://x.kinde.com"}
+    assert (
+        resolve_value({"Fn::Sub": "${Domain}/.well-known/jwks"}, params, {})
+        == "https://x.kinde.com/.well-known/jwks"
+    )
+    assert (
+        resolve_value({"Fn::Sub": ["${A}-${AWS::Region}", {"A": {"Ref": "T"}}]}, {}, {"T": "Tbl"})
+        == "Tbl-us-east-1"
+    )
+    assert resolve_value({"Fn::Join": [",", ["a", {"Ref": "T"}]]}, {}, {"T": "b"}) == "a,b"
+    with pytest.raises(TemplateError):
+        resolve_value({"Fn::GetAtt": ["T", "Arn"]}, {}, {})
+
+
+def test_every_function_mounts_the_templates_layer() -> None:
+    template = load_template()
+    for spec in template.functions().values():
+        assert (Path(template.path.parent) / "layers" / "common").resolve() in spec.layers
+
+
+def test_a_template_without_cors_answers_no_preflight(tmp_path: Path, recorder: Recorder) -> None:
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      CodeUri: .\n      Handler: h.main\n      Events:\n        Any:\n          Type: HttpApi\n"
+        "          Properties: {Path: /x, Method: OPTIONS}\n"
+    )
+    gw = Gateway(Template(tmp_path / "template.yaml"), recorder, port=0, log=lambda _line: None)
+    try:
+        gw.handle(
+            "OPTIONS", "/x", [("Origin", "http://a"), ("Access-Control-Request-Method", "GET")], b"", "::1"
+        )
+        assert recorder.calls and recorder.calls[0][0] == "Fn"  # no CORS configured: the route gets it
+    finally:
+        gw.stop()

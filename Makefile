@@ -19,7 +19,7 @@ ifneq ($(PYENV_312),)
 export PYENV_VERSION ?= $(PYENV_312):$(PYENV_DEFAULT)
 endif
 endif
-export UV_PYTHON ?= 3.12
+export UV_PYTHON ?= >=3.12
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 export SAM_CLI_TELEMETRY := 0

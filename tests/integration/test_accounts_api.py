@@ -136,7 +136,7 @@ def test_another_users_cursor_is_400(accounts: AccountsClient, kinde: KindeStand
 
 
 # -- 400 ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("raw", ["{not json", "", "   ", '"name": 1', "[1,"])
+@pytest.mark.parametrize("raw", ["{not json", "", "   ", '"name": 1', "[1,", "[" * 5000 + "]" * 5000])
 def test_body_that_is_not_json_is_400(accounts: AccountsClient, raw: str) -> None:
     assert_error(accounts.request("POST", "/accounts", raw_body=raw), 400, "BAD_REQUEST")
 
@@ -165,6 +165,10 @@ def test_base64_body_is_decoded(accounts: AccountsClient) -> None:
         {"limit": "101"},
         {"limit": "abc"},
         {"limit": "-1"},
+        {"limit": "\u00b2"},  # isdigit() says yes, int() says no
+        {"limit": "\u0661"},
+        {"limit": "1e3"},
+        {"limit": " 5"},
         {"cursor": "%%%"},
         {"cursor": "eyJ1IjoiMCIsImEiOiJ4In0"},
         {"cursor": ""},
@@ -445,3 +449,13 @@ def test_a_bug_is_a_500_error_body_without_a_trace(
     result = accounts.request("GET", "/accounts/{id}", account_id="01JD3W5V6Q2XKQY7M5R8T9C0AB")
     error = assert_error(result, 500, "INTERNAL_ERROR")
     assert "secret internals" not in json.dumps(error)
+
+
+def test_rate_limit_header_with_odd_digits_is_a_503_not_a_500(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    from tests.conftest import clear_caches
+
+    clear_caches()
+    kinde.faults.extend([Fault(status=429, headers={"Retry-After": "\u00b2"})] * 3)
+    assert_error(accounts.add("A", "1"), 503, "ENTITLEMENT_ERROR")

@@ -80,7 +80,10 @@ def test_the_template_default_is_api_key(call: Callable[..., HttpResult]) -> Non
 
 
 def test_no_credentials_is_401(call: Callable[..., HttpResult]) -> None:
-    assert_unauthorized(call())
+    bare = call()
+    assert_unauthorized(bare)
+    assert "error=" not in bare.headers["www-authenticate"]  # RFC 6750: no credentials, no error code
+    assert 'error="invalid_token"' in call(headers={"x-api-key": "wrong"}).headers["www-authenticate"]
     assert_unauthorized(call(headers={"content-type": "application/json"}))
     assert_unauthorized(call(headers={"authorization": "Bearer "}))
     assert_unauthorized(call(headers={"authorization": f"Basic {TEST_KEY}"}))

@@ -198,3 +198,23 @@ def test_unknown_kids_cannot_hammer_the_jwks(kinde: KindeStandIn, fetches: JwksF
 )
 def test_bearer_token_parsing(headers: dict[str, str] | None, token: str | None) -> None:
     assert bearer_token(headers) == token
+
+
+def test_jwks_outage_after_expiry_keeps_the_last_good_key(
+    kinde: KindeStandIn, fetches: JwksFetches, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.error
+
+    check = verifier()
+    check.verify(mint(kinde))
+    cache = check._jwks.jwk_set_cache
+    assert cache is not None
+    monkeypatch.setattr(cache, "is_expired", lambda: True)  # the 10-minute lifespan is over
+
+    def kinde_down(*_handlers: Any) -> Any:
+        raise urllib.error.URLError("connection refused")
+
+    monkeypatch.setattr(urllib.request, "build_opener", kinde_down)
+    assert check.verify(mint(kinde)).user_id == USER  # a known kid still verifies
+    with pytest.raises(Unauthorized):
+        check.verify(_sign_with_new_key(kinde))  # an unknown kid cannot be checked: refused

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import boto3
@@ -142,8 +143,9 @@ def test_renumber_moves_the_guard(repo: AccountRepository) -> None:
     account = repo.create(USER, "A", "111", limit=5)
     updated = repo.update(USER, account.id, None, "222")
     assert (updated.name, updated.account_number) == ("A", "222")
-    assert sorted(i["SK"]["S"] for i in all_items() if i["SK"]["S"].startswith("ACCOUNTNUMBER#")) == [
-        "ACCOUNTNUMBER#222"
+    guards = [i for i in all_items() if i["SK"]["S"].startswith("ACCOUNTNUMBER#")]
+    assert [(g["SK"]["S"], g["accountId"]["S"]) for g in guards] == [
+        ("ACCOUNTNUMBER#" + hashlib.sha256(b"222").hexdigest(), account.id)
     ]
     repo.create(USER, "B", "111", limit=5)
     with pytest.raises(DuplicateAccountNumber):
@@ -229,3 +231,38 @@ def test_ids_are_time_ordered() -> None:
     assert earlier < later
     assert is_account_id(earlier) and len(earlier) == 26
     assert not is_account_id(earlier.lower())
+
+
+def test_long_numbers_that_case_fold_longer_still_fit_the_sort_key(repo: AccountRepository) -> None:
+    """200 x "ΐ" case-folds to 600 code points, past DynamoDB's 1 KiB key limit unhashed."""
+    number = "ΐ" * 200
+    account = repo.create(USER, "Greek", number, limit=5)
+    assert repo.get(USER, account.id).account_number == number
+    with pytest.raises(DuplicateAccountNumber):
+        repo.create(USER, "Again", number.lower(), limit=5)
+
+
+def test_reconcile_starts_over_when_a_write_lands_during_the_recount(
+    repo: AccountRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create between reading the counter and writing the recount must not be lost."""
+    for i in range(2):
+        repo.create(USER, f"A{i}", str(i), limit=None)
+    real_query = repo._db.query
+    interleaved: list[str] = []
+
+    def query_then_a_concurrent_create(**kwargs: Any) -> Any:
+        result = real_query(**kwargs)
+        if not interleaved:
+            interleaved.append(repo.create(USER, "Late", "late", limit=None).id)
+        return result
+
+    monkeypatch.setattr(repo._db, "query", query_then_a_concurrent_create)
+    before, actual = repo.reconcile(USER)
+    assert (before, actual) == (3, 3)  # the second pass saw the late account
+    assert repo.usage_count(USER) == 3 == len(repo.list_page(USER, 10).items)
+
+
+def test_reconcile_of_a_user_without_a_counter(repo: AccountRepository) -> None:
+    assert repo.reconcile("kp_nobody") == (0, 0)
+    assert repo.usage_count("kp_nobody") == 0

@@ -19,6 +19,10 @@ def test_defaults() -> None:
     assert settings.kinde_audience is None
 
 
+def test_whole_floats_are_accepted_as_the_workflow_reads_them() -> None:
+    assert parse_plan_limits('{"free":{"tracked_accounts":3.0}}') == {"free": {"tracked_accounts": 3}}
+
+
 def test_empty_strings_are_unset() -> None:
     settings = Settings.from_env({**BASE, "KINDE_AUDIENCE": "", "PLAN_LIMITS": ""})
     assert settings.kinde_audience is None

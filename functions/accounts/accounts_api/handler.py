@@ -27,6 +27,7 @@ from planguard.api import authenticate, build_resolver, json_body, parse_model, 
 from planguard.auth import Principal
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest, IdempotencyInProgress, IdempotencyKeyReused
+from planguard.headers import header
 from planguard.repository import dynamodb_client, get_repository
 from planguard.settings import get_settings
 
@@ -99,7 +100,7 @@ def _idempotent_create() -> tuple[Any, IdempotencyConfig]:
 def create_account() -> Response[Any]:
     principal = authenticate(app.current_event)
     payload = parse_model(CreateAccountRequest, json_body(app.current_event))
-    key = (app.current_event.headers or {}).get("idempotency-key")
+    key = header(app.current_event.headers, "idempotency-key")
     if key is None or not get_settings().idempotency_table_name:
         account = service().add(principal, payload.name, payload.account_number, _remaining_seconds)
         return _json(201, account.to_json())

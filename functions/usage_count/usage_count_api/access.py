@@ -24,8 +24,8 @@ Method = Literal["none", "api_key", "token"]
 class Denied(Unauthorized):
     """A 401 whose reason goes to the log line, never to the caller."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__()
+    def __init__(self, reason: str, *, token_given: bool = True) -> None:
+        super().__init__(token_given=token_given)
         self.detail = reason
 
 
@@ -63,7 +63,7 @@ def authorize(
     api_key, bearer = header(headers, "x-api-key"), bearer_token(headers)
     presented = [value for value in (api_key, bearer) if value]
     if not presented:
-        raise Denied("no credentials")
+        raise Denied("no credentials", token_given=False)
     key = expected_key()
     if key and any(_same_secret(value, key) for value in presented):
         return "api_key"

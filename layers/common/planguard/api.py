@@ -10,15 +10,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, ValidationError
 
 from planguard.auth import Principal, get_verifier
+from planguard.entitlements import DEFAULT_REMAINING_SECONDS
 from planguard.errors import (
     ApiError,
     BadRequest,
@@ -27,10 +30,15 @@ from planguard.errors import (
     ValidationFailed,
     to_http_response,
 )
+from planguard.headers import header
 
 MAX_BODY_BYTES = 16 * 1024
+_ASCII_DIGITS = re.compile(r"[0-9]{1,9}")  # str.isdigit() also takes "²", which int() refuses
 
 logger = Logger()
+# The layer's modules log with the standard library (the usage-count function has no Powertools
+# Logger); in the resolver functions they get its JSON format and correlation id too.
+copy_config_to_registered_loggers(source_logger=logger, include={"planguard"})
 
 
 def error_response(error: ApiError) -> Response[str]:
@@ -66,7 +74,7 @@ def remaining_seconds(app: APIGatewayHttpResolver) -> Callable[[], float]:
 
     def remaining() -> float:
         context = getattr(app, "lambda_context", None)
-        return context.get_remaining_time_in_millis() / 1000 if context else 30.0
+        return context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_REMAINING_SECONDS
 
     return remaining
 
@@ -84,7 +92,7 @@ def json_body(event: APIGatewayProxyEventV2) -> Any:
         raise BadRequest("The request body could not be decoded.") from None
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
-    content_type = (event.headers or {}).get("content-type", "")
+    content_type = header(event.headers, "content-type") or ""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
         raise BadRequest("The request body must be JSON (Content-Type: application/json).")
@@ -92,7 +100,7 @@ def json_body(event: APIGatewayProxyEventV2) -> Any:
         raise BadRequest("A JSON request body is required.")
     try:
         return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise BadRequest("The request body is not valid JSON.") from None
 
 
@@ -115,6 +123,6 @@ def query_int(params: Mapping[str, str] | None, name: str, default: int, low: in
     raw = (params or {}).get(name)
     if raw is None:
         return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+    if not _ASCII_DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise BadRequest(f"Query parameter '{name}' must be a whole number from {low} to {high}.")
     return int(raw)

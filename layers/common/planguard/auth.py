@@ -59,6 +59,7 @@ class TokenVerifier:
             timeout=JWKS_TIMEOUT_SECONDS,
             cooldown_duration=refetch_cooldown_seconds,
         )
+        self._last_good: dict[str, jwt.PyJWK] = {}
 
     def verify(self, token: str | None) -> Principal:
         if not token:
@@ -69,7 +70,7 @@ class TokenVerifier:
                 raise Unauthorized("Unsupported token algorithm.")
             if not isinstance(header.get("kid"), str):
                 raise Unauthorized()
-            key = self._jwks.get_signing_key(header["kid"])
+            key = self._signing_key(header["kid"])
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key.key,
@@ -100,6 +101,19 @@ class TokenVerifier:
         if not isinstance(subject, str) or not subject.strip():
             raise Unauthorized()
         return Principal(user_id=subject, token=token, claims=claims)
+
+    def _signing_key(self, kid: str) -> jwt.PyJWK:
+        """The key for ``kid``; if Kinde's JWKS is unreachable when the cache expires, the last
+        key fetched for that kid keeps working rather than every request turning into a 401."""
+        try:
+            key = self._jwks.get_signing_key(kid)
+        except jwt.PyJWKClientConnectionError:
+            if kid in self._last_good:
+                logger.warning("JWKS unreachable; using the last key fetched for this kid")
+                return self._last_good[kid]
+            raise
+        self._last_good[kid] = key
+        return key
 
     def authenticate(self, headers: Mapping[str, str] | None) -> Principal:
         return self.verify(bearer_token(headers))

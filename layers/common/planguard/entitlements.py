@@ -33,6 +33,7 @@ MAX_WAIT_SECONDS = 2.0
 SAFETY_MARGIN_SECONDS = 1.0
 CACHE_MAX_USERS = 2048
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_REMAINING_SECONDS = 30.0  # outside Lambda (scripts, tests): no deadline to respect
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ class KindeAccountApi:
         wait = 0.0
         response: requests.Response | None
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            budget = (remaining_seconds() if remaining_seconds else 30.0) - SAFETY_MARGIN_SECONDS
+            budget = (
+                remaining_seconds() if remaining_seconds else DEFAULT_REMAINING_SECONDS
+            ) - SAFETY_MARGIN_SECONDS
             read_timeout = min(READ_TIMEOUT_SECONDS, budget - CONNECT_TIMEOUT_SECONDS)
             if read_timeout <= 0.1:
                 raise EntitlementUnavailable(int(wait) or 1, detail="no time left to call Kinde")
@@ -190,9 +193,9 @@ class KindeAccountApi:
         """Seconds to wait: the server's ``Retry-After``/``RateLimit-Reset``, else jittered backoff."""
         if response is not None:
             for header in ("Retry-After", "RateLimit-Reset"):
-                value = response.headers.get(header)
-                if value and value.strip().isdigit():
-                    return float(value.strip())
+                value = (response.headers.get(header) or "").strip()
+                if value.isascii() and value.isdigit():
+                    return float(value)
         return random.uniform(0.1, 0.25 * 2**attempt)  # noqa: S311 - jitter, not crypto
 
 

@@ -127,11 +127,13 @@ class EntitlementUnavailable(ApiError):
 
 
 class ServiceUnavailable(ApiError):
-    """Storage throttled or contended past our retries: nothing was written, try again."""
+    """Storage throttled, contended or unreachable past our retries. Counts stay exact (every
+    change is one transaction); only when DynamoDB's answer was lost may the change have applied,
+    so a client's retry can meet 404 or DUPLICATE_ACCOUNT_NUMBER, never a wrong count."""
 
     status = 503
     code = "SERVICE_UNAVAILABLE"
-    default_message = "The service is busy right now. Nothing was changed; please try again."
+    default_message = "The service is busy right now. Please try again."
 
     def __init__(self) -> None:
         super().__init__(headers={"Retry-After": "1"})

@@ -11,7 +11,7 @@ import secrets
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-ACCOUNT_ID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+ACCOUNT_ID_PATTERN = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
 def new_account_id(now_ms: int | None = None) -> str:
@@ -26,4 +26,4 @@ def new_account_id(now_ms: int | None = None) -> str:
 
 
 def is_account_id(value: str) -> bool:
-    return bool(ACCOUNT_ID_PATTERN.match(value))
+    return ACCOUNT_ID_PATTERN.fullmatch(value) is not None

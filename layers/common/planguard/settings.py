@@ -1,7 +1,8 @@
 """Settings: one pydantic model, read from the environment once per container.
 
-Bad values fail at start with a message that names the variable, instead of surfacing later as
-a confusing 500 on the first request.
+Bad values raise ``ConfigurationError`` naming the variable on the first invocation: the function
+answers 500 ``INTERNAL_ERROR`` (the §2 body) and logs that message, and the local stack refuses to
+start, rather than running with a half-understood configuration.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def parse_plan_limits(raw: str | Mapping[str, Any]) -> PlanLimits:
         if not isinstance(features, dict) or FEATURE_KEY not in features:
             raise ConfigurationError(f'PLAN_LIMITS["{plan}"] must be an object with a "{FEATURE_KEY}" key')
         parsed: dict[str, int | None] = {}
-        for feature, limit in features.items():
+        for feature, raw_limit in features.items():
+            # JSON has one number type: the workflow reads 3.0 as 3, so this must too.
+            integral = isinstance(raw_limit, float) and raw_limit.is_integer()
+            limit = int(raw_limit) if integral else raw_limit
             valid = limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0)
             if not valid:
                 raise ConfigurationError(

@@ -19,10 +19,10 @@ from typing import Any
 from planguard.errors import ApiError
 from planguard.repository import AccountRepository
 
-from local.config import DEV_TOKEN_TTL_SECONDS, DEV_USER, DevRuntime, LocalConfig, StartupError
+from local.config import DEV_TOKEN_TTL_SECONDS, DEV_USER, LocalConfig, StartupError, template_variable
 from local.dynamodb import local_client
-from local.stack import DevSession, offline_token, open_session
-from local.template import Template, TemplateError
+from local.stack import dev_token, open_session
+from local.template import Template
 
 
 def say(text: str) -> None:
@@ -31,24 +31,17 @@ def say(text: str) -> None:
 
 def table_name(template: Template) -> str:
     """The accounts table as the functions name it (``TABLE_NAME``), resolved locally."""
-    names = {name: name for name in template.table_definitions()}
-    for function in template.functions():
-        try:
-            env = template.resolve_environment(function, {}, names)
-        except TemplateError:
-            continue
-        if env.get("TABLE_NAME"):
-            return env["TABLE_NAME"]
-    raise StartupError("no function in template.yaml sets TABLE_NAME")
+    name = template_variable(template, "TABLE_NAME")
+    if name is None:
+        raise StartupError("no function in template.yaml sets TABLE_NAME")
+    return name
 
 
 def token(config: LocalConfig, user: str, plan: str | None, ttl: int) -> int:
-    runtime = DevRuntime.read(config.runtime_file)
+    value, runtime = dev_token(config, user, plan, ttl)
     if runtime is not None:
-        value = DevSession(runtime).mint(user, plan, ttl)
         where = f"for make dev at {runtime.api}"
     else:
-        value = offline_token(config, user, plan, ttl)
         where = f"(make dev is not running: valid once it starts, issuer {config.standin_issuer})"
     print(value, flush=True)
     plan_note = f" on plan {plan}" if plan else ""

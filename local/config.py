@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -62,7 +63,8 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) > 65535:
+    # ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() then rejects.
+    if not re.fullmatch(r"[0-9]+", raw) or int(raw) > 65535:
         raise StartupError(f"{name} must be a port number from 0 to 65535, got {raw!r}")
     return int(raw)
 
@@ -103,7 +105,11 @@ class LocalConfig:
             interval = float(env.get("PLANGUARD_SAVE_INTERVAL") or 10)
         except ValueError:
             raise StartupError("PLANGUARD_SAVE_INTERVAL must be a number of seconds") from None
-        raw_limits = env.get("PLAN_LIMITS") or template_plan_limits(template)
+        raw_limits = (
+            env.get("PLAN_LIMITS")
+            or template_variable(template, "PLAN_LIMITS")
+            or json.dumps(DEFAULT_PLAN_LIMITS)
+        )
         try:
             limits = parse_plan_limits(raw_limits)
         except ConfigurationError as exc:
@@ -158,17 +164,22 @@ def load(path: Path) -> Template:
         raise StartupError(str(exc)) from None
 
 
-def template_plan_limits(template: Template) -> str:
-    """``PLAN_LIMITS`` as the template sets it (the first function that declares it)."""
-    names = {name: name for name in template.table_definitions()}
+def resource_names(template: Template) -> dict[str, str]:
+    """What ``!Ref`` of each table gives locally: its logical id (the local tables' names)."""
+    return {name: name for name in template.table_definitions()}
+
+
+def template_variable(template: Template, name: str) -> str | None:
+    """``name`` as the template sets it: the first function whose environment gives it a value."""
+    names = resource_names(template)
     for function in template.functions():
         try:
             env = template.resolve_environment(function, {}, names)
         except TemplateError:
             continue
-        if env.get("PLAN_LIMITS"):
-            return env["PLAN_LIMITS"]
-    return json.dumps(DEFAULT_PLAN_LIMITS)
+        if env.get(name):
+            return env[name]
+    return None
 
 
 def function_environment(
@@ -182,9 +193,8 @@ def function_environment(
 ) -> dict[str, str]:
     """A function's whole environment: the template's, pointed at the local services."""
     spec = template.functions()[function]
-    names = {name: name for name in template.table_definitions()}
     try:
-        env = template.resolve_environment(function, {"KindeIssuerUrl": issuer}, names)
+        env = template.resolve_environment(function, {"KindeIssuerUrl": issuer}, resource_names(template))
     except TemplateError as exc:
         raise StartupError(str(exc)) from None
     env.update(overrides)

@@ -22,6 +22,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from planguard.errors import (
+    JSON_HEADERS,
+    ApiError,
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    to_http_response,
+)
+
 from local.lambda_runtime import http_api_event
 from local.template import CorsConfig, Route, Template
 from local.workers import InvokeResult, LogSink, console
@@ -29,6 +38,8 @@ from local.workers import InvokeResult, LogSink, console
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 Invoker = Callable[[str, dict[str, Any]], InvokeResult]
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
+_DIGITS = re.compile(r"[0-9]+")  # 1*DIGIT, ASCII only: int() reads "٣" as 3 and fails on "²"
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
 
 
 @dataclass
@@ -38,12 +49,28 @@ class HttpResponse:
     body: bytes = b""
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> HttpResponse:
-    """The error body of DESIGN.md §2, for failures the gateway itself answers."""
-    body = json.dumps(
-        {"error": {"code": code, "message": message, **extra}}, ensure_ascii=False, separators=(",", ":")
-    )
-    return HttpResponse(status, [("Content-Type", "application/json")], body.encode())
+# Failures only API Gateway itself answers; they go through the layer's one error mapping too.
+class FunctionError(ApiError):
+    status = 502
+    code = "FUNCTION_ERROR"
+
+
+class FunctionTimeout(ApiError):
+    status = 504
+    code = "FUNCTION_TIMEOUT"
+
+
+class GatewayError(ApiError):
+    status = 500
+    code = "GATEWAY_ERROR"
+
+
+def error_response(error: ApiError) -> HttpResponse:
+    """The error body of DESIGN.md §2, for failures the gateway itself answers: the layer's
+    ``to_http_response`` (the one error-to-HTTP mapping), as an HTTP response."""
+    response = to_http_response(error)
+    headers = [(str(name), str(value)) for name, value in response["headers"].items()]
+    return HttpResponse(int(response["statusCode"]), headers, str(response["body"]).encode())
 
 
 class Router:
@@ -100,12 +127,12 @@ def lambda_to_http(result: InvokeResult, function: str) -> HttpResponse:
     """API Gateway's mapping of a payload 2.0 function result (or failure) to HTTP."""
     if not result.ok:
         if result.timed_out:
-            return error_response(504, "FUNCTION_TIMEOUT", f"{function} timed out: {result.error_text}")
-        return error_response(502, "FUNCTION_ERROR", f"{function} failed: {result.error_text}")
+            return error_response(FunctionTimeout(f"{function} timed out: {result.error_text}"))
+        return error_response(FunctionError(f"{function} failed: {result.error_text}"))
     payload = result.payload
     if not (isinstance(payload, dict) and "statusCode" in payload):
         body = json.dumps(payload, ensure_ascii=False).encode()
-        return HttpResponse(200, [("Content-Type", "application/json")], body)
+        return HttpResponse(200, list(JSON_HEADERS.items()), body)
     try:
         status = int(payload["statusCode"])
         if not 100 <= status <= 599:
@@ -120,7 +147,7 @@ def lambda_to_http(result: InvokeResult, function: str) -> HttpResponse:
         else:
             body = raw_body.encode()
     except (TypeError, ValueError, binascii.Error) as exc:
-        return error_response(502, "FUNCTION_ERROR", f"{function} returned a malformed response: {exc}")
+        return error_response(FunctionError(f"{function} returned a malformed response: {exc}"))
     headers = [
         (str(name), str(value))
         for name, value in (payload.get("headers") or {}).items()
@@ -185,7 +212,9 @@ class Gateway:
         matched = self.router.match(method, path)
         if matched is None:
             response = error_response(
-                404, "NOT_FOUND", f"No route for {method} {path} in template.yaml.", method=method, path=path
+                NotFound(
+                    f"No route for {method} {path} in template.yaml.", extra={"method": method, "path": path}
+                )
             )
             self._log(f"{method} {path} -> no route 404")
             return response
@@ -262,44 +291,63 @@ class Gateway:
                 return
 
             def _read_body(self) -> bytes | None:
-                """The request body; None when it is larger than API Gateway accepts."""
+                """The request body; None when it is larger than API Gateway accepts.
+
+                Raises ``BadRequest`` when its framing (Content-Length, a chunk size) is unreadable.
+                """
                 if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                     data = b""
                     while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        line = self.rfile.readline().split(b";")[0].strip() or b"0"
+                        if not _HEX.fullmatch(line):
+                            shown = line[:40].decode("latin-1")
+                            raise BadRequest(f"The chunk size {shown!r} is not a hexadecimal number.")
+                        size = int(line, 16)
                         if size == 0:
                             while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                                 pass
                             return data
+                        if len(data) + size > MAX_BODY_BYTES:
+                            return None
                         data += self.rfile.read(size)
                         self.rfile.readline()
-                        if len(data) > MAX_BODY_BYTES:
-                            return None
-                length = int(self.headers.get("Content-Length") or 0)
+                raw = (self.headers.get("Content-Length") or "").strip() or "0"
+                if not _DIGITS.fullmatch(raw):
+                    raise BadRequest(f"The Content-Length header {raw[:40]!r} is not a number of bytes.")
+                length = int(raw)
                 if length > MAX_BODY_BYTES:
                     return None
                 return self.rfile.read(length) if length > 0 else b""
 
             def _serve(self) -> None:
-                body = self._read_body()
-                if body is None:
+                try:
+                    body = self._read_body()
+                except BadRequest as error:  # where the body ends is unknown: answer, then hang up
                     self.close_connection = True
-                    response = error_response(413, "PAYLOAD_TOO_LARGE", "The request body is over 10 MB.")
+                    response = error_response(error)
                 else:
-                    try:
-                        response = gateway.handle(
-                            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-                        )
-                    except Exception as exc:  # a gateway bug: say so, keep serving
-                        traceback.print_exc()
-                        response = error_response(500, "GATEWAY_ERROR", f"The local gateway failed: {exc}")
+                    response = self._answer(body)
                 self.send_response(response.status)
                 for name, value in response.headers:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(response.body)))
+                if self.close_connection:  # the client asked, or its body cannot be skipped
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD" and response.body:
                     self.wfile.write(response.body)
+
+            def _answer(self, body: bytes | None) -> HttpResponse:
+                if body is None:
+                    self.close_connection = True
+                    return error_response(PayloadTooLarge("The request body is over 10 MB."))
+                try:
+                    return gateway.handle(
+                        self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+                    )
+                except Exception as exc:  # a gateway bug: say so, keep serving
+                    traceback.print_exc()
+                    return error_response(GatewayError(f"The local gateway failed: {exc}"))
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 

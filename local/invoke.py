@@ -3,11 +3,13 @@
 The function runs in its own worker process with its template environment, against the local
 data: the running ``make dev``'s DynamoDB and Kinde stand-in, or else the persisted files served
 by a throwaway stack (saved back afterwards). Events with the ``DEV_TOKEN`` placeholder get a
-fresh token (sample tokens would have expired). ``--stamp`` only writes such an event, for a
-real ``sam local invoke`` where Docker exists.
+fresh token (sample tokens would have expired). For a real ``sam local invoke`` where Docker
+exists, ``--stamp`` only writes such an event, and ``--sam-env-vars`` writes SAM's ``--env-vars``
+file that points the container at the running ``make dev``.
 
     python -m local.invoke [FUNCTION] EVENT [--user kp_...]
     python -m local.invoke --stamp EVENT [--user kp_...] > event.json
+    python -m local.invoke --sam-env-vars > env.json
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from local.config import (
     DEV_USER,
+    LOCAL_AWS_ENV,
     PLAN_CHECK_FUNCTION,
     DevRuntime,
     LocalConfig,
@@ -29,7 +32,7 @@ from local.config import (
 )
 from local.gateway import Router
 from local.lambda_runtime import needs_token, stamp_token
-from local.stack import DevSession, Session, offline_token, open_session
+from local.stack import Session, dev_token, open_session
 from local.template import Template
 from local.workers import Worker, WorkerError, WorkerSpec
 
@@ -90,16 +93,64 @@ def invoke(session: Session, template: Template, function: str, event: dict[str,
     return (True, result.payload) if result.ok else (False, result.error)
 
 
+def sam_env_vars(config: LocalConfig, template: Template) -> dict[str, dict[str, str]]:
+    """SAM's ``--env-vars`` file: for each function, the variables the template declares (SAM
+    overrides no others) with the values the running ``make dev`` gives that function.
+
+    A container on ``--docker-network host`` shares this machine's 127.0.0.1, so ``make dev``'s
+    URLs (its DynamoDB, the Kinde stand-in) reach it unchanged. A declared variable that ``make
+    dev`` leaves out (``USAGE_API_KEY_PARAM``: no SSM locally) is emptied, which means unset.
+    """
+    runtime = DevRuntime.read(config.runtime_file)
+    if runtime is None:
+        raise StartupError(
+            f"make dev is not running (for {config.local_dir}): start it first, "
+            "the container uses its DynamoDB and Kinde stand-in"
+        )
+    env_vars: dict[str, dict[str, str]] = {}
+    for function, spec in template.functions().items():
+        local_env = function_environment(
+            template,
+            function,
+            issuer=runtime.issuer,
+            dynamodb_endpoint=runtime.dynamodb,
+            overrides=runtime.overrides,
+            parent={},
+        )
+        env_vars[function] = {name: local_env.get(name, "") for name in spec.environment}
+    return env_vars
+
+
+def docker_hint(step: str, function: str, event: str, env_vars: str, issuer: str) -> str:
+    """The shell lines that run one event in Docker against the running ``make dev``."""
+    credentials = " ".join(f"{name}={value}" for name, value in LOCAL_AWS_ENV.items())
+    return (
+        "For Docker (after make build, with make dev running):\n"
+        f"  {step}\n"
+        f"  export {credentials}\n"
+        f"  sam local invoke {function} -e {event} --env-vars {env_vars} --docker-network host "
+        f"--parameter-overrides KindeIssuerUrl={issuer}"
+    )
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local.invoke", description=__doc__.split("\n\n")[0])
-    parser.add_argument("args", nargs="+", metavar="[FUNCTION] EVENT")
+    parser.add_argument("args", nargs="*", metavar="[FUNCTION] EVENT")
     parser.add_argument("--user", default=DEV_USER, help=f"the token's user (default {DEV_USER})")
     parser.add_argument(
         "--stamp", action="store_true", help="print the event with a fresh token; run nothing"
     )
+    parser.add_argument(
+        "--sam-env-vars",
+        action="store_true",
+        help="print the --env-vars JSON for sam local invoke against the running make dev; run nothing",
+    )
     options = parser.parse_args(argv)
-    if len(options.args) > 2 or (options.stamp and len(options.args) != 1):
-        parser.error("give [FUNCTION] EVENT, or --stamp EVENT")
+    if options.sam_env_vars:
+        if options.args or options.stamp:
+            parser.error("--sam-env-vars takes no EVENT and no --stamp")
+    elif not 1 <= len(options.args) <= 2 or (options.stamp and len(options.args) != 1):
+        parser.error("give [FUNCTION] EVENT, --stamp EVENT, or --sam-env-vars")
     return options
 
 
@@ -108,19 +159,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = LocalConfig.from_env()
         template = config.template
+        if options.sam_env_vars:
+            env_vars = sam_env_vars(config, template)
+            print(json.dumps(env_vars, indent=2, ensure_ascii=False))
+            issuer = next(iter(env_vars.values()), {}).get("KINDE_ISSUER_URL", "<issuer>")
+            step = "python -m local.invoke --stamp events/<event>.json > /tmp/event.json"
+            hint = docker_hint(step, "<Function>", "/tmp/event.json", "<this file>", issuer)
+            print(hint, file=sys.stderr)
+            return 0
         event = load_event(Path(options.args[-1]))
         if options.stamp:
             if needs_token(event):
-                fresh = os.environ.get("DEV_TOKEN") or offline_or_dev_token(config, options.user)
+                fresh = os.environ.get("DEV_TOKEN") or dev_token(config, options.user)[0]
                 event = stamp_token(event, fresh)
             print(json.dumps(event, indent=2, ensure_ascii=False))
             issuer = config.kinde_issuer_url or config.standin_issuer
             target = function_for_event(template, event) or "<Function>"
-            print(
-                f"For Docker: sam local invoke {target} -e <this file> --docker-network host "
-                f"--parameter-overrides KindeIssuerUrl={issuer}   (with make dev running)",
-                file=sys.stderr,
-            )
+            step = "python -m local.invoke --sam-env-vars > /tmp/env.json"
+            print(docker_hint(step, target, "<this file>", "/tmp/env.json", issuer), file=sys.stderr)
             return 0
         function: str | None = (
             options.args[0] if len(options.args) == 2 else function_for_event(template, event)
@@ -143,14 +199,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0 if ok else 1
-
-
-def offline_or_dev_token(config: LocalConfig, user: str) -> str:
-    """For ``--stamp``: the running stand-in's token, else one it will accept once it runs."""
-    runtime = DevRuntime.read(config.runtime_file)
-    if runtime is not None:
-        return DevSession(runtime).mint(user)
-    return offline_token(config, user)
 
 
 if __name__ == "__main__":

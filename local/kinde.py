@@ -8,6 +8,7 @@ has a plan code, and limits come from ``PLAN_LIMITS``. Tests use it as the fake 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -86,8 +87,6 @@ class KindeStandIn:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    issuer = url
-
     def start(self) -> KindeStandIn:
         self._thread = threading.Thread(target=self._server.serve_forever, name="kinde-standin", daemon=True)
         self._thread.start()
@@ -163,6 +162,18 @@ class KindeStandIn:
             "requested": plan,
             "plan": self.plan_of(user_id),
             **decision,
+        }
+
+    def failed_plan_change(self, user_id: str, plan: str | None, error: Exception) -> dict[str, Any]:
+        """The answer when the plan check itself failed: Kinde stops the change (fail closed)."""
+        current = self.plan_of(user_id)
+        return {
+            "user": user_id,
+            "from": current,
+            "requested": plan,
+            "plan": current,
+            "allowed": False,
+            "error": f"The plan check failed: {error}",
         }
 
     # -- Account API -------------------------------------------------------------------------
@@ -286,9 +297,13 @@ class KindeStandIn:
                 )
 
             def _json_body(self) -> dict[str, Any]:
-                length = int(self.headers.get("Content-Length") or 0)
+                """The JSON object sent, or ``{}`` (then the caller answers 400 for the missing user)."""
+                raw_length = self.headers.get("Content-Length") or "0"
+                if not re.fullmatch(r"[0-9]{1,7}", raw_length):
+                    self.close_connection = True  # the body's end is unknown: do not reuse it
+                    return {}
                 try:
-                    data = json.loads(self.rfile.read(length) or b"{}")
+                    data = json.loads(self.rfile.read(int(raw_length)) or b"{}")
                 except ValueError:
                     return {}
                 return data if isinstance(data, dict) else {}
@@ -359,17 +374,6 @@ class KindeStandIn:
                 except ValueError as exc:
                     self._error(HTTPStatus.BAD_REQUEST, str(exc))
                 except Exception as exc:  # the plan check failed: Kinde stops the change
-                    current = standin.plan_of(user)
-                    self._send(
-                        502,
-                        {
-                            "user": user,
-                            "from": current,
-                            "requested": plan,
-                            "plan": current,
-                            "allowed": False,
-                            "error": f"The plan check failed: {exc}",
-                        },
-                    )
+                    self._send(502, standin.failed_plan_change(user, plan, exc))
 
         return Handler

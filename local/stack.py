@@ -334,14 +334,7 @@ class OfflineSession:
         except ValueError as exc:
             raise StartupError(str(exc)) from None
         except Exception as exc:  # the plan check failed: Kinde stops the change
-            return {
-                "user": user,
-                "from": standin.plan_of(user),
-                "requested": plan,
-                "plan": standin.plan_of(user),
-                "allowed": False,
-                "error": f"The plan check failed: {exc}",
-            }
+            return standin.failed_plan_change(user, plan, exc)
 
     def close(self) -> None:
         self.stack.stop()
@@ -380,3 +373,14 @@ def offline_token(
         return standin.mint(user, ttl_seconds=ttl_seconds, issuer=config.standin_issuer)
     finally:
         standin.stop()
+
+
+def dev_token(
+    config: LocalConfig, user: str, plan: str | None = None, ttl_seconds: int = DEV_TOKEN_TTL_SECONDS
+) -> tuple[str, DevRuntime | None]:
+    """A token from the running ``make dev``'s stand-in, else one minted offline that it will
+    accept once it runs; with the ``make dev`` it came from (None: minted offline)."""
+    runtime = DevRuntime.read(config.runtime_file)
+    if runtime is not None:
+        return DevSession(runtime).mint(user, plan, ttl_seconds), runtime
+    return offline_token(config, user, plan, ttl_seconds), None

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from planguard.errors import to_http_response
 
-from local.gateway import Gateway, Router
+from local.gateway import FunctionError, Gateway, GatewayError, Router, error_response
 from local.template import Route, Template, TemplateError, load_template, resolve_value
 from local.workers import InvokeResult
 
@@ -159,3 +161,86 @@ def test_a_template_without_cors_answers_no_preflight(tmp_path: Path, recorder: 
         assert recorder.calls and recorder.calls[0][0] == "Fn"  # no CORS configured: the route gets it
     finally:
         gw.stop()
+
+
+def raw_exchange(gateway: Gateway, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One request on a raw connection, read until the gateway hangs up (or a whole response)."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+            if length and len(body) >= int(length[0].split(b":")[1]):
+                break
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: abc\r\n\r\n",
+        b"Content-Length: \xb2\r\n\r\n",  # "\u00b2" (latin-1): str.isdigit() is True, int() raises
+        b"Content-Length: -5\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+    ],
+)
+def test_unreadable_body_framing_is_a_400(
+    gateway: Gateway, recorder: Recorder, capfd: pytest.CaptureFixture[str], framing: bytes
+) -> None:
+    gateway.start()
+    status, headers, body = raw_exchange(gateway, b"POST /accounts HTTP/1.1\r\nHost: 127.0.0.1\r\n" + framing)
+    assert status == 400
+    assert headers["content-type"] == "application/json" and headers["connection"] == "close"
+    error = json.loads(body)["error"]
+    assert error["code"] == "BAD_REQUEST" and error["message"]
+    assert recorder.calls == []
+    # the gateway keeps serving, and said nothing on the console
+    status, _, _ = raw_exchange(gateway, b"GET /usage HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert status == 200 and len(recorder.calls) == 1
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_good_chunked_body_reaches_the_function(gateway: Gateway, recorder: Recorder) -> None:
+    gateway.start()
+    status, _, _ = raw_exchange(
+        gateway,
+        b"POST /accounts HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\nhello\r\nA\r\n, world!!!\r\n0\r\n\r\n",
+    )
+    assert status == 200
+    assert recorder.calls[-1][1]["body"] == "hello, world!!!"
+
+
+def test_the_gateways_own_errors_use_the_layers_mapping(gateway: Gateway, recorder: Recorder) -> None:
+    response = request(gateway, "DELETE", "/usage")  # no route
+    assert (
+        response.body
+        == json.dumps(json.loads(response.body), ensure_ascii=False, separators=(",", ":")).encode()
+    )  # compact JSON
+    assert json.loads(response.body)["error"] == {
+        "code": "NOT_FOUND",
+        "message": "No route for DELETE /usage in template.yaml.",
+        "method": "DELETE",
+        "path": "/usage",
+    }
+    recorder.reply = InvokeResult(False, error={"errorType": "KeyError", "errorMessage": "'x'"})
+    response = request(gateway, "GET", "/usage")
+    expected = to_http_response(FunctionError("AccountsFunction failed: KeyError: 'x'"))
+    assert response.status == expected["statusCode"] == 502
+    assert response.body == expected["body"].encode()
+    assert ("Content-Type", "application/json") in response.headers
+    recorder.reply = InvokeResult(False, error={"errorType": "Sandbox.Timedout"}, timed_out=True)
+    response = request(gateway, "GET", "/usage")
+    assert response.status == 504 and json.loads(response.body)["error"]["code"] == "FUNCTION_TIMEOUT"
+    failed = error_response(GatewayError("The local gateway failed: boom"))
+    assert (failed.status, failed.body) == (
+        500,
+        b'{"error":{"code":"GATEWAY_ERROR","message":"The local gateway failed: boom"}}',
+    )

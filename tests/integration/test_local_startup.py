@@ -70,10 +70,17 @@ def test_missing_template(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("PORT", "abc"), ("PORT", "70000"), ("KINDE_ISSUER_URL", "kinde.com")]
+    ("name", "value"),
+    [
+        ("PORT", "abc"),
+        ("PORT", "70000"),
+        ("PORT", "\u00b2"),  # "²": str.isdigit() says yes, int() raises
+        ("KINDE_PORT", "\u0663"),  # "٣": int() would read 3
+        ("KINDE_ISSUER_URL", "kinde.com"),
+    ],
 )
 def test_bad_values(tmp_path: Path, name: str, value: str) -> None:
-    assert name in refuses(tmp_path, **{name: value})
+    assert f"{name} must be" in refuses(tmp_path, **{name: value})
 
 
 def test_damaged_data_file(tmp_path: Path) -> None:

@@ -12,13 +12,12 @@ import base64
 import binascii
 import json
 import re
-import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -31,6 +30,7 @@ from planguard.errors import (
     to_http_response,
 )
 
+from local.background import BackgroundHTTPServer
 from local.lambda_runtime import http_api_event
 from local.template import CorsConfig, Route, Template
 from local.workers import InvokeResult, LogSink, console
@@ -157,7 +157,7 @@ def lambda_to_http(result: InvokeResult, function: str) -> HttpResponse:
     return HttpResponse(status, headers, body)
 
 
-class Gateway:
+class Gateway(BackgroundHTTPServer):
     """The HTTP server: binds at construction (so a busy port fails early), serves on ``start``."""
 
     def __init__(
@@ -174,25 +174,7 @@ class Gateway:
         self.cors = template.http_api_cors(parameters)
         self._invoke = invoke
         self._log = log
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> Gateway:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread = None
-        self._server.server_close()
+        super().__init__(host, port, self._handler_class(), "gateway")
 
     # -- one request -------------------------------------------------------------------------
     def handle(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -25,6 +25,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from local.background import BackgroundHTTPServer
 
 DEFAULT_PLAN = "free"
 PlanChangeHook = Callable[[str, str | None, str], dict[str, Any]]
@@ -54,7 +56,7 @@ class SigningKey:
         return {**jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}
 
 
-class KindeStandIn:
+class KindeStandIn(BackgroundHTTPServer):
     def __init__(
         self,
         plan_limits: dict[str, dict[str, int | None]],
@@ -77,26 +79,7 @@ class KindeStandIn:
         if not self.keys:
             self.keys.append(SigningKey(f"dev-{uuid.uuid4().hex[:8]}", new_rsa_key()))
             self._save_state()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> KindeStandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="kinde-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:  # shutdown() waits forever on a server that never served
-            self._server.shutdown()
-            self._thread = None
-        self._server.server_close()
+        super().__init__(host, port, self._handler_class(), "kinde-standin")
 
     # -- tokens ------------------------------------------------------------------------------
     def mint(

@@ -89,8 +89,8 @@ token: sync  ## print a dev token (and set the plan): make token USER=kp_alice P
 plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLAN=free
 	@$(RUN) python -m local.cli plan $(if $(filter command line,$(origin USER)),--user $(USER)) --plan $(or $(PLAN),$(error give PLAN=<plan code>))
 
-reconcile: sync  ## recount a user's accounts, repair the counter: make reconcile USER=kp_alice
-	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER))
+reconcile: sync  ## recount a user's accounts, repair the counter: make reconcile USER=kp_alice [TABLE=deployed]
+	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,7 @@
 
     python -m local.cli token [--user kp_...] [--plan pro]   (make token USER=... PLAN=...)
     python -m local.cli plan --plan free [--user kp_...]      (make plan USER=... PLAN=...)
-    python -m local.cli reconcile [--user kp_...]             (make reconcile USER=...)
+    python -m local.cli reconcile [--user kp_...] [--table T] (make reconcile USER=... [TABLE=...])
 
 Each works against the running ``make dev`` (found in ``.local/dev.json``), or, when it is not
 running, on the same persisted files. The token alone goes to stdout, so
@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from planguard.errors import ApiError
-from planguard.repository import AccountRepository
+from planguard.repository import AccountRepository, dynamodb_client
 
 from local.config import DEV_TOKEN_TTL_SECONDS, DEV_USER, LocalConfig, StartupError, template_variable
 from local.dynamodb import local_client
@@ -84,14 +84,18 @@ def plan(config: LocalConfig, user: str, plan_code: str, as_json: bool) -> int:
     return code
 
 
-def reconcile(config: LocalConfig, user: str) -> int:
-    session = open_session(config, log=quiet)
-    try:
-        table = table_name(config.template)
-        repository = AccountRepository(local_client(session.dynamodb_url), table)
-        before, actual = repository.reconcile(user)
-    finally:
-        session.close()
+def reconcile(config: LocalConfig, user: str, deployed_table: str | None = None) -> int:
+    """On the local stack's data, or with ``--table`` on a deployed table (default AWS credentials)."""
+    if deployed_table:
+        before, actual = AccountRepository(dynamodb_client(), deployed_table).reconcile(user)
+    else:
+        session = open_session(config, log=quiet)
+        try:
+            table = table_name(config.template)
+            repository = AccountRepository(local_client(session.dynamodb_url), table)
+            before, actual = repository.reconcile(user)
+        finally:
+            session.close()
     if before == actual:
         print(f"{user}: counter {before}, {actual} accounts stored: no change.")
     else:
@@ -116,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         "reconcile", help="recount a user's accounts and repair the counter"
     )
     reconcile_parser.add_argument("--user", default=DEV_USER)
+    reconcile_parser.add_argument(
+        "--table", help="a deployed table (stack output AccountsTableName): uses your AWS credentials"
+    )
     options = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         config = LocalConfig.from_env()
@@ -123,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             return token(config, options.user, options.plan, options.ttl)
         if options.command == "plan":
             return plan(config, options.user, options.plan, options.json)
-        return reconcile(config, options.user)
+        return reconcile(config, options.user, options.table)
     except StartupError as exc:
         say(f"error: {exc}")
         return 1

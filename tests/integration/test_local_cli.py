@@ -61,3 +61,29 @@ def test_denied_and_applied_reports() -> None:
     ]
     applied = {**denied, "allowed": True, "plan": "free", "message": None, "reasons": [], "usage": None}
     assert describe_plan_change(applied) == ("kp_y: pro -> free APPLIED\n  kp_y is now on free.", 0)
+
+
+def test_reconcile_a_deployed_table_with_aws_credentials(
+    aws: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """``--table`` goes to the named table through the default AWS chain (moto here), not .local/."""
+    import boto3
+    from planguard.repository import AccountRepository
+
+    from local.cli import main
+
+    monkeypatch.setenv("PLANGUARD_LOCAL_DIR", str(tmp_path))
+    repository = AccountRepository(boto3.client("dynamodb"), "AccountsTable")
+    for i in range(2):
+        repository.create("kp_drift", f"A{i}", str(i), limit=None)
+    boto3.client("dynamodb").update_item(
+        TableName="AccountsTable",
+        Key={"PK": {"S": "USER#kp_drift"}, "SK": {"S": "USAGE#tracked_accounts"}},
+        UpdateExpression="SET #c = :n",
+        ExpressionAttributeNames={"#c": "count"},
+        ExpressionAttributeValues={":n": {"N": "9"}},
+    )
+    assert main(["reconcile", "--user", "kp_drift", "--table", "AccountsTable"]) == 0
+    assert "counter was 9, 2 accounts stored: repaired (now 2)" in capsys.readouterr().out
+    assert repository.usage_count("kp_drift") == 2
+    assert not list(tmp_path.iterdir())  # the local stack's files were not touched

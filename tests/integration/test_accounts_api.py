@@ -459,3 +459,14 @@ def test_rate_limit_header_with_odd_digits_is_a_503_not_a_500(
     clear_caches()
     kinde.faults.extend([Fault(status=429, headers={"Retry-After": "\u00b2"})] * 3)
     assert_error(accounts.add("A", "1"), 503, "ENTITLEMENT_ERROR")
+
+
+def test_idempotency_store_down_is_503_and_creates_nothing(
+    accounts: AccountsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    boto3.client("dynamodb").delete_table(TableName="IdempotencyTable")
+    error = assert_error(accounts.add("A", "1", headers={"Idempotency-Key": "k"}), 503, "SERVICE_UNAVAILABLE")
+    assert error["message"]
+    assert get_repository().usage_count(USER) == 0

@@ -20,13 +20,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from planguard.api import authenticate, build_resolver, json_body, parse_model, query_int, remaining_seconds
 from planguard.auth import Principal
 from planguard.entitlements import get_account_api
-from planguard.errors import BadRequest, IdempotencyInProgress, IdempotencyKeyReused
+from planguard.errors import BadRequest, IdempotencyInProgress, IdempotencyKeyReused, ServiceUnavailable
 from planguard.headers import header
 from planguard.repository import dynamodb_client, get_repository
 from planguard.settings import get_settings
@@ -39,7 +40,7 @@ metrics = Metrics()
 app = build_resolver()
 
 PAGE_DEFAULT, PAGE_MAX = 50, 100
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 @functools.cache
@@ -104,7 +105,7 @@ def create_account() -> Response[Any]:
     if key is None or not get_settings().idempotency_table_name:
         account = service().add(principal, payload.name, payload.account_number, _remaining_seconds)
         return _json(201, account.to_json())
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("The Idempotency-Key header must be 1-255 visible ASCII characters.")
     body = {"name": payload.name, "accountNumber": payload.account_number}
     create, config = _idempotent_create()
@@ -116,6 +117,9 @@ def create_account() -> Response[Any]:
         raise IdempotencyKeyReused() from None
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyInProgress() from None
+    except IdempotencyPersistenceLayerError:  # its table throttled or unreachable: nothing created
+        logger.exception("idempotency store unavailable")
+        raise ServiceUnavailable() from None
     return _json(201, result)
 
 

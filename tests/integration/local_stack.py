@@ -99,6 +99,15 @@ class DevStack:
         response.raise_for_status()
         return str(response.json()["access_token"])
 
+    def add_account(self, token: str, name: str, number: str) -> requests.Response:
+        """POST /accounts through the running gateway, as the frontend would."""
+        return requests.post(
+            f"{self.api}/accounts",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"name": name, "accountNumber": number},
+            timeout=30,
+        )
+
     def plan(self, user: str, plan: str) -> dict[str, Any]:
         response = requests.post(f"{self.kinde}/dev/plan", json={"user": user, "plan": plan}, timeout=60)
         answer: dict[str, Any] = response.json()

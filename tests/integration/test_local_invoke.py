@@ -117,12 +117,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 def test_invoke_uses_the_running_dev(dev: DevStack) -> None:
     user = "kp_invoke_dev"
     token = dev.token(user, "pro")
-    response = requests.post(
-        f"{dev.api}/accounts",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"name": "Seen by invoke", "accountNumber": "I-1"},
-        timeout=30,
-    )
+    response = dev.add_account(token, "Seen by invoke", "I-1")
     assert response.status_code == 201
     result = run_module(
         "local.invoke", "AccountsFunction", "events/accounts_list.json", "--user", user, env=dev.env
@@ -140,12 +135,7 @@ def test_invoke_plan_selection_reads_the_running_dev(dev: DevStack) -> None:
     user = event["context"]["user"]["id"]
     token = dev.token(user, "pro")
     for i in range(5):
-        requests.post(
-            f"{dev.api}/accounts",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"name": f"D{i}", "accountNumber": f"D-{i}"},
-            timeout=30,
-        ).raise_for_status()
+        dev.add_account(token, f"D{i}", f"D-{i}").raise_for_status()
     result = run_module("local.invoke", "events/plan_selection_downgrade_denied.json", env=dev.env)
     assert result.returncode == 0, result.stderr
     decision = json.loads(result.stdout)
@@ -203,12 +193,7 @@ def test_sam_env_vars_point_the_container_at_the_running_dev(dev: DevStack) -> N
     user = "kp_sam_env_vars"
     token = dev.token(user, "pro")
     for i in range(2):
-        requests.post(
-            f"{dev.api}/accounts",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"name": f"S{i}", "accountNumber": f"S-{i}"},
-            timeout=30,
-        ).raise_for_status()
+        dev.add_account(token, f"S{i}", f"S-{i}").raise_for_status()
     event = json.loads((EVENTS_DIR / "usage_count_with_key.json").read_text())
     event["rawPath"] = event["requestContext"]["http"]["path"] = f"/api/users/accounts/count/{user}"
     event["pathParameters"] = {"kindeId": user}

@@ -41,22 +41,16 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def add(dev: DevStack, token: str, name: str, number: str) -> requests.Response:
-    return requests.post(
-        f"{dev.api}/accounts", headers=bearer(token), json={"name": name, "accountNumber": number}, timeout=30
-    )
-
-
 def test_the_seed_scenario_over_http(dev: DevStack) -> None:
     user = "kp_seed_scenario"
     token = dev.token(user, "pro")
     ids = []
     for i in range(1, 6):
-        response = add(dev, token, f"Account {i}", f"ACC-00{i}")
+        response = dev.add_account(token, f"Account {i}", f"ACC-00{i}")
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
 
-    sixth = add(dev, token, "Account 6", "ACC-006")
+    sixth = dev.add_account(token, "Account 6", "ACC-006")
     assert sixth.status_code == 403
     assert sixth.json()["error"] == {
         "code": "LIMIT_REACHED",
@@ -93,7 +87,7 @@ def test_the_cli_walkthrough(dev: DevStack) -> None:
     assert "\n" not in token and token.count(".") == 2  # only the token on stdout
     assert f"Token for {user} on plan pro" in minted.stderr
     for i in range(4):
-        assert add(dev, token, f"A{i}", f"N{i}").status_code == 201
+        assert dev.add_account(token, f"A{i}", f"N{i}").status_code == 201
 
     if HAS_PLAN_CHECK:
         denied = run_module("local.cli", "plan", "--user", user, "--plan", "free", env=dev.env)
@@ -187,7 +181,7 @@ def test_data_and_plans_survive_a_restart(tmp_path: Path) -> None:
     kinde_port = str(free_port())
     first = start_dev(tmp_path, KINDE_PORT=kinde_port)
     token = first.token("kp_restart", "pro")
-    created = add(first, token, "Persisted", "P-1").json()
+    created = first.add_account(token, "Persisted", "P-1").json()
     assert first.stop() == 0
     assert "Stopped; data saved to" in first.stdout
     assert not (tmp_path / "dev.json").exists()
@@ -206,7 +200,7 @@ def test_data_and_plans_survive_a_restart(tmp_path: Path) -> None:
 
 def test_periodic_saves_survive_a_kill(tmp_path: Path) -> None:
     first = start_dev(tmp_path, PLANGUARD_SAVE_INTERVAL="0.3")
-    created = add(first, first.token("kp_killed", "pro"), "Saved on the interval", "K-1").json()
+    created = first.add_account(first.token("kp_killed", "pro"), "Saved on the interval", "K-1").json()
     deadline = time.monotonic() + 10
     while created["id"] not in (
         (tmp_path / "dynamodb.json").read_text() if (tmp_path / "dynamodb.json").exists() else ""
@@ -235,7 +229,7 @@ def test_external_kinde_and_dynamodb_are_used_not_faked(tmp_path: Path) -> None:
             assert dev.runtime["kinde"] is None and dev.runtime["issuer"] == kinde.url
             assert "real Kinde, nothing faked" in dev.stdout
             kinde.set_plan("kp_external", "pro")
-            response = add(dev, kinde.mint("kp_external"), "External", "E-1")
+            response = dev.add_account(kinde.mint("kp_external"), "External", "E-1")
             assert response.status_code == 201, response.text
             assert kinde.account_api_calls >= 1
             token_cli = run_module("local.cli", "token", env=dev.env)

@@ -24,6 +24,31 @@ class UsageUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
+class HoldResult:
+    """What placing a downgrade hold answered: ONE conditional write on the usage counter.
+
+    ``held`` is true when ``count <= limit`` and the hold was recorded (until ``hold_until``,
+    ISO-8601 UTC); false when the user has more than ``limit`` accounts (nothing recorded,
+    ``count`` is the count that failed the condition). ``limit=None`` releases any hold.
+    """
+
+    kinde_id: str
+    count: int
+    held: bool
+    limit: int | None
+    hold_until: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kindeId": self.kinde_id,
+            "count": self.count,
+            "held": self.held,
+            "limit": self.limit,
+            "holdUntil": self.hold_until,
+        }
+
+
+@dataclass(frozen=True)
 class PlanDecision:
     allowed: bool
     message: str | None = None

@@ -73,6 +73,7 @@ class Settings(BaseModel):
     kinde_audience: str | None = None
     kinde_jwks_url: str | None = None
     entitlement_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    downgrade_hold_seconds: int = Field(default=300, ge=0, le=86400)
     missing_entitlement: Literal["deny", "unlimited"] = "deny"
     plan_limits: PlanLimits = Field(default_factory=lambda: dict(DEFAULT_PLAN_LIMITS))
     usage_auth: Literal["api_key", "none"] = "api_key"
@@ -95,6 +96,12 @@ class Settings(BaseModel):
             return parse_plan_limits(value)
         except ConfigurationError as exc:
             raise ValueError(str(exc)) from exc
+
+    @property
+    def hold_seconds(self) -> int:
+        """How long a downgrade hold binds adds: Kinde applying the change, then every warm
+        container's entitlement cache expiring."""
+        return self.downgrade_hold_seconds + self.entitlement_cache_seconds
 
     @property
     def jwks_url(self) -> str:

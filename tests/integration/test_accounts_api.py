@@ -360,14 +360,14 @@ def test_request_still_running_is_409(accounts: AccountsClient, monkeypatch: pyt
 
     key = {"Idempotency-Key": "in-flight"}
     inner: list[Any] = []
-    original_add = handler.service().add
+    original_add = handler.service()._add
 
     def add_while_a_retry_arrives(*args: Any, **kwargs: Any) -> Any:
         if not inner:
             inner.append(accounts.add("Electricity", "001234", headers=key))
         return original_add(*args, **kwargs)
 
-    monkeypatch.setattr(handler.service(), "add", add_while_a_retry_arrives)
+    monkeypatch.setattr(handler.service(), "_add", add_while_a_retry_arrives)
     assert accounts.add("Electricity", "001234", headers=key).status == 201
     error = assert_error(inner[0], 409, "IDEMPOTENCY_IN_PROGRESS")
     assert error["message"]

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
-from planguard.errors import ApiError, LimitReached, NotFound
-from planguard.repository import AccountRepository, dynamodb_client
+from planguard.errors import ApiError, NotFound
+from planguard.repository import AccountRepository, CounterConditionFailed, dynamodb_client
 
 from local.dynamodb import SingleThreadedMotoServer, create_tables
 
@@ -37,6 +37,8 @@ def outcome(call: object) -> str:
         call()  # type: ignore[operator]
     except ApiError as error:
         return error.code
+    except CounterConditionFailed:
+        return "LIMIT_REACHED"
     return "ok"
 
 
@@ -134,6 +136,6 @@ def test_limit_reached_reports_the_stored_usage(repository: AccountRepository) -
     user = f"{USER}-report"
     for i in range(3):
         repository.create(user, f"A{i}", str(i), limit=3)
-    with pytest.raises(LimitReached) as caught:
+    with pytest.raises(CounterConditionFailed) as caught:
         repository.create(user, "A4", "4", limit=3)
-    assert caught.value.extra["usage"] == {"used": 3, "limit": 3}
+    assert caught.value.counter.count == 3

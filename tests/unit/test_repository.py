@@ -8,9 +8,15 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from planguard.errors import DuplicateAccountNumber, LimitReached, NotFound, ServiceUnavailable
+from planguard.errors import DuplicateAccountNumber, NotFound, ServiceUnavailable
 from planguard.ids import is_account_id, new_account_id
-from planguard.repository import AccountRepository, Cursor, normalise_account_number
+from planguard.repository import (
+    AccountRepository,
+    Counter,
+    CounterConditionFailed,
+    Cursor,
+    normalise_account_number,
+)
 
 USER = "kp_repo"
 
@@ -89,16 +95,10 @@ def test_usage_count_is_zero_for_unknown_users(repo: AccountRepository) -> None:
 def test_limit_is_a_condition_on_the_counter(repo: AccountRepository) -> None:
     for i in range(2):
         repo.create(USER, f"A{i}", str(i), limit=2)
-    with pytest.raises(LimitReached) as caught:
+    with pytest.raises(CounterConditionFailed) as caught:
         repo.create(USER, "A3", "3", limit=2)
-    assert caught.value.extra["usage"] == {"used": 2, "limit": 2}
+    assert caught.value.counter == Counter(2)
     assert kinds() == {"ACCOUNT": 2, "ACCOUNTNUMBER": 2, "USAGE": 1}
-
-
-def test_limit_zero_refuses_without_writing(repo: AccountRepository) -> None:
-    with pytest.raises(LimitReached):
-        repo.create(USER, "A", "1", limit=0)
-    assert kinds() == {}
 
 
 def test_unlimited(repo: AccountRepository) -> None:
@@ -117,7 +117,7 @@ def test_duplicate_number_writes_nothing(repo: AccountRepository) -> None:
 
 def test_limit_wins_over_duplicate_when_both_fail(repo: AccountRepository) -> None:
     repo.create(USER, "A", "1", limit=1)
-    with pytest.raises(LimitReached):
+    with pytest.raises(CounterConditionFailed):
         repo.create(USER, "B", "1", limit=1)
 
 

@@ -34,6 +34,8 @@ SAFETY_MARGIN_SECONDS = 1.0
 CACHE_MAX_USERS = 2048
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_REMAINING_SECONDS = 30.0  # outside Lambda (scripts, tests): no deadline to respect
+# A user hammering "add" at their limit must not become one Kinde call per attempt.
+REFRESH_INTERVAL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class KindeAccountApi:
         self._clock = clock
         self._sleep = sleep
         self._cache: OrderedDict[tuple[str, str], tuple[float, Entitlement]] = OrderedDict()
+        self._refreshed: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- entitlement -------------------------------------------------------------------------
@@ -79,6 +82,35 @@ class KindeAccountApi:
         cached = self._cached(user_id, feature_key)
         if cached is not None:
             return cached
+        return self._fetch_entitlement(user_id, token, feature_key, remaining_seconds)
+
+    def refreshed(
+        self,
+        user_id: str,
+        token: str,
+        feature_key: str,
+        remaining_seconds: Callable[[], float] | None = None,
+    ) -> Entitlement | None:
+        """A fresh answer from Kinde past the cache (a plan may have just changed), or None when
+        this user's entitlement was already refreshed in the last ``REFRESH_INTERVAL_SECONDS``."""
+        key, now = (user_id, feature_key), self._clock()
+        with self._lock:
+            last = self._refreshed.get(key)
+            if last is not None and now - last < REFRESH_INTERVAL_SECONDS:
+                return None
+            self._refreshed[key] = now
+            self._refreshed.move_to_end(key)
+            while len(self._refreshed) > CACHE_MAX_USERS:
+                self._refreshed.popitem(last=False)
+        return self._fetch_entitlement(user_id, token, feature_key, remaining_seconds)
+
+    def _fetch_entitlement(
+        self,
+        user_id: str,
+        token: str,
+        feature_key: str,
+        remaining_seconds: Callable[[], float] | None,
+    ) -> Entitlement:
         url = f"{self.base_url}/account_api/v1/entitlement/{quote(feature_key, safe='')}"
         response = self._get(url, token, remaining_seconds)
         if response.status_code == 404:
@@ -103,6 +135,7 @@ class KindeAccountApi:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._refreshed.clear()
 
     # -- internals ---------------------------------------------------------------------------
     def _missing(self) -> Entitlement:

@@ -1,18 +1,21 @@
-"""DynamoDB access for the single-table model of DESIGN.md §3 — the only module that knows keys.
+"""DynamoDB access for the single-table model — the only module that knows keys.
 
     account           PK=USER#<kindeId>  SK=ACCOUNT#<id>
     number guard      PK=USER#<kindeId>  SK=ACCOUNTNUMBER#<sha256 of the normalised number>
-    usage counter     PK=USER#<kindeId>  SK=USAGE#tracked_accounts   count=<int>
+    usage counter     PK=USER#<kindeId>  SK=USAGE#tracked_accounts
+                      count=<int> version=<int> [holdLimit=<int> holdUntil=<epoch s> holdPlan=<str>]
 
 Create and delete are each one ``TransactWriteItems`` (account, guard and counter move together,
-the limit is a condition on the counter), so concurrent requests can never push the count past
-the limit or leave it different from the number of accounts.
+the limit and any downgrade hold are one condition on the counter), so concurrent requests can
+never push the count past a limit or leave it different from the number of accounts. A hold is
+one conditional write on the same counter item, so it and the adds are serialised by DynamoDB.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import json
@@ -21,22 +24,18 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from planguard.errors import (
-    BadRequest,
-    DuplicateAccountNumber,
-    LimitReached,
-    NotFound,
-    ServiceUnavailable,
-)
+from planguard.errors import BadRequest, DuplicateAccountNumber, NotFound, ServiceUnavailable
 from planguard.ids import is_account_id, new_account_id
+from planguard.plan_rule import HoldResult
 from planguard.settings import FEATURE_KEY, get_settings
 
 if TYPE_CHECKING:
@@ -70,6 +69,10 @@ class Account:
             "updatedAt": self.updated_at,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Account:
+        return cls(data["id"], data["name"], data["accountNumber"], data["createdAt"], data["updatedAt"])
+
 
 @dataclass(frozen=True)
 class Page:
@@ -77,8 +80,46 @@ class Page:
     next_cursor: str | None
 
 
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso(datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Counter:
+    """The usage counter item: the count, and the downgrade hold when one is active."""
+
+    count: int
+    hold_limit: int | None = None
+    hold_until: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any] | None, now: float) -> Counter:
+        item = item or {}
+        count = int(item["count"]["N"]) if "count" in item else 0
+        until = float(item["holdUntil"]["N"]) if "holdUntil" in item else 0.0
+        if "holdLimit" not in item or until <= now:
+            return cls(count)
+        return cls(count, int(item["holdLimit"]["N"]), _iso(datetime.fromtimestamp(until, UTC)))
+
+
+class CounterConditionFailed(Exception):
+    """An add was refused by the counter's condition: a limit or an active hold.
+
+    Carries the counter as the failed condition saw it; what that means to the caller (which
+    limit, which error) is decided by the accounts service, not here.
+    """
+
+    def __init__(self, counter: Counter) -> None:
+        super().__init__(f"counter condition failed at count {counter.count}")
+        self.counter = counter
+
+
+class _TryAgain(Exception):
+    """This attempt lost a race (or was throttled): read again and retry, within the budget."""
 
 
 def _user_pk(user_id: str) -> str:
@@ -132,6 +173,25 @@ def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter
 
 
+def _transient_or_fault(error: ClientError, codes: list[str]) -> NoReturn:
+    """Contention and throttling are worth another attempt; anything else is a storage fault."""
+    if "TransactionConflict" in codes or "ThrottlingError" in codes or _is_transient(error):
+        logger.info("write contended or throttled (%s)", codes or error.response.get("Error"))
+        raise _TryAgain() from None
+    logger.error("DynamoDB error: %s %s", error.response.get("Error"), codes)
+    raise ServiceUnavailable() from None
+
+
+def _with_retries[T](attempt: Callable[[], T]) -> T:
+    """The one retry loop for writes: bounded, jittered; past the budget a 503 that wrote nothing."""
+    for number in range(CONFLICT_RETRIES):
+        try:
+            return attempt()
+        except _TryAgain:
+            _backoff(number)
+    raise ServiceUnavailable()
+
+
 class Cursor:
     """Opaque page cursor bound to its user: base64url JSON of a user tag and the last account id."""
 
@@ -167,17 +227,20 @@ class AccountRepository:
         self._table = table_name
 
     # -- reads -------------------------------------------------------------------------------
-    def usage_count(self, user_id: str) -> int:
-        """One GetItem of the usage counter; 0 for a user who never added an account."""
+    def counter(self, user_id: str) -> Counter:
+        """One GetItem of the usage counter (count and active hold); zero for a new user."""
         item = self._call(
             self._db.get_item,
             TableName=self._table,
-            Key={"PK": _s(_user_pk(user_id)), "SK": _s(USAGE_SK)},
+            Key=self._counter_key(user_id),
             ConsistentRead=True,
-            ProjectionExpression="#c",
+            ProjectionExpression="#c, holdLimit, holdUntil",
             ExpressionAttributeNames={"#c": "count"},
         ).get("Item")
-        return int(item["count"]["N"]) if item and "count" in item else 0
+        return Counter.from_item(item, time.time())
+
+    def usage_count(self, user_id: str) -> int:
+        return self.counter(user_id).count
 
     def get(self, user_id: str, account_id: str) -> Account:
         if not is_account_id(account_id):
@@ -201,24 +264,22 @@ class AccountRepository:
 
     # -- writes ------------------------------------------------------------------------------
     def create(self, user_id: str, name: str, account_number: str, limit: int | None) -> Account:
-        """Account + guard + counter in one transaction; ``limit=None`` means unlimited."""
-        if limit is not None and limit <= 0:
-            raise LimitReached(used=self.usage_count(user_id), limit=limit)
+        """Account + guard + counter in one transaction; ``limit=None`` means unlimited.
+
+        The counter's condition also honours an active downgrade hold, so a hold binds every add,
+        unlimited ones included. Refused: ``CounterConditionFailed`` with the counter as it was.
+        """
         pk = _user_pk(user_id)
         normalised = normalise_account_number(account_number)
-        counter_update: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"PK": _s(pk), "SK": _s(USAGE_SK)},
-            "UpdateExpression": "SET #c = if_not_exists(#c, :zero) + :one ADD #v :one",
-            "ExpressionAttributeNames": {"#c": "count", "#v": "version"},
-            "ExpressionAttributeValues": {":zero": {"N": "0"}, ":one": {"N": "1"}},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
+        within_limit = "(attribute_not_exists(#c) OR #c < :limit)" if limit is not None else ""
+        within_hold = "(attribute_not_exists(#hl) OR #hu <= :now OR #c < #hl)"
+        values: dict[str, Any] = {":zero": {"N": "0"}, ":one": {"N": "1"}}
         if limit is not None:
-            counter_update["ConditionExpression"] = "attribute_not_exists(#c) OR #c < :limit"
-            counter_update["ExpressionAttributeValues"][":limit"] = {"N": str(limit)}
-        for attempt in range(CONFLICT_RETRIES):
+            values[":limit"] = {"N": str(limit)}
+
+        def attempt() -> Account:
             account_id, now = new_account_id(), _now()
+            values[":now"] = {"N": str(int(time.time()))}
             account_item = {
                 "PK": _s(pk),
                 "SK": _s(_account_sk(account_id)),
@@ -228,6 +289,20 @@ class AccountRepository:
                 "accountNumberKey": _s(normalised),
                 "createdAt": _s(now),
                 "updatedAt": _s(now),
+            }
+            counter_update = {
+                "TableName": self._table,
+                "Key": self._counter_key(user_id),
+                "UpdateExpression": "SET #c = if_not_exists(#c, :zero) + :one ADD #v :one",
+                "ConditionExpression": " AND ".join(filter(None, (within_limit, within_hold))),
+                "ExpressionAttributeNames": {
+                    "#c": "count",
+                    "#v": "version",
+                    "#hl": "holdLimit",
+                    "#hu": "holdUntil",
+                },
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
             try:
                 self._transact(
@@ -243,22 +318,24 @@ class AccountRepository:
                         {"Update": counter_update},
                     ]
                 )
-                return _account_from_item(account_item)
             except ClientError as error:
                 codes = _cancellation_codes(error)
-                if len(codes) == 3 and codes[2] == "ConditionalCheckFailed" and limit is not None:
-                    raise LimitReached(used=self._used_from_reason(error, user_id), limit=limit) from None
-                if len(codes) == 3 and codes[1] == "ConditionalCheckFailed":
+                if codes[2:3] == ["ConditionalCheckFailed"]:
+                    raise CounterConditionFailed(self._counter_from_reason(error, user_id)) from None
+                if codes[1:2] == ["ConditionalCheckFailed"]:
                     raise DuplicateAccountNumber() from None
-                self._retry_or_raise(error, codes, attempt)
-        raise ServiceUnavailable()
+                _transient_or_fault(error, codes)
+            return _account_from_item(account_item)
+
+        return _with_retries(attempt)
 
     def update(self, user_id: str, account_id: str, name: str | None, account_number: str | None) -> Account:
         """Rename and/or renumber; a new number moves its guard in the same transaction."""
         if not is_account_id(account_id):
             raise NotFound()
         pk, sk = _user_pk(user_id), _account_sk(account_id)
-        for attempt in range(CONFLICT_RETRIES):
+
+        def attempt() -> Account:
             current = self._get_account_item(user_id, account_id)
             if current is None:
                 raise NotFound()
@@ -291,63 +368,109 @@ class AccountRepository:
                         self._put_guard(pk, new_key, account_id),
                     ]
                 )
-                return self.get(user_id, account_id)
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    continue  # deleted or renumbered meanwhile: read again
+                    raise _TryAgain() from None  # deleted or renumbered meanwhile: read again
                 codes = _cancellation_codes(error)
-                if len(codes) == 3 and codes[2] == "ConditionalCheckFailed":
+                if codes[2:3] == ["ConditionalCheckFailed"]:
                     raise DuplicateAccountNumber() from None
                 if "ConditionalCheckFailed" in codes:
-                    continue
-                self._retry_or_raise(error, codes, attempt)
-        raise ServiceUnavailable()
+                    raise _TryAgain() from None
+                _transient_or_fault(error, codes)
+            return self.get(user_id, account_id)
+
+        return _with_retries(attempt)
 
     def delete(self, user_id: str, account_id: str) -> None:
         """Account, guard and one count go together; a concurrent second delete is a 404."""
         if not is_account_id(account_id):
             raise NotFound()
-        pk = _user_pk(user_id)
-        for attempt in range(CONFLICT_RETRIES):
+
+        def attempt() -> None:
             current = self._get_account_item(user_id, account_id)
             if current is None:
                 raise NotFound()
-            key = current["accountNumberKey"]["S"]
+            self._delete_account(user_id, current)
+
+        _with_retries(attempt)
+
+    def delete_user(self, user_id: str) -> int:
+        """Remove every item of a user (Kinde deleted them); returns how many accounts went.
+
+        Each account goes with its guard and a counter decrement in one transaction, as a DELETE
+        does, so an add racing this can never leave the counter wrong; the counter (with any hold)
+        goes last, only at zero. Safe to run again after an interruption: it resumes.
+        """
+        removed = 0
+        for _ in range(CONFLICT_RETRIES):
+            while items := self._call(
+                self._db.query, **self._accounts_query(user_id), ConsistentRead=True, Limit=100
+            ).get("Items", []):
+                for item in items:
+                    with contextlib.suppress(NotFound):  # a concurrent delete took it
+                        self.delete(user_id, item["id"]["S"])
+                        removed += 1
+            for item in self._call(self._db.query, **self._user_query(user_id), ConsistentRead=True)["Items"]:
+                if item["SK"]["S"] != USAGE_SK:  # nothing else should be left; leave nothing
+                    self._call(
+                        self._db.delete_item, TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]}
+                    )
             try:
-                self._transact(
-                    [
-                        {
-                            "Delete": {
-                                "TableName": self._table,
-                                "Key": {"PK": _s(pk), "SK": _s(_account_sk(account_id))},
-                                "ConditionExpression": "attribute_exists(PK) AND #k = :k",
-                                "ExpressionAttributeNames": {"#k": "accountNumberKey"},
-                                "ExpressionAttributeValues": {":k": _s(key)},
-                            }
-                        },
-                        self._delete_guard(pk, key, account_id),
-                        {
-                            "Update": {
-                                "TableName": self._table,
-                                "Key": {"PK": _s(pk), "SK": _s(USAGE_SK)},
-                                "UpdateExpression": "SET #c = #c - :one ADD #v :one",
-                                "ConditionExpression": "#c > :zero",
-                                "ExpressionAttributeNames": {"#c": "count", "#v": "version"},
-                                "ExpressionAttributeValues": {":one": {"N": "1"}, ":zero": {"N": "0"}},
-                            }
-                        },
-                    ]
+                self._call(
+                    self._db.delete_item,
+                    TableName=self._table,
+                    Key=self._counter_key(user_id),
+                    ConditionExpression="attribute_not_exists(#c) OR #c = :zero",
+                    ExpressionAttributeNames={"#c": "count"},
+                    ExpressionAttributeValues={":zero": {"N": "0"}},
                 )
-                return
-            except ClientError as error:
-                codes = _cancellation_codes(error)
-                if codes[:1] == ["ConditionalCheckFailed"]:
-                    continue  # gone or renumbered meanwhile: read again (gone -> NotFound)
-                if codes[2:3] == ["ConditionalCheckFailed"]:
-                    logger.error("usage counter of %s is out of step; run reconcile", user_id)
-                    raise ServiceUnavailable() from None
-                self._retry_or_raise(error, codes, attempt)
+                return removed
+            except ClientError:  # an add landed meanwhile, or the counter drifted: recount, go again
+                logger.warning("counter of %s not zero after removing its accounts", user_id)
+                self.reconcile(user_id)
         raise ServiceUnavailable()
+
+    def place_hold(self, user_id: str, limit: int | None, plan: str | None, hold_seconds: int) -> HoldResult:
+        """ONE conditional write: record ``limit`` as a hold only if ``count <= limit``.
+
+        ``limit=None`` (the requested plan is unlimited) releases any hold. Refused: nothing is
+        written and the answer carries the count that failed the condition.
+        """
+        until = time.time() + hold_seconds
+        names = {"#c": "count", "#hl": "holdLimit", "#hu": "holdUntil", "#hp": "holdPlan"}
+        if limit is None:
+            params: dict[str, Any] = {
+                "UpdateExpression": "SET #c = if_not_exists(#c, :zero) REMOVE #hl, #hu, #hp",
+                "ExpressionAttributeValues": {":zero": {"N": "0"}},
+            }
+        else:
+            params = {
+                "UpdateExpression": (
+                    "SET #c = if_not_exists(#c, :zero), #hl = :limit, #hu = :until, #hp = :plan"
+                ),
+                "ConditionExpression": "attribute_not_exists(#c) OR #c <= :limit",
+                "ExpressionAttributeValues": {
+                    ":zero": {"N": "0"},
+                    ":limit": {"N": str(limit)},
+                    ":until": {"N": str(int(until))},
+                    ":plan": _s(plan or ""),
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        try:
+            item = self._call(
+                self._db.update_item,
+                TableName=self._table,
+                Key=self._counter_key(user_id),
+                ExpressionAttributeNames=names,
+                ReturnValues="ALL_NEW",
+                **params,
+            )["Attributes"]
+        except ClientError as error:  # the condition: more accounts than the requested limit
+            count = Counter.from_item(error.response.get("Item"), 0).count  # type: ignore[arg-type]
+            return HoldResult(user_id, count, held=False, limit=limit, hold_until=None)
+        counter = Counter.from_item(item, time.time())
+        return HoldResult(user_id, counter.count, held=True, limit=limit, hold_until=counter.hold_until)
 
     def reconcile(self, user_id: str) -> tuple[int, int]:
         """Recount a user's accounts and set the counter: ``(counter before, accounts)``.
@@ -355,8 +478,9 @@ class AccountRepository:
         Every add and delete bumps the counter's ``version``; the repair is conditional on the
         version read before the recount, so a write that lands meanwhile makes it start over.
         """
-        key = {"PK": _s(_user_pk(user_id)), "SK": _s(USAGE_SK)}
-        for _ in range(CONFLICT_RETRIES):
+        key = self._counter_key(user_id)
+
+        def attempt() -> tuple[int, int]:
             counter = (
                 self._call(self._db.get_item, TableName=self._table, Key=key, ConsistentRead=True).get("Item")
                 or {}
@@ -385,13 +509,23 @@ class AccountRepository:
                         **({":version": version} if version else {}),
                     },
                 )
-                return before, actual
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
-        raise ServiceUnavailable()
+            except ClientError:  # a write landed during the recount: count again
+                raise _TryAgain() from None
+            return before, actual
+
+        return _with_retries(attempt)
 
     # -- internals ---------------------------------------------------------------------------
+    def _counter_key(self, user_id: str) -> dict[str, Any]:
+        return {"PK": _s(_user_pk(user_id)), "SK": _s(USAGE_SK)}
+
+    def _user_query(self, user_id: str) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": {":pk": _s(_user_pk(user_id))},
+        }
+
     def _accounts_query(self, user_id: str) -> dict[str, Any]:
         """Query arguments for a user's accounts: ``ACCOUNT#`` sort keys, oldest id first."""
         return {
@@ -399,6 +533,44 @@ class AccountRepository:
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
             "ExpressionAttributeValues": {":pk": _s(_user_pk(user_id)), ":prefix": _s("ACCOUNT#")},
         }
+
+    def _delete_account(self, user_id: str, current: dict[str, Any]) -> None:
+        """One attempt at removing an account read as ``current`` with its guard and one count."""
+        pk, account_id = _user_pk(user_id), current["id"]["S"]
+        key = current["accountNumberKey"]["S"]
+        try:
+            self._transact(
+                [
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": {"PK": _s(pk), "SK": _s(_account_sk(account_id))},
+                            "ConditionExpression": "attribute_exists(PK) AND #k = :k",
+                            "ExpressionAttributeNames": {"#k": "accountNumberKey"},
+                            "ExpressionAttributeValues": {":k": _s(key)},
+                        }
+                    },
+                    self._delete_guard(pk, key, account_id),
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": self._counter_key(user_id),
+                            "UpdateExpression": "SET #c = #c - :one ADD #v :one",
+                            "ConditionExpression": "#c > :zero",
+                            "ExpressionAttributeNames": {"#c": "count", "#v": "version"},
+                            "ExpressionAttributeValues": {":one": {"N": "1"}, ":zero": {"N": "0"}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            codes = _cancellation_codes(error)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                raise _TryAgain() from None  # gone or renumbered meanwhile: read again (gone -> 404)
+            if codes[2:3] == ["ConditionalCheckFailed"]:
+                logger.error("usage counter of %s is out of step; run reconcile", user_id)
+                raise ServiceUnavailable() from None
+            _transient_or_fault(error, codes)
 
     def _put_guard(self, pk: str, number_key: str, account_id: str) -> dict[str, Any]:
         """Claim an account number for ``account_id``; fails if the user already tracks it."""
@@ -430,12 +602,12 @@ class AccountRepository:
         ).get("Item")
         return item
 
-    def _used_from_reason(self, error: ClientError, user_id: str) -> int:
+    def _counter_from_reason(self, error: ClientError, user_id: str) -> Counter:
         reasons = error.response.get("CancellationReasons") or []
-        item: dict[str, Any] = dict(reasons[2].get("Item") or {}) if len(reasons) == 3 else {}
-        if "count" in item:
-            return int(item["count"]["N"])
-        return self.usage_count(user_id)
+        item = reasons[2].get("Item") if len(reasons) == 3 else None
+        if item and "count" in item:
+            return Counter.from_item(dict(item), time.time())
+        return self.counter(user_id)
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         # A fresh token per logical attempt: botocore's own retries of a lost response reuse it,
@@ -445,16 +617,6 @@ class AccountRepository:
         except BotoCoreError as error:
             logger.error("DynamoDB unreachable: %s", error)
             raise ServiceUnavailable() from None
-
-    @staticmethod
-    def _retry_or_raise(error: ClientError, codes: list[str], attempt: int) -> None:
-        """Back off on contention or throttling; anything else is a storage fault (503)."""
-        if "TransactionConflict" in codes or _is_transient(error) or "ThrottlingError" in codes:
-            logger.info("transaction contended (%s), attempt %d", codes or error, attempt + 1)
-            _backoff(attempt)
-            return
-        logger.error("DynamoDB error: %s %s", error.response.get("Error"), codes)
-        raise ServiceUnavailable() from None
 
     @staticmethod
     def _call(method: Any, **kwargs: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""AccountsFunction end to end: every route and every error code of DESIGN.md §2.
+"""AccountsFunction end to end: every route and every error code clients rely on.
 
 The handler runs in-process over moto tables built from template.yaml, with the Kinde stand-in
 on 127.0.0.1 as issuer (JWKS) and Account API.

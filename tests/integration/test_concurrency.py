@@ -1,4 +1,4 @@
-"""Race-freedom against a real (single-threaded) moto server on 127.0.0.1 (DESIGN.md §3, §8)."""
+"""Race-freedom against a real (single-threaded) moto server on 127.0.0.1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""UsageCountFunction (DESIGN.md §4): the auth matrix, the count, and what the tutorial's workflow sees."""
+"""UsageCountFunction: the auth matrix, the count, and what the tutorial's workflow sees."""
 
 from __future__ import annotations
 
@@ -430,9 +430,9 @@ def test_template_route_and_least_privilege() -> None:
     from local.template import load_template
 
     template = load_template()
-    assert ("GET", "/api/users/accounts/count/{kindeId}", FUNCTION) in {
-        (route.method, route.path, route.function) for route in template.routes()
-    }
+    routes = {(route.method, route.path, route.function) for route in template.routes()}
+    assert ("GET", "/api/users/accounts/count/{kindeId}", FUNCTION) in routes
+    assert ("POST", "/api/users/accounts/count/{kindeId}/hold", FUNCTION) in routes
     props = template.resources[FUNCTION]["Properties"]
     assert props["Handler"] == "usage_count_api.handler.lambda_handler"
     assert props["Environment"]["Variables"] == {
@@ -442,7 +442,7 @@ def test_template_route_and_least_privilege() -> None:
     }
     statements = [s for policy in props["Policies"] for s in policy["Statement"]]
     assert [(s["Effect"], s["Action"]) for s in statements] == [
-        ("Allow", ["dynamodb:GetItem"]),
+        ("Allow", ["dynamodb:GetItem", "dynamodb:UpdateItem"]),  # the count; the hold
         ("Allow", ["ssm:GetParameter"]),
     ]
     assert statements[0]["Resource"] == {"Fn::GetAtt": ["AccountsTable", "Arn"]}

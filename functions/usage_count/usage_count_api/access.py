@@ -1,4 +1,4 @@
-"""Who may read a usage count (DESIGN.md §4): the workflow's API key, or the user's own token.
+"""Who may read a usage count: the workflow's API key, or the user's own token; who may hold one.
 
 Kept free of PyJWT and Powertools: the key path is the hot one (every plan change), so the JWT
 verifier is imported only when a caller actually presents a token that is not the key.
@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Callable, Mapping
-from typing import Literal, TypeGuard
+from typing import Literal
 
 from planguard.errors import Unauthorized
 from planguard.headers import bearer_token, header
-
-KINDE_ID = re.compile(r"[A-Za-z0-9_:.\-]{1,128}")
 
 UsageAuth = Literal["api_key", "none"]
 Method = Literal["none", "api_key", "token"]
@@ -29,11 +26,6 @@ class Denied(Unauthorized):
         self.detail = reason
 
 
-def valid_kinde_id(value: object) -> TypeGuard[str]:
-    """Kinde ids are ``kp_…`` (older tenants ``kp:…``): never assume hex, only a safe charset."""
-    return isinstance(value, str) and KINDE_ID.fullmatch(value) is not None
-
-
 def _same_secret(presented: str, expected: str) -> bool:
     """Constant time, and over digests so neither the content nor the key's length leaks."""
     return hmac.compare_digest(
@@ -43,6 +35,19 @@ def _same_secret(presented: str, expected: str) -> bool:
 
 def _looks_like_jwt(value: str) -> bool:
     return value.count(".") == 2
+
+
+def authorize_key(headers: Mapping[str, str], expected_key: Callable[[], str | None]) -> Method:
+    """The workflow's API key and nothing else: a user's own token never places a hold, and no
+    key configured refuses everyone, whatever ``USAGE_AUTH`` says."""
+    api_key, bearer = header(headers, "x-api-key"), bearer_token(headers)
+    presented = [value for value in (api_key, bearer) if value]
+    if not presented:
+        raise Denied("no credentials", token_given=False)
+    key = expected_key()
+    if key and any(_same_secret(value, key) for value in presented):
+        return "api_key"
+    raise Denied("wrong key" if key else "no key configured")
 
 
 def authorize(
@@ -60,17 +65,14 @@ def authorize(
     """
     if mode == "none":
         return "none"
-    api_key, bearer = header(headers, "x-api-key"), bearer_token(headers)
-    presented = [value for value in (api_key, bearer) if value]
-    if not presented:
-        raise Denied("no credentials", token_given=False)
-    key = expected_key()
-    if key and any(_same_secret(value, key) for value in presented):
-        return "api_key"
-    if bearer and _looks_like_jwt(bearer):
-        from planguard.auth import get_verifier  # noqa: PLC0415 - PyJWT only on the token path
+    try:
+        return authorize_key(headers, expected_key)
+    except Denied:
+        bearer = bearer_token(headers)
+        if not bearer or not _looks_like_jwt(bearer):
+            raise
+    from planguard.auth import get_verifier  # noqa: PLC0415 - PyJWT only on the token path
 
-        if get_verifier().verify(bearer).user_id == kinde_id:
-            return "token"
-        raise Denied("token of another user")
-    raise Denied("wrong key" if key else "no key configured")
+    if get_verifier().verify(bearer).user_id == kinde_id:
+        return "token"
+    raise Denied("token of another user")

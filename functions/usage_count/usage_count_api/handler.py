@@ -1,4 +1,7 @@
-"""UsageCountFunction handler: ``GET /api/users/accounts/count/{kindeId}`` → ``{"kindeId","count"}``.
+"""UsageCountFunction handler: the routes Kinde's plan-change workflow calls.
+
+    GET  /api/users/accounts/count/{kindeId}        → {"kindeId","count"}  (the seed's URL and body)
+    POST /api/users/accounts/count/{kindeId}/hold   → the downgrade hold   (usage API key only)
 
 It sits on Kinde's plan-change path, so its cold start must stay close to a bare boto3 client's:
 a plain function over the raw payload 2.0 event (no Powertools resolver, no request models, no
@@ -17,11 +20,20 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from planguard.errors import JSON_HEADERS, ApiError, BadRequest, ServiceUnavailable, to_http_response
+from planguard.errors import (
+    JSON_HEADERS,
+    ApiError,
+    BadRequest,
+    NotFound,
+    ServiceUnavailable,
+    to_http_response,
+)
+from planguard.ids import is_kinde_id
 from planguard.repository import get_repository
 from planguard.settings import get_settings
 
-from usage_count_api.access import authorize, valid_kinde_id
+from usage_count_api.access import authorize, authorize_key
+from usage_count_api.hold_request import parse_hold_request
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SSMProvider
@@ -92,36 +104,61 @@ def usage_api_key() -> str | None:
     return value.strip() or None
 
 
-def _ok(kinde_id: str, count: int) -> dict[str, Any]:
+def _ok(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "statusCode": 200,
         "headers": {**JSON_HEADERS, **NO_STORE},
-        "body": json.dumps({"kindeId": kinde_id, "count": count}, separators=(",", ":")),
+        "body": json.dumps(body, separators=(",", ":")),
     }
 
 
+def count(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """One GetItem; 0 for a user who never added an account."""
+    fields["auth"] = authorize(
+        kinde_id, event.get("headers") or {}, mode=get_settings().usage_auth, expected_key=usage_api_key
+    )
+    fields["count"] = get_repository().usage_count(kinde_id)
+    return {"kindeId": kinde_id, "count": fields["count"]}
+
+
+def hold(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """ONE conditional write: bind the user's adds to ``limit`` while Kinde applies a downgrade,
+    only if they are within it now. Answered 200 either way (Kinde's fetch sees bodies only)."""
+    fields["auth"] = authorize_key(event.get("headers") or {}, usage_api_key)
+    request = parse_hold_request(event)
+    result = get_repository().place_hold(kinde_id, request.limit, request.plan, get_settings().hold_seconds)
+    fields.update(count=result.count, held=result.held, limit=request.limit, plan=request.plan)
+    return result.to_json()
+
+
+ROUTES = {
+    "GET /api/users/accounts/count/{kindeId}": count,
+    "POST /api/users/accounts/count/{kindeId}/hold": hold,
+}
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Validate the id, authorise (DESIGN.md §4), one GetItem; every failure is the §2 error body."""
+    """Dispatch on the template's route key; every failure is the error body, never a trace."""
     global _cold_start  # noqa: PLW0603 - one flag per container, like Powertools' cold_start
     started = time.perf_counter()
     request_context = event.get("requestContext") or {}
+    route_key = event.get("routeKey") or request_context.get("routeKey")
     fields: dict[str, Any] = {
         "cold_start": _cold_start,
         "function_request_id": getattr(context, "aws_request_id", None),
         "correlation_id": request_context.get("requestId"),
+        "route": route_key,
     }
     _cold_start = False
     try:
+        route = ROUTES.get(route_key) if isinstance(route_key, str) else None
+        if route is None:
+            raise NotFound()
         kinde_id = (event.get("pathParameters") or {}).get("kindeId")
-        if not valid_kinde_id(kinde_id):
+        if not is_kinde_id(kinde_id):
             raise BadRequest(BAD_KINDE_ID)
         fields["kindeId"] = kinde_id
-        headers = event.get("headers") or {}
-        mode = get_settings().usage_auth
-        fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_key=usage_api_key)
-        count = get_repository().usage_count(kinde_id)
-        fields["count"] = count
-        response = _ok(kinde_id, count)
+        response = _ok(route(kinde_id, event, fields))
     except ApiError as error:
         fields.update(code=error.code, detail=getattr(error, "detail", None))
         response = to_http_response(error)

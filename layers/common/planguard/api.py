@@ -1,7 +1,7 @@
 """HTTP glue shared by the API functions built on Powertools' resolver.
 
 One resolver factory registers the error mapping (every ``ApiError`` and every unexpected
-exception become the §2 error body), so no handler formats an error itself. Request helpers
+exception become the error body clients rely on), so no handler formats an error itself. Request helpers
 parse bodies and query strings into 4xx errors, never into 500s.
 """
 
@@ -83,8 +83,8 @@ def authenticate(event: APIGatewayProxyEventV2) -> Principal:
     return get_verifier().authenticate(event.headers)
 
 
-def json_body(event: APIGatewayProxyEventV2) -> Any:
-    """The request body as JSON: 413 when too large, 400 when absent, not JSON or not UTF-8."""
+def raw_body(event: APIGatewayProxyEventV2) -> bytes:
+    """The request body's bytes (API Gateway may base64 them): 400 when undecodable, 413 when large."""
     raw = event.body or ""
     try:
         data = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode("utf-8")
@@ -92,6 +92,12 @@ def json_body(event: APIGatewayProxyEventV2) -> Any:
         raise BadRequest("The request body could not be decoded.") from None
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    return data
+
+
+def json_body(event: APIGatewayProxyEventV2) -> Any:
+    """The request body as JSON: 413 when too large, 400 when absent, not JSON or not UTF-8."""
+    data = raw_body(event)
     content_type = header(event.headers, "content-type") or ""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):

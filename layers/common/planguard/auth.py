@@ -1,4 +1,4 @@
-"""Kinde access-token verification (KINDE.md "Access tokens").
+"""Kinde JWT verification: access tokens, and the signed bodies of Kinde webhooks.
 
 RS256 only, exact issuer, audience when configured, exp/nbf with a small leeway, signing key by
 ``kid`` from a JWKS that is cached across warm invocations and refetched once for an unknown kid.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from planguard.errors import Unauthorized
 from planguard.headers import bearer_token
@@ -64,6 +65,33 @@ class TokenVerifier:
     def verify(self, token: str | None) -> Principal:
         if not token:
             raise Unauthorized(token_given=False)
+        claims = self._decode(
+            token,
+            audience=self.audience,
+            options={
+                "require": ["exp", "iss", "sub"],
+                "verify_aud": self.audience is not None,
+                "verify_iss": False,  # compared below, modulo one trailing slash
+            },
+        )
+        issuer = claims.get("iss")
+        if not isinstance(issuer, str) or issuer.removesuffix("/") != self.issuer:
+            raise Unauthorized()
+        grant_types = claims.get("gty") or []
+        if "client_credentials" in (grant_types if isinstance(grant_types, list) else [grant_types]):
+            raise Unauthorized("Machine-to-machine tokens cannot act as a user.")
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            raise Unauthorized()
+        return Principal(user_id=subject, token=token, claims=claims)
+
+    def verify_webhook(self, token: str) -> dict[str, Any]:
+        """A Kinde webhook: a JWT signed by the same environment keys, carrying the event as claims
+        (``type``, ``event_id``, ``data``…); no user, no audience. Signature and ``kid`` only."""
+        return self._decode(token, audience=None, options={"verify_aud": False})
+
+    def _decode(self, token: str, *, audience: str | None, options: Options) -> dict[str, Any]:
+        """RS256 by the JWKS key of the token's ``kid``; every failure is the same 401."""
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in ALGORITHMS:
@@ -75,13 +103,9 @@ class TokenVerifier:
                 token,
                 key=key.key,
                 algorithms=ALGORITHMS,
-                audience=self.audience,
+                audience=audience,
                 leeway=self.leeway_seconds,
-                options={
-                    "require": ["exp", "iss", "sub"],
-                    "verify_aud": self.audience is not None,
-                    "verify_iss": False,  # compared below, modulo one trailing slash
-                },
+                options=options,
             )
         except Unauthorized:
             raise
@@ -91,16 +115,7 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             logger.info("Token refused: %s", type(exc).__name__)
             raise Unauthorized() from None
-        issuer = claims.get("iss")
-        if not isinstance(issuer, str) or issuer.removesuffix("/") != self.issuer:
-            raise Unauthorized()
-        grant_types = claims.get("gty") or []
-        if "client_credentials" in (grant_types if isinstance(grant_types, list) else [grant_types]):
-            raise Unauthorized("Machine-to-machine tokens cannot act as a user.")
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject.strip():
-            raise Unauthorized()
-        return Principal(user_id=subject, token=token, claims=claims)
+        return claims
 
     def _signing_key(self, kid: str) -> jwt.PyJWK:
         """The key for ``kid``; if Kinde's JWKS is unreachable when the cache expires, the last

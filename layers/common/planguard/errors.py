@@ -1,4 +1,4 @@
-"""The error catalogue of DESIGN.md §2, and its one mapping to an HTTP response.
+"""The error catalogue clients rely on, and its one mapping to an HTTP response.
 
 Every failure a client can see is an ``ApiError``; handlers raise them and never build error
 bodies themselves. ``to_http_response`` is the single place that turns one into

@@ -1,4 +1,4 @@
-"""Account ids: ULID-style, 26 Crockford base32 characters, time-ordered.
+"""Ids: our account ids (ULID-style, 26 Crockford base32 characters, time-ordered) and Kinde's user ids.
 
 Time-ordered ids make the DynamoDB sort key ``ACCOUNT#<id>`` list accounts oldest first, as the
 seed's ``orderBy: createdAt asc`` does, with one Query and no index.
@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from typing import TypeGuard
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ACCOUNT_ID_PATTERN = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+KINDE_ID_PATTERN = re.compile(r"[A-Za-z0-9_:.\-]{1,128}")
 
 
 def new_account_id(now_ms: int | None = None) -> str:
@@ -27,3 +29,8 @@ def new_account_id(now_ms: int | None = None) -> str:
 
 def is_account_id(value: str) -> bool:
     return ACCOUNT_ID_PATTERN.fullmatch(value) is not None
+
+
+def is_kinde_id(value: object) -> TypeGuard[str]:
+    """Kinde ids are ``kp_…`` (older tenants ``kp:…``): never assume hex, only a safe charset."""
+    return isinstance(value, str) and KINDE_ID_PATTERN.fullmatch(value) is not None

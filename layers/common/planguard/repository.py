@@ -182,6 +182,21 @@ def _transient_or_fault(error: ClientError, codes: list[str]) -> NoReturn:
     raise ServiceUnavailable() from None
 
 
+def _call(method: Any, **kwargs: Any) -> dict[str, Any]:
+    """A single-item call; throttling past botocore's retries becomes a 503, not a 500."""
+    try:
+        result: dict[str, Any] = method(**kwargs)
+        return result
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise
+        logger.error("DynamoDB error: %s", error.response.get("Error"))
+        raise ServiceUnavailable() from None
+    except BotoCoreError as error:
+        logger.error("DynamoDB unreachable: %s", error)
+        raise ServiceUnavailable() from None
+
+
 def _with_retries[T](attempt: Callable[[], T]) -> T:
     """The one retry loop for writes: bounded, jittered; past the budget a 503 that wrote nothing."""
     for number in range(CONFLICT_RETRIES):
@@ -229,7 +244,7 @@ class AccountRepository:
     # -- reads -------------------------------------------------------------------------------
     def counter(self, user_id: str) -> Counter:
         """One GetItem of the usage counter (count and active hold); zero for a new user."""
-        item = self._call(
+        item = _call(
             self._db.get_item,
             TableName=self._table,
             Key=self._counter_key(user_id),
@@ -256,7 +271,7 @@ class AccountRepository:
         if cursor:
             last_id = Cursor.decode(user_id, cursor)
             params["ExclusiveStartKey"] = {"PK": _s(_user_pk(user_id)), "SK": _s(_account_sk(last_id))}
-        items = [_account_from_item(item) for item in self._call(self._db.query, **params).get("Items", [])]
+        items = [_account_from_item(item) for item in _call(self._db.query, **params).get("Items", [])]
         if len(items) > limit:
             items = items[:limit]
             return Page(items, Cursor.encode(user_id, items[-1].id))
@@ -359,7 +374,7 @@ class AccountRepository:
             }
             try:
                 if new_key == old_key:
-                    item = self._call(self._db.update_item, **update, ReturnValues="ALL_NEW")["Attributes"]
+                    item = _call(self._db.update_item, **update, ReturnValues="ALL_NEW")["Attributes"]
                     return _account_from_item(item)
                 self._transact(
                     [
@@ -403,20 +418,20 @@ class AccountRepository:
         """
         removed = 0
         for _ in range(CONFLICT_RETRIES):
-            while items := self._call(
+            while items := _call(
                 self._db.query, **self._accounts_query(user_id), ConsistentRead=True, Limit=100
             ).get("Items", []):
                 for item in items:
                     with contextlib.suppress(NotFound):  # a concurrent delete took it
                         self.delete(user_id, item["id"]["S"])
                         removed += 1
-            for item in self._call(self._db.query, **self._user_query(user_id), ConsistentRead=True)["Items"]:
+            for item in _call(self._db.query, **self._user_query(user_id), ConsistentRead=True)["Items"]:
                 if item["SK"]["S"] != USAGE_SK:  # nothing else should be left; leave nothing
-                    self._call(
+                    _call(
                         self._db.delete_item, TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]}
                     )
             try:
-                self._call(
+                _call(
                     self._db.delete_item,
                     TableName=self._table,
                     Key=self._counter_key(user_id),
@@ -458,7 +473,7 @@ class AccountRepository:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         try:
-            item = self._call(
+            item = _call(
                 self._db.update_item,
                 TableName=self._table,
                 Key=self._counter_key(user_id),
@@ -482,7 +497,7 @@ class AccountRepository:
 
         def attempt() -> tuple[int, int]:
             counter = (
-                self._call(self._db.get_item, TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+                _call(self._db.get_item, TableName=self._table, Key=key, ConsistentRead=True).get("Item")
                 or {}
             )
             before = int(counter["count"]["N"]) if "count" in counter else 0
@@ -490,13 +505,13 @@ class AccountRepository:
             actual = 0
             params = {**self._accounts_query(user_id), "Select": "COUNT", "ConsistentRead": True}
             while True:
-                page = self._call(self._db.query, **params)
+                page = _call(self._db.query, **params)
                 actual += int(page.get("Count", 0))
                 if "LastEvaluatedKey" not in page:
                     break
                 params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
             try:
-                self._call(
+                _call(
                     self._db.update_item,
                     TableName=self._table,
                     Key=key,
@@ -594,7 +609,7 @@ class AccountRepository:
         }
 
     def _get_account_item(self, user_id: str, account_id: str) -> dict[str, Any] | None:
-        item: dict[str, Any] | None = self._call(
+        item: dict[str, Any] | None = _call(
             self._db.get_item,
             TableName=self._table,
             Key={"PK": _s(_user_pk(user_id)), "SK": _s(_account_sk(account_id))},
@@ -618,20 +633,37 @@ class AccountRepository:
             logger.error("DynamoDB unreachable: %s", error)
             raise ServiceUnavailable() from None
 
-    @staticmethod
-    def _call(method: Any, **kwargs: Any) -> dict[str, Any]:
-        """A single-item call; throttling past botocore's retries becomes a 503, not a 500."""
-        try:
-            result: dict[str, Any] = method(**kwargs)
-            return result
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise
-            logger.error("DynamoDB error: %s", error.response.get("Error"))
-            raise ServiceUnavailable() from None
-        except BotoCoreError as error:
-            logger.error("DynamoDB unreachable: %s", error)
-            raise ServiceUnavailable() from None
+
+class WebhookDeliveries:
+    """Kinde webhook deliveries already processed, in the idempotency table (its TTL cleans up).
+
+    A delivery is marked only after it succeeded, so a failed attempt is retried by Kinde,
+    never locked out; Kinde retries a delivery for up to 36 hours, hence the 72-hour memory.
+    """
+
+    TTL_SECONDS = 72 * 3600
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    def _key(self, delivery_id: str) -> dict[str, Any]:
+        return {"id": _s(f"webhook#{hashlib.sha256(delivery_id.encode()).hexdigest()}")}
+
+    def seen(self, delivery_id: str) -> bool:
+        item = _call(
+            self._db.get_item, TableName=self._table, Key=self._key(delivery_id), ConsistentRead=True
+        ).get("Item")
+        return item is not None and int(item.get("expiration", {}).get("N", "0")) > time.time()
+
+    def mark(self, delivery_id: str, event_type: str) -> None:
+        item = {
+            **self._key(delivery_id),
+            "status": _s("COMPLETED"),
+            "eventType": _s(event_type[:128]),
+            "expiration": {"N": str(int(time.time()) + self.TTL_SECONDS)},
+        }
+        _call(self._db.put_item, TableName=self._table, Item=item)
 
 
 def dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
@@ -645,6 +677,14 @@ def dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
         tcp_keepalive=True,
     )
     return boto3.client("dynamodb", endpoint_url=endpoint_url, config=config)
+
+
+@functools.cache
+def get_deliveries() -> WebhookDeliveries:
+    settings = get_settings()
+    return WebhookDeliveries(
+        dynamodb_client(settings.dynamodb_endpoint_url), settings.idempotency_table_name or ""
+    )
 
 
 @functools.cache

@@ -1,7 +1,7 @@
 """Settings: one pydantic model, read from the environment once per container.
 
 Bad values raise ``ConfigurationError`` naming the variable on the first invocation: the function
-answers 500 ``INTERNAL_ERROR`` (the §2 body) and logs that message, and the local stack refuses to
+answers 500 ``INTERNAL_ERROR`` (the error body) and logs that message, and the local stack refuses to
 start, rather than running with a half-understood configuration.
 """
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 FEATURE_KEY = "tracked_accounts"
 
-# The one place the plan table lives (DESIGN.md §5). The template's PlanLimits parameter and the
+# The one place the plan table lives. The template's PlanLimits parameter and the
 # Kinde workflow's default mirror it; tests check both.
 DEFAULT_PLAN_LIMITS: dict[str, dict[str, int | None]] = {
     "free": {FEATURE_KEY: 3},
@@ -64,7 +64,7 @@ def parse_plan_limits(raw: str | Mapping[str, Any]) -> PlanLimits:
 
 
 class Settings(BaseModel):
-    """Everything the functions read from their environment (DESIGN.md §7)."""
+    """Everything the functions read from their environment."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 

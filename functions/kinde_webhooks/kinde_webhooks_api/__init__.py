@@ -1,0 +1,1 @@
+"""KindeWebhookFunction: Kinde webhooks (a user deleted in Kinde loses their data here too)."""

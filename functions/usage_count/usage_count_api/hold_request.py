@@ -1,0 +1,80 @@
+"""The downgrade hold's request: ``limit`` and ``plan`` from the query string, a form or JSON.
+
+Kinde's workflow ``fetch`` sends bodies only as ``URLSearchParams``, so the workflow puts the
+fields in the query string; a form or JSON body is accepted too, for other callers. Anything
+that cannot be a limit is a 400, never a 500: this runs on Kinde's plan-change path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from planguard.errors import BadRequest, PayloadTooLarge
+from planguard.headers import header
+
+MAX_LIMIT = 1_000_000
+MAX_BODY_BYTES = 16 * 1024
+_LIMIT = re.compile(r"[0-9]{1,7}")  # ASCII only: str.isdigit() also takes "²"
+_PLAN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+BAD_LIMIT = f"'limit' must be a whole number from 0 to {MAX_LIMIT:,}, or empty for an unlimited plan."
+BAD_PLAN = "'plan' must be 1-128 letters, digits, '_', '.', ':' or '-'."
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    limit: int | None  # None: the requested plan is unlimited, which releases any hold
+    plan: str | None
+
+
+def _body_fields(event: dict[str, Any]) -> dict[str, Any]:
+    raw = event.get("body") or ""
+    try:
+        data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise BadRequest("The request body could not be decoded.") from None
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    if not data.strip():
+        return {}
+    media_type = (header(event.get("headers"), "content-type") or "").split(";", 1)[0].strip().lower()
+    try:
+        if media_type == "application/json" or media_type.endswith("+json"):
+            fields = json.loads(data)
+        else:
+            text = data.decode("utf-8")
+            fields = {name: values[0] for name, values in parse_qs(text, keep_blank_values=True).items()}
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest("The request body is neither a form nor JSON.") from None
+    if not isinstance(fields, dict):
+        raise BadRequest("The request body must be an object with 'limit' and 'plan'.")
+    return fields
+
+
+def _limit(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LIMIT:
+        return value
+    if isinstance(value, str) and _LIMIT.fullmatch(value) and int(value) <= MAX_LIMIT:
+        return int(value)
+    raise BadRequest(BAD_LIMIT)
+
+
+def parse_hold_request(event: dict[str, Any]) -> HoldRequest:
+    """The query string wins; the body is read only when the query string has no ``limit``."""
+    query = event.get("queryStringParameters") or {}
+    fields: dict[str, Any] = dict(query) if "limit" in query else {**_body_fields(event), **query}
+    if "limit" not in fields:
+        raise BadRequest(BAD_LIMIT)
+    plan = fields.get("plan")
+    if plan in (None, ""):
+        plan = None
+    elif not isinstance(plan, str) or not _PLAN.fullmatch(plan):
+        raise BadRequest(BAD_PLAN)
+    return HoldRequest(_limit(fields["limit"]), plan)

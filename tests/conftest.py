@@ -1,14 +1,12 @@
-"""Shared fixtures: env from the template, moto tables from the template, a Kinde stand-in."""
+"""Fixtures only: env and moto tables from the template, the Kinde stand-in, an accounts client.
+
+Shared helpers live in ``tests/support.py``."""
 
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
 
 import boto3
 import pytest
@@ -16,13 +14,8 @@ from moto import mock_aws
 from planguard.settings import DEFAULT_PLAN_LIMITS
 
 from local.kinde import KindeStandIn
-from local.lambda_runtime import LocalContext, stamp_token
 from local.template import load_template
-
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "events"
-USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
-OTHER_USER = "kp_99999999999999999999999999999999"
+from tests.support import USER, AccountsClient, clear_caches
 
 os.environ.update(
     {
@@ -36,27 +29,6 @@ os.environ.update(
         "POWERTOOLS_DEV": "false",
     }
 )
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return event
-
-
-def clear_caches() -> None:
-    """Settings and clients are per container; tests start each one fresh."""
-    from planguard import auth, entitlements, repository, settings
-
-    settings.get_settings.cache_clear()
-    auth.get_verifier.cache_clear()
-    entitlements.get_account_api.cache_clear()
-    repository.get_repository.cache_clear()
-    for module in ("accounts_api.handler", "usage_count_api.handler", "plan_check_api.handler"):
-        loaded = __import__("sys").modules.get(module)
-        for name in ("service", "_idempotent_create", "usage_api_key"):
-            cached = getattr(loaded, name, None)
-            if cached is not None and hasattr(cached, "cache_clear"):
-                cached.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -105,84 +77,6 @@ def aws() -> Iterator[None]:
         for definition in load_template().table_definitions().values():
             client.create_table(**definition)
         yield
-
-
-@dataclass
-class HttpResult:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-    @property
-    def error_code(self) -> str | None:
-        return self.body.get("error", {}).get("code") if isinstance(self.body, dict) else None
-
-
-def invoke_http(handler: Any, event: dict[str, Any], function: str = "AccountsFunction") -> HttpResult:
-    response = handler(event, LocalContext(function))
-    raw = response.get("body") or ""
-    body = json.loads(raw) if raw else None
-    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
-    return HttpResult(response["statusCode"], headers, body)
-
-
-class AccountsClient:
-    """Calls AccountsFunction's handler with events derived from the samples in events/."""
-
-    SAMPLES: ClassVar[dict[tuple[str, str], str]] = {
-        ("GET", "/accounts"): "accounts_list.json",
-        ("POST", "/accounts"): "accounts_create.json",
-        ("GET", "/accounts/{id}"): "accounts_get.json",
-        ("PATCH", "/accounts/{id}"): "accounts_update.json",
-        ("DELETE", "/accounts/{id}"): "accounts_delete.json",
-        ("GET", "/usage"): "usage_get.json",
-    }
-
-    def __init__(self, kinde: KindeStandIn, user: str = USER) -> None:
-        from accounts_api.handler import lambda_handler
-
-        self.handler = lambda_handler
-        self.kinde = kinde
-        self.token = kinde.mint(user)
-
-    def request(
-        self,
-        method: str,
-        route: str,
-        *,
-        account_id: str | None = None,
-        body: Any = None,
-        raw_body: str | None = None,
-        query: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        token: str | None = "default",
-    ) -> HttpResult:
-        event = load_event(self.SAMPLES[(method, route)])
-        event = stamp_token(event, self.token if token == "default" else (token or ""))
-        if token is None:
-            event["headers"].pop("authorization", None)
-        event.pop("queryStringParameters", None)
-        event["rawQueryString"] = ""
-        if query is not None:
-            event["queryStringParameters"] = query
-        if account_id is not None:
-            event["pathParameters"] = {"id": account_id}
-            event["rawPath"] = event["requestContext"]["http"]["path"] = f"/accounts/{account_id}"
-        if raw_body is not None:
-            event["body"] = raw_body
-        elif body is not None:
-            event["body"] = json.dumps(body)
-        elif method == "POST" or method == "PATCH":
-            event.pop("body", None)
-        event["headers"].pop("idempotency-key", None)
-        event["headers"].update({k.lower(): v for k, v in (headers or {}).items()})
-        return invoke_http(self.handler, event)
-
-    def add(self, name: str, number: str, **kwargs: Any) -> HttpResult:
-        return self.request("POST", "/accounts", body={"name": name, "accountNumber": number}, **kwargs)
-
-    def list(self, **kwargs: Any) -> HttpResult:
-        return self.request("GET", "/accounts", **kwargs)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from planguard.repository import get_repository
 
 from local.kinde import Fault, KindeStandIn
-from tests.conftest import OTHER_USER, USER, AccountsClient
+from tests.support import OTHER_USER, USER, AccountsClient
 
 LIMIT_MESSAGE = (
     "You\u2019ve reached your tracked accounts limit (5). Remove one or upgrade your plan to add more."
@@ -149,7 +149,7 @@ def test_wrong_content_type_is_400(accounts: AccountsClient) -> None:
 def test_base64_body_is_decoded(accounts: AccountsClient) -> None:
     event_body = base64.b64encode(json.dumps({"name": "B64", "accountNumber": "64"}).encode()).decode()
     from local.lambda_runtime import stamp_token
-    from tests.conftest import invoke_http, load_event
+    from tests.support import invoke_http, load_event
 
     event = stamp_token(load_event("accounts_create.json"), accounts.token)
     event["headers"].pop("idempotency-key")
@@ -222,7 +222,7 @@ def test_no_entitlement_is_403_by_default(accounts: AccountsClient, kinde: Kinde
 def test_missing_entitlement_unlimited_policy(
     accounts: AccountsClient, kinde: KindeStandIn, env: Any
 ) -> None:
-    from tests.conftest import clear_caches
+    from tests.support import clear_caches
 
     env.setenv("MISSING_ENTITLEMENT", "unlimited")
     clear_caches()
@@ -249,7 +249,7 @@ def test_bad_or_unknown_ids_are_404(accounts: AccountsClient, account_id: str) -
 
 
 def test_unknown_route_is_404_with_the_error_body(accounts: AccountsClient) -> None:
-    from tests.conftest import invoke_http, load_event
+    from tests.support import invoke_http, load_event
 
     event = load_event("accounts_list.json")
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/nope"
@@ -381,7 +381,7 @@ def test_bad_idempotency_key_is_400(accounts: AccountsClient) -> None:
 # -- Kinde down -----------------------------------------------------------------------------------
 def test_kinde_down_add_is_503_and_reads_keep_working(accounts: AccountsClient, kinde: KindeStandIn) -> None:
     account = accounts.add("Electricity", "001234").body
-    from tests.conftest import clear_caches
+    from tests.support import clear_caches
 
     clear_caches()  # a cold container: no cached entitlement
     kinde.faults.extend([Fault(status=503)] * 3)
@@ -422,7 +422,7 @@ def test_logs_and_metrics(
     out = capsys.readouterr().out
     assert '"AccountsCreated"' in out and '"LimitReached"' in out
     assert accounts.token not in out
-    from tests.conftest import clear_caches
+    from tests.support import clear_caches
 
     clear_caches()
     kinde.faults.extend([Fault(status=500)] * 3)
@@ -454,7 +454,7 @@ def test_a_bug_is_a_500_error_body_without_a_trace(
 def test_rate_limit_header_with_odd_digits_is_a_503_not_a_500(
     accounts: AccountsClient, kinde: KindeStandIn
 ) -> None:
-    from tests.conftest import clear_caches
+    from tests.support import clear_caches
 
     clear_caches()
     kinde.faults.extend([Fault(status=429, headers={"Retry-After": "\u00b2"})] * 3)

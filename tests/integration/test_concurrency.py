@@ -139,3 +139,68 @@ def test_limit_reached_reports_the_stored_usage(repository: AccountRepository) -
     with pytest.raises(CounterConditionFailed) as caught:
         repository.create(user, "A4", "4", limit=3)
     assert caught.value.counter.count == 3
+
+
+# -- the downgrade hold against concurrent adds from several processes ------------------------------
+HOLD_ROUNDS, PROCESSES, ADDS_PER_PROCESS, HELD_LIMIT, PLAN_LIMIT = 12, 3, 2, 2, 5
+
+
+def add_at(endpoint: str, user: str, worker: int, start_at: float) -> list[str]:
+    """In another process: wait for the shared start, then add as fast as possible."""
+    import os
+    import time
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
+    repository = AccountRepository(dynamodb_client(endpoint), "AccountsTable")
+    time.sleep(max(0.0, start_at - time.time()))
+    return [
+        outcome(lambda n=n: repository.create(user, f"W{worker}-{n}", f"{worker}-{n}", limit=PLAN_LIMIT))
+        for n in range(ADDS_PER_PROCESS)
+    ]
+
+
+def test_a_hold_placed_during_concurrent_adds_is_never_exceeded(
+    repository: AccountRepository, endpoint: str
+) -> None:
+    """Several processes add for one user (pro, limit 5) while the workflow holds the user at 2
+    (pro -> a plan of 2). Whatever the interleaving: held means the count never passes 2."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    client = boto3.client("dynamodb", endpoint_url=endpoint)
+    outcomes: Counter[str] = Counter()
+    with ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(time.sleep, [0.0] * PROCESSES))  # warm the workers before the rounds
+        for round_number in range(HOLD_ROUNDS):
+            user = f"{USER}-hold-{round_number}"
+            repository.create(user, "First", "first", limit=PLAN_LIMIT)
+            start_at = time.time() + 0.3
+            adders = [pool.submit(add_at, endpoint, user, worker, start_at) for worker in range(PROCESSES)]
+            offset = (round_number % 6 - 3) * 0.01  # from just before the adds start to mid-way
+            time.sleep(max(0.0, start_at - time.time() + offset))
+            hold = repository.place_hold(user, HELD_LIMIT, "small", hold_seconds=300)
+            for adder in adders:
+                outcomes.update(adder.result(timeout=60))
+            accounts = client.query(
+                TableName="AccountsTable",
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :a)",
+                ExpressionAttributeValues={":pk": {"S": f"USER#{user}"}, ":a": {"S": "ACCOUNT#"}},
+                Select="COUNT",
+                ConsistentRead=True,
+            )["Count"]
+            count = repository.usage_count(user)
+            assert count == accounts, (round_number, count, accounts)
+            assert count <= PLAN_LIMIT
+            if hold.held:
+                assert count <= HELD_LIMIT, (round_number, hold, count)
+                assert hold.count <= HELD_LIMIT
+            else:
+                assert hold.count > HELD_LIMIT
+            outcomes["held" if hold.held else "not held"] += 1
+    # Both outcomes of the race happened, or the test proved nothing about it.
+    assert outcomes["ok"] > 0 and outcomes["LIMIT_REACHED"] > 0, outcomes
+    assert outcomes["held"] > 0 and outcomes["not held"] > 0, outcomes
+    print(f"hold race over {HOLD_ROUNDS} rounds: {dict(outcomes)}")

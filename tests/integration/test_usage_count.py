@@ -20,7 +20,7 @@ from planguard.repository import get_repository
 
 from local.kinde import KindeStandIn
 from local.lambda_runtime import LocalContext, http_api_event
-from tests.conftest import OTHER_USER, ROOT, USER, HttpResult, invoke_http, load_event
+from tests.support import OTHER_USER, ROOT, USER, HttpResult, invoke_http, load_event, seed
 
 TEST_KEY = "test-usage-key"  # what the env fixture configures
 DEV_KEY = "local-dev-usage-key"  # the documented local key in events/usage_count_with_key.json
@@ -49,12 +49,6 @@ def call(env: pytest.MonkeyPatch, aws: None) -> Iterator[Callable[..., HttpResul
     handler._ssm.cache_clear()
 
 
-def seed(user: str, count: int) -> None:
-    repository = get_repository()
-    for n in range(count):
-        repository.create(user, f"Account {n}", f"{user}-{n:04d}", limit=None)
-
-
 def assert_unauthorized(result: HttpResult) -> None:
     assert result.status == 401, result.body
     assert result.error_code == "UNAUTHORIZED"
@@ -69,7 +63,7 @@ def reset_settings(monkeypatch: pytest.MonkeyPatch, **env: str | None) -> None:
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value)
-    from tests.conftest import clear_caches
+    from tests.support import clear_caches
 
     clear_caches()
 

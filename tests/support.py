@@ -1,0 +1,186 @@
+"""Helpers shared by the tests: events from events/, handler calls, seeding. Fixtures live in conftest."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from local.kinde import KindeStandIn
+from local.lambda_runtime import LocalContext, stamp_token
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
+OTHER_USER = "kp_99999999999999999999999999999999"
+HANDLER_MODULES = (
+    "accounts_api.handler",
+    "usage_count_api.handler",
+    "plan_check_api.handler",
+    "kinde_webhooks_api.handler",
+)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def clear_caches() -> None:
+    """Settings and clients are per container; tests start each one fresh."""
+    from planguard import auth, entitlements, repository, settings
+
+    settings.get_settings.cache_clear()
+    auth.get_verifier.cache_clear()
+    entitlements.get_account_api.cache_clear()
+    repository.get_repository.cache_clear()
+    repository.get_deliveries.cache_clear()
+    for module in HANDLER_MODULES:
+        loaded = sys.modules.get(module)
+        for name in ("service", "_idempotent_create", "usage_api_key"):
+            cached = getattr(loaded, name, None)
+            if cached is not None and hasattr(cached, "cache_clear"):
+                cached.cache_clear()
+
+
+@dataclass
+class HttpResult:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def error_code(self) -> str | None:
+        return self.body.get("error", {}).get("code") if isinstance(self.body, dict) else None
+
+
+def invoke_http(handler: Any, event: dict[str, Any], function: str = "AccountsFunction") -> HttpResult:
+    response = handler(event, LocalContext(function))
+    raw = response.get("body") or ""
+    body = json.loads(raw) if raw else None
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    return HttpResult(response["statusCode"], headers, body)
+
+
+class AccountsClient:
+    """Calls AccountsFunction's handler with events derived from the samples in events/."""
+
+    SAMPLES: ClassVar[dict[tuple[str, str], str]] = {
+        ("GET", "/accounts"): "accounts_list.json",
+        ("POST", "/accounts"): "accounts_create.json",
+        ("GET", "/accounts/{id}"): "accounts_get.json",
+        ("PATCH", "/accounts/{id}"): "accounts_update.json",
+        ("DELETE", "/accounts/{id}"): "accounts_delete.json",
+        ("GET", "/usage"): "usage_get.json",
+    }
+
+    def __init__(self, kinde: KindeStandIn, user: str = USER) -> None:
+        from accounts_api.handler import lambda_handler
+
+        self.handler = lambda_handler
+        self.kinde = kinde
+        self.token = kinde.mint(user)
+
+    def request(
+        self,
+        method: str,
+        route: str,
+        *,
+        account_id: str | None = None,
+        body: Any = None,
+        raw_body: str | None = None,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = "default",
+    ) -> HttpResult:
+        event = load_event(self.SAMPLES[(method, route)])
+        event = stamp_token(event, self.token if token == "default" else (token or ""))
+        if token is None:
+            event["headers"].pop("authorization", None)
+        event.pop("queryStringParameters", None)
+        event["rawQueryString"] = ""
+        if query is not None:
+            event["queryStringParameters"] = query
+        if account_id is not None:
+            event["pathParameters"] = {"id": account_id}
+            event["rawPath"] = event["requestContext"]["http"]["path"] = f"/accounts/{account_id}"
+        if raw_body is not None:
+            event["body"] = raw_body
+        elif body is not None:
+            event["body"] = json.dumps(body)
+        elif method == "POST" or method == "PATCH":
+            event.pop("body", None)
+        event["headers"].pop("idempotency-key", None)
+        event["headers"].update({k.lower(): v for k, v in (headers or {}).items()})
+        return invoke_http(self.handler, event)
+
+    def add(self, name: str, number: str, **kwargs: Any) -> HttpResult:
+        return self.request("POST", "/accounts", body={"name": name, "accountNumber": number}, **kwargs)
+
+    def list(self, **kwargs: Any) -> HttpResult:
+        return self.request("GET", "/accounts", **kwargs)
+
+
+def seed(user: str, count: int) -> None:
+    """``count`` accounts for ``user`` through the repository, no limit."""
+    from planguard.repository import get_repository
+
+    repository = get_repository()
+    for n in range(count):
+        repository.create(user, f"Account {n}", f"{user}-{n:04d}", limit=None)
+
+
+def hold_event(
+    user: str, query: dict[str, str] | None, *, key: str | None = "test-usage-key"
+) -> dict[str, Any]:
+    """The sample hold request for ``user`` with these query parameters and this usage key."""
+    event = load_event("usage_hold.json")
+    event["pathParameters"] = {"kindeId": user}
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/api/users/accounts/count/{user}/hold"
+    event.pop("queryStringParameters", None)
+    if query is not None:
+        event["queryStringParameters"] = query
+    event["headers"].pop("x-api-key", None)
+    if key is not None:
+        event["headers"]["x-api-key"] = key
+    return event
+
+
+def place_hold(user: str, limit: int | None, plan: str = "free", **kwargs: Any) -> HttpResult:
+    """Call UsageCountFunction's hold route as the workflow does (``limit=None``: unlimited)."""
+    from usage_count_api.handler import lambda_handler
+
+    query = {"limit": "" if limit is None else str(limit), "plan": plan}
+    return invoke_http(lambda_handler, hold_event(user, query, **kwargs), "UsageCountFunction")
+
+
+def sign_webhook(kinde: KindeStandIn, event_type: str, data: dict[str, Any], **overrides: Any) -> str:
+    """A Kinde webhook body: a JWT of the event signed with the stand-in's current key."""
+    import jwt
+
+    key = overrides.pop("key", None) or kinde.keys[-1]
+    claims = {
+        "type": event_type,
+        "event_id": f"event_{uuid.uuid4().hex}",
+        "source": "admin",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "data": data,
+        **overrides,
+    }
+    return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
+
+
+def deliver_webhook(body: str, webhook_id: str | None = None) -> HttpResult:
+    """POST /webhooks/kinde as Kinde delivers it (a ``webhook-id`` per delivery and its retries)."""
+    from kinde_webhooks_api.handler import lambda_handler
+
+    event = load_event("kinde_webhook_user_deleted.json")
+    event["body"] = body
+    event["headers"].pop("webhook-id", None)
+    if webhook_id is not None:
+        event["headers"]["webhook-id"] = webhook_id
+    return invoke_http(lambda_handler, event, "KindeWebhookFunction")

@@ -42,6 +42,8 @@ from planguard.settings import FEATURE_KEY, get_settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from planguard.plan_rule import HoldResult  # STUB(workflow-hold): for the place_hold stub only
+
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 6
@@ -178,6 +180,14 @@ class AccountRepository:
             ExpressionAttributeNames={"#c": "count"},
         ).get("Item")
         return int(item["count"]["N"]) if item and "count" in item else 0
+
+    # --- STUB(workflow-hold): BEGIN — placeholder so the plan_check handler type-checks. --------
+    # The real conditional write is built on the repository branch; drop this stub when merging.
+    def place_hold(self, user_id: str, limit: int | None, plan: str | None, hold_seconds: int) -> HoldResult:
+        """STUB: the downgrade hold (one conditional write on the usage counter) — not built here."""
+        raise NotImplementedError("AccountRepository.place_hold is a stub on the workflow-hold branch")
+
+    # --- STUB(workflow-hold): END --------------------------------------------------------------
 
     def get(self, user_id: str, account_id: str) -> Account:
         if not is_account_id(account_id):

@@ -130,8 +130,8 @@ def _judge(used: int, limit: int, hold: HoldResult | None = None) -> PlanDecisio
 
 
 def _lift_hold(place_hold: PlaceHold, user_id: str, limit: int | None, plan: str) -> HoldResult | None:
-    """Not a downgrade: replace any earlier, lower hold with this plan's limit. Best-effort —
-    the move is allowed whatever happens, and an old hold expires by itself."""
+    """Not judged as a downgrade: set the hold to this plan's limit, lifting an earlier, lower one.
+    Best-effort — the move is allowed whatever happens, and an old hold expires by itself."""
     try:
         return place_hold(user_id, limit, plan)
     except Exception:

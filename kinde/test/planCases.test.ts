@@ -6,21 +6,30 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
+import type { KindeFetchOptions } from "@kinde/infrastructure";
+
 import Workflow, {
   checkPlanSelection,
   DEFAULT_PLAN_LIMITS,
+  DENY_MESSAGE,
+  denyReasons,
   workflowSettings,
   type PlanLimits,
   type WorkflowDeps,
 } from "../kindeSrc/environment/workflows/denyPlanChange/denyPlanChangeWorkflow.ts";
 
+type Answer = { body: unknown } | { unreachable: true };
+
 interface PlanCase {
   name: string;
+  /** The mode: true = USAGE_API_KEY set (holds); false/absent = no key (the seed's GET). */
+  usageApiKey?: boolean;
   userId: string | null;
   currentPlan: string | null;
   requestedPlan: string | null;
   planLimits?: PlanLimits;
-  usage: { count: number } | { body: unknown } | { unreachable: true };
+  usage?: { count: number } | Answer;
+  hold?: { count: number; held: boolean } | Answer;
   expected:
     | { error: string }
     | {
@@ -29,6 +38,8 @@ interface PlanCase {
         reasons: string[];
         usage: Record<string, { used: number; limit: number; excess: number }> | null;
       };
+  usageReads: number;
+  holdCalls: { limit: number | null; plan: string }[];
 }
 
 interface PlanCaseTable {
@@ -49,6 +60,7 @@ const USAGE_API_KEY = "test-key";
 
 interface FetchCall {
   url: string;
+  method: string;
   headers: Record<string, string>;
 }
 
@@ -58,14 +70,16 @@ interface Harness {
   denyCalls: { message: string; reasons: string[] | undefined }[];
 }
 
+type Responder = (url: string, method: string) => Promise<unknown>;
+
 /** Stubbed Kinde functions: fetch answers with `respond`, env answers from `env` (absent = unset). */
-function harness(env: Record<string, string>, respond: (url: string) => Promise<unknown>): Harness {
+function harness(env: Record<string, string>, respond: Responder): Harness {
   const fetchCalls: FetchCall[] = [];
   const denyCalls: Harness["denyCalls"] = [];
   const deps: WorkflowDeps = {
     fetch: async (url, options) => {
-      fetchCalls.push({ url, headers: { ...options.headers } });
-      return { data: await respond(url) };
+      fetchCalls.push({ url, method: options.method, headers: { ...options.headers } });
+      return { data: await respond(url, options.method) };
     },
     denyPlanSelection: (message, reasons) => {
       denyCalls.push({ message, reasons });
@@ -95,14 +109,38 @@ function planSelectionEvent(userId: string | null, currentPlan: string | null, r
   };
 }
 
-function usageResponder(usage: PlanCase["usage"], userId: string | null): () => Promise<unknown> {
-  if ("unreachable" in usage) return () => Promise.reject(new Error("connect ECONNREFUSED"));
-  if ("body" in usage) return () => Promise.resolve(usage.body);
-  return () => Promise.resolve({ kindeId: userId, count: usage.count });
+/** The backend as the case describes it: GET <base>/<id> answers `usage`, POST <base>/<id>/hold `hold`. */
+function backend(testCase: PlanCase): Responder {
+  const { usage, hold, userId } = testCase;
+  return async (url, method) => {
+    const given = method === "POST" ? hold : usage;
+    if (given === undefined) throw new Error(`${method} ${url} must not be called in this case`);
+    if ("unreachable" in given) throw new Error("connect ECONNREFUSED");
+    if ("body" in given) return given.body;
+    if (!("held" in given)) return { kindeId: userId, count: given.count };
+    const limit = new URL(url).searchParams.get("limit");
+    return {
+      kindeId: userId,
+      count: given.count,
+      held: given.held,
+      limit: limit ? Number(limit) : null,
+      holdUntil: given.held ? "2030-01-01T00:06:00Z" : null,
+    };
+  };
 }
 
 const downgradeEvent = planSelectionEvent("kp_a", "pro", "free");
+const upgradeEvent = planSelectionEvent("kp_a", "free", "pro");
 const defaultEnv = { USAGE_API_URL, USAGE_API_KEY };
+const noKeyEnv = { USAGE_API_URL };
+const holdAnswer = (count: number, held: boolean, limit: number | null = 3) => ({
+  kindeId: "kp_a",
+  count,
+  held,
+  limit,
+  holdUntil: held ? "2030-01-01T00:06:00Z" : null,
+});
+const countBase = "https://api.example.test/api/users/accounts/count";
 
 describe("shared plan cases (tests/fixtures/plan_cases.json)", { skip: skipShared }, () => {
   it("the table has cases", () => {
@@ -111,13 +149,13 @@ describe("shared plan cases (tests/fixtures/plan_cases.json)", { skip: skipShare
 
   for (const testCase of table?.cases ?? []) {
     it(testCase.name, async () => {
-      const env: Record<string, string> = { ...defaultEnv };
+      const env: Record<string, string> = { USAGE_API_URL };
+      if (testCase.usageApiKey) env.USAGE_API_KEY = USAGE_API_KEY;
       if (testCase.planLimits) env.PLAN_LIMITS = JSON.stringify(testCase.planLimits);
-      const { deps, fetchCalls, denyCalls } = harness(env, usageResponder(testCase.usage, testCase.userId));
+      const { deps, fetchCalls, denyCalls } = harness(env, backend(testCase));
       const event = planSelectionEvent(testCase.userId, testCase.currentPlan, testCase.requestedPlan);
       const { expected } = testCase;
 
-      let usageRead: boolean;
       if ("error" in expected) {
         await assert.rejects(checkPlanSelection(event, deps), (error: unknown) => {
           assert.ok(error instanceof Error);
@@ -128,8 +166,6 @@ describe("shared plan cases (tests/fixtures/plan_cases.json)", { skip: skipShare
           return true;
         });
         assert.deepEqual(denyCalls, [], "an error must never deny as well");
-        // Of the errors, only the usage-reading ones come after the fetch.
-        usageRead = expected.error.startsWith("Cannot check the user limits");
       } else {
         const outcome = await checkPlanSelection(event, deps);
         assert.deepEqual(outcome, expected);
@@ -138,15 +174,24 @@ describe("shared plan cases (tests/fixtures/plan_cases.json)", { skip: skipShare
         } else {
           assert.deepEqual(denyCalls, [{ message: expected.message, reasons: expected.reasons }]);
         }
-        usageRead = expected.usage !== null;
       }
 
-      assert.equal(fetchCalls.length, usageRead ? 1 : 0, usageRead ? "usage must be read" : "usage must not be read");
+      const user = encodeURIComponent(testCase.userId ?? "");
+      const reads = fetchCalls.filter((call) => call.method === "GET");
+      const holds = fetchCalls.filter((call) => call.method === "POST");
+      assert.equal(reads.length + holds.length, fetchCalls.length, "only GET and POST are used");
+      assert.deepEqual(
+        reads.map((call) => call.url),
+        Array(testCase.usageReads).fill(`${countBase}/${user}`),
+      );
+      assert.deepEqual(
+        holds.map((call) => call.url),
+        testCase.holdCalls.map(
+          (hold) => `${countBase}/${user}/hold?limit=${hold.limit ?? ""}&plan=${encodeURIComponent(hold.plan)}`,
+        ),
+      );
       for (const call of fetchCalls) {
-        assert.ok(testCase.userId !== null);
-        assert.ok(call.url.endsWith(`/${testCase.userId}`), call.url);
-        assert.equal(call.url, `https://api.example.test/api/users/accounts/count/${testCase.userId}`);
-        assert.equal(call.headers.Authorization, `Bearer ${USAGE_API_KEY}`);
+        assert.equal(call.headers.Authorization, testCase.usageApiKey ? `Bearer ${USAGE_API_KEY}` : undefined);
       }
     });
   }
@@ -158,7 +203,7 @@ describe("workflow configuration", () => {
   });
 
   it("PLAN_LIMITS unset or blank uses the defaults (pro -> free over 3 is denied)", async () => {
-    for (const env of [defaultEnv, { ...defaultEnv, PLAN_LIMITS: "  " }]) {
+    for (const env of [noKeyEnv, { ...noKeyEnv, PLAN_LIMITS: "  " }]) {
       const { deps, denyCalls } = harness(env, () => Promise.resolve({ kindeId: "kp_a", count: 4 }));
       const outcome = await checkPlanSelection(downgradeEvent, deps);
       assert.equal(outcome.allowed, false);
@@ -226,24 +271,97 @@ describe("usage API call", () => {
   });
 
   it("encodes the user id into the URL path and accepts a base URL without a trailing slash", async () => {
-    const { deps, fetchCalls } = harness(
-      { USAGE_API_URL: "https://api.example.test/count", USAGE_API_KEY },
-      () => Promise.resolve({ count: 0 }),
-    );
-    await checkPlanSelection(planSelectionEvent("kp:a/b", "pro", "free"), deps);
-    assert.equal(fetchCalls[0]!.url, "https://api.example.test/count/kp%3Aa%2Fb");
+    const event = planSelectionEvent("kp:a/b", "pro", "free");
+    const base = { USAGE_API_URL: "https://api.example.test/count" };
+    const read = harness(base, () => Promise.resolve({ count: 0 }));
+    await checkPlanSelection(event, read.deps);
+    assert.equal(read.fetchCalls[0]!.url, "https://api.example.test/count/kp%3Aa%2Fb");
+    const hold = harness({ ...base, USAGE_API_KEY }, () => Promise.resolve(holdAnswer(0, true)));
+    await checkPlanSelection(event, hold.deps);
+    assert.equal(hold.fetchCalls[0]!.url, "https://api.example.test/count/kp%3Aa%2Fb/hold?limit=3&plan=free");
   });
 
-  for (const [label, data] of [
+  const garbage = [
     ["no body", undefined],
     ["null", null],
     ["a text body", "Internal Server Error"],
-    ["a negative count", { count: -1 }],
-    ["a fractional count", { count: 1.5 }],
+    ["an array", [{ count: 1, held: true }]],
+    ["a negative count", { count: -1, held: true }],
+    ["a fractional count", { count: 1.5, held: true }],
+    ["a count as text", { count: "1", held: true }],
+  ] as const;
+  for (const [mode, env] of [
+    ["the seed's GET", noKeyEnv],
+    ["the hold", defaultEnv],
   ] as const) {
-    it(`a usage answer with ${label} throws, never allows`, async () => {
+    for (const [label, data] of garbage) {
+      it(`a downgrade answer (${mode}) with ${label} throws, never allows`, async () => {
+        const { deps, denyCalls, fetchCalls } = harness(env, () => Promise.resolve(data));
+        await assert.rejects(checkPlanSelection(downgradeEvent, deps), /^Error: Cannot check the user limits/);
+        assert.equal(denyCalls.length, 0);
+        assert.equal(fetchCalls.length, 1);
+      });
+    }
+  }
+});
+
+describe("the hold", () => {
+  it("a downgrade is one POST to <USAGE_API_URL>/<id>/hold with the key, the limit and the plan", async () => {
+    const calls: { url: string; options: KindeFetchOptions }[] = [];
+    const { deps } = harness(defaultEnv, () => Promise.resolve(holdAnswer(2, true)));
+    const stubbed = deps.fetch;
+    deps.fetch = (url, options) => {
+      calls.push({ url, options });
+      return stubbed(url, options);
+    };
+    const outcome = await checkPlanSelection(downgradeEvent, deps);
+    assert.equal(outcome.allowed, true);
+    assert.deepEqual(calls, [
+      {
+        url: "https://api.example.test/api/users/accounts/count/kp_a/hold?limit=3&plan=free",
+        options: {
+          method: "POST",
+          responseFormat: "json",
+          headers: { Accept: "application/json", Authorization: `Bearer ${USAGE_API_KEY}` },
+        },
+      },
+    ]);
+  });
+
+  it("held false denies with the count the hold saw, even when it is not over the limit", async () => {
+    // The conditional write decides; its count only explains the denial.
+    const { deps, denyCalls } = harness(defaultEnv, () => Promise.resolve(holdAnswer(4, false)));
+    const outcome = await checkPlanSelection(downgradeEvent, deps);
+    assert.equal(outcome.allowed, false);
+    assert.deepEqual(denyCalls, [{ message: DENY_MESSAGE, reasons: denyReasons(4, 3) }]);
+  });
+
+  for (const [label, data] of [
+    ["held missing", { count: 1 }],
+    ["held as text", { count: 1, held: "true" }],
+    ["count missing", { held: true }],
+  ] as const) {
+    it(`a hold answer with ${label} throws on a downgrade`, async () => {
       const { deps, denyCalls } = harness(defaultEnv, () => Promise.resolve(data));
       await assert.rejects(checkPlanSelection(downgradeEvent, deps), /^Error: Cannot check the user limits/);
+      assert.equal(denyCalls.length, 0);
+    });
+  }
+
+  for (const [label, env, respond] of [
+    ["the fetch throwing", defaultEnv, () => Promise.reject(new Error("connect ECONNREFUSED"))],
+    ["an error body", defaultEnv, () => Promise.resolve({ error: { code: "SERVICE_UNAVAILABLE" } })],
+    ["no USAGE_API_URL", { USAGE_API_KEY }, () => Promise.reject(new Error("must not be called"))],
+    ["a hold that was not held", defaultEnv, () => Promise.resolve(holdAnswer(9, false, 5))],
+  ] as const) {
+    it(`an upgrade is allowed whatever the hold does: ${label}`, async () => {
+      const { deps, denyCalls } = harness(env, respond);
+      assert.deepEqual(await checkPlanSelection(upgradeEvent, deps), {
+        allowed: true,
+        message: null,
+        reasons: [],
+        usage: null,
+      });
       assert.equal(denyCalls.length, 0);
     });
   }
@@ -256,7 +374,7 @@ describe("default export against the real @kinde/infrastructure functions", () =
     assert.deepEqual(Object.keys(workflowSettings.bindings).sort(), ["kinde.env", "kinde.fetch", "kinde.plan", "url"]);
   });
 
-  it("Workflow(event) reads env, fetches and denies through Kinde's bindings", async () => {
+  it("Workflow(event) reads env, places the hold and denies through Kinde's bindings", async () => {
     // @kinde/infrastructure calls the runtime's global `kinde` object; stand one in.
     const fetched: { url: string; options: unknown }[] = [];
     const denied: unknown[][] = [];
@@ -266,7 +384,7 @@ describe("default export against the real @kinde/infrastructure functions", () =
       env: { get: (name: string) => (name in env ? { value: env[name], isSecret: false } : undefined) },
       fetch: async (url: string, options: unknown) => {
         fetched.push({ url, options });
-        return { json: { kindeId: "kp_0f2c4a1b9e8d4c3b", count: 5 } };
+        return { json: { kindeId: "kp_0f2c4a1b9e8d4c3b", count: 5, held: false, limit: 3, holdUntil: null } };
       },
       plan: { denySelection: (...args: unknown[]) => denied.push(args) },
     };
@@ -277,7 +395,8 @@ describe("default export against the real @kinde/infrastructure functions", () =
       delete globals.kinde;
     }
     assert.equal(fetched.length, 1);
-    assert.equal(fetched[0]!.url, `${USAGE_API_URL}kp_0f2c4a1b9e8d4c3b`);
+    assert.equal(fetched[0]!.url, `${USAGE_API_URL}kp_0f2c4a1b9e8d4c3b/hold?limit=3&plan=free`);
+    assert.equal((fetched[0]!.options as KindeFetchOptions).method, "POST");
     assert.deepEqual(denied, [
       [
         "You need to reduce your usage before moving to this plan:",

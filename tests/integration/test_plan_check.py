@@ -1,25 +1,30 @@
-"""PlanCheckFunction (DESIGN.md §5): Kinde's plan_selection event by direct invoke, and GET /plan-check."""
+"""PlanCheckFunction: Kinde's plan_selection event by direct invoke (placing the downgrade hold),
+and GET /plan-check (read only)."""
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from planguard.entitlements import get_account_api
 from planguard.errors import ServiceUnavailable
-from planguard.plan_rule import DENY_MESSAGE, PlanCheckError, UsageUnavailable, deny_reasons
-from planguard.repository import get_repository
+from planguard.plan_rule import DENY_MESSAGE, HoldResult, PlanCheckError, deny_reasons
+from planguard.repository import AccountRepository, get_repository
+from planguard.settings import get_settings
 
 from local.kinde import Fault, KindeStandIn
 from local.lambda_runtime import LocalContext, stamp_token
-from tests.conftest import USER, HttpResult, invoke_http, load_event
+from tests.conftest import USER, HttpResult, clear_caches, invoke_http, load_event
 
 FUNCTION = "PlanCheckFunction"
 DENIED_USER = load_event("plan_selection_downgrade_denied.json")["context"]["user"]["id"]
 ALLOWED_USER = load_event("plan_selection_downgrade_allowed.json")["context"]["user"]["id"]
+UPGRADE_USER = load_event("plan_selection_upgrade.json")["context"]["user"]["id"]
 RESULT_KEYS = {"allowed", "message", "reasons", "usage"}
+HOLD_UNTIL = "2030-01-01T00:06:00Z"
 
 
 def seed(user: str, count: int) -> None:
@@ -45,13 +50,47 @@ def fail_usage_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(get_repository(), "usage_count", unavailable)
 
 
+def plan_selection(base: str, current: str | None, requested: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event(base))
+    event["context"]["billing"] = {"currentPlanCode": current, "requestedPlanCode": requested}
+    return event
+
+
+class FakeHolds:
+    """Stands in for ``AccountRepository.place_hold`` (built on another branch): the conditional
+    write's answer over the stored count, or ``answer``/``error`` when a test sets one."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int | None, str | None, int]] = []
+        self.answer: HoldResult | None = None
+        self.error: Exception | None = None
+
+    def __call__(self, user_id: str, limit: int | None, plan: str | None, hold_seconds: int) -> HoldResult:
+        self.calls.append((user_id, limit, plan, hold_seconds))
+        if self.error is not None:
+            raise self.error
+        if self.answer is not None:
+            return self.answer
+        count = get_repository().usage_count(user_id)
+        ok = limit is None or count <= limit
+        return HoldResult(user_id, count, ok, limit, HOLD_UNTIL if ok else None)
+
+
 @pytest.fixture
 def ready(env: pytest.MonkeyPatch, aws: None) -> None:
     """Template environment, moto tables, the Kinde stand-in."""
 
 
-# -- (a) direct invoke with Kinde's user:plan_selection event --------------------------------------
-def test_downgrade_denied_event(ready: None) -> None:
+@pytest.fixture
+def holds(ready: None, monkeypatch: pytest.MonkeyPatch) -> FakeHolds:
+    """On the class, so a repository built after ``clear_caches()`` has it too."""
+    fake = FakeHolds()
+    monkeypatch.setattr(AccountRepository, "place_hold", fake)
+    return fake
+
+
+# -- (a) direct invoke with Kinde's user:plan_selection event: decided by the hold ---------------------
+def test_downgrade_not_held_is_denied(holds: FakeHolds) -> None:
     seed(DENIED_USER, 5)
     result = invoke(load_event("plan_selection_downgrade_denied.json"))
     assert result == {
@@ -59,10 +98,14 @@ def test_downgrade_denied_event(ready: None) -> None:
         "message": DENY_MESSAGE,
         "reasons": list(deny_reasons(5, 3)),
         "usage": {"tracked_accounts": {"used": 5, "limit": 3, "excess": 2}},
+        "hold": {"kindeId": DENIED_USER, "count": 5, "held": False, "limit": 3, "holdUntil": None},
     }
+    # One call, the requested plan's limit, for as long as Kinde and the entitlement caches need.
+    assert holds.calls == [(DENIED_USER, 3, "free", get_settings().hold_seconds)]
+    assert get_settings().hold_seconds == 300 + get_settings().entitlement_cache_seconds
 
 
-def test_downgrade_allowed_event(ready: None) -> None:
+def test_downgrade_held_is_allowed(holds: FakeHolds) -> None:
     seed(ALLOWED_USER, 2)
     result = invoke(load_event("plan_selection_downgrade_allowed.json"))
     assert result == {
@@ -70,18 +113,89 @@ def test_downgrade_allowed_event(ready: None) -> None:
         "message": None,
         "reasons": [],
         "usage": {"tracked_accounts": {"used": 2, "limit": 3, "excess": 0}},
+        "hold": {"kindeId": ALLOWED_USER, "count": 2, "held": True, "limit": 3, "holdUntil": HOLD_UNTIL},
     }
+    assert [call[:3] for call in holds.calls] == [(ALLOWED_USER, 3, "free")]
 
 
-def test_upgrade_event_never_reads_usage(ready: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_hold_decides_not_a_separate_read(holds: FakeHolds, monkeypatch: pytest.MonkeyPatch) -> None:
     fail_usage_reads(monkeypatch)
+    holds.answer = HoldResult(ALLOWED_USER, 3, True, 3, HOLD_UNTIL)
+    result = invoke(load_event("plan_selection_downgrade_allowed.json"))
+    assert (result["allowed"], result["usage"]) == (
+        True,
+        {"tracked_accounts": {"used": 3, "limit": 3, "excess": 0}},
+    )
+
+
+@pytest.mark.parametrize("error", [ServiceUnavailable(), NotImplementedError("stub")])
+def test_a_failed_hold_on_a_downgrade_raises_unchanged(holds: FakeHolds, error: Exception) -> None:
+    holds.error = error
+    with pytest.raises(type(error)) as raised:
+        invoke(load_event("plan_selection_downgrade_denied.json"))
+    assert raised.value is error
+
+
+def test_upgrade_lifts_the_hold_to_the_new_limit(holds: FakeHolds, monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_usage_reads(monkeypatch)
+    holds.answer = HoldResult(UPGRADE_USER, 3, True, 5, HOLD_UNTIL)
     result = invoke(load_event("plan_selection_upgrade.json"))
-    assert result == {"allowed": True, "message": None, "reasons": [], "usage": None}
+    assert result == {
+        "allowed": True,
+        "message": None,
+        "reasons": [],
+        "usage": None,
+        "hold": holds.answer.to_json(),
+    }
+    assert [call[:3] for call in holds.calls] == [(UPGRADE_USER, 5, "pro")]
 
 
-def test_unknown_plan_event_raises(ready: None) -> None:
+@pytest.mark.parametrize("error", [ServiceUnavailable(), NotImplementedError("stub"), RuntimeError("boom")])
+def test_a_failed_hold_never_blocks_an_upgrade(holds: FakeHolds, error: Exception) -> None:
+    holds.error = error
+    result = invoke(load_event("plan_selection_upgrade.json"))
+    assert result == {"allowed": True, "message": None, "reasons": [], "usage": None, "hold": None}
+    assert len(holds.calls) == 1
+
+
+def test_upgrade_to_an_unlimited_plan_releases_the_hold(holds: FakeHolds, env: pytest.MonkeyPatch) -> None:
+    limits = {
+        "free": {"tracked_accounts": 3},
+        "pro": {"tracked_accounts": 5},
+        "max": {"tracked_accounts": None},
+    }
+    env.setenv("PLAN_LIMITS", json.dumps(limits))
+    clear_caches()
+    seed(UPGRADE_USER, 7)
+    result = invoke(plan_selection("plan_selection_upgrade.json", "pro", "max"))
+    assert (result["allowed"], result["usage"]) == (True, None)
+    assert result["hold"] == {
+        "kindeId": UPGRADE_USER,
+        "count": 7,
+        "held": True,
+        "limit": None,
+        "holdUntil": HOLD_UNTIL,
+    }
+    assert [call[:3] for call in holds.calls] == [(UPGRADE_USER, None, "max")]
+
+
+@pytest.mark.parametrize(
+    ("current", "requested", "limit"), [("pro", "pro", 5), ("legacy", "free", 3), (None, "free", 3)]
+)
+def test_lateral_or_unknown_current_plan_places_the_hold_and_allows(
+    holds: FakeHolds, current: str | None, requested: str, limit: int
+) -> None:
+    seed(UPGRADE_USER, 4)
+    result = invoke(plan_selection("plan_selection_upgrade.json", current, requested))
+    # Not ours to judge, so a hold that was not held (4 > 3) does not block either.
+    assert (result["allowed"], result["usage"], result["hold"]["held"]) == (True, None, limit >= 4)
+    assert [call[:3] for call in holds.calls] == [(UPGRADE_USER, limit, requested)]
+
+
+def test_unknown_plan_event_raises(holds: FakeHolds) -> None:
     with pytest.raises(PlanCheckError, match=r"^Unknown requested plan: enterprise$"):
         invoke(load_event("plan_selection_unknown_plan.json"))
+    assert holds.calls == []
 
 
 @pytest.mark.parametrize(
@@ -95,30 +209,16 @@ def test_unknown_plan_event_raises(ready: None) -> None:
         (lambda e: e["context"]["billing"].update(requestedPlanCode=None), "Missing requested plan code."),
     ],
 )
-def test_undecidable_events_raise(ready: None, mutate: Callable[[Any], Any], message: str) -> None:
+def test_undecidable_events_raise(holds: FakeHolds, mutate: Callable[[Any], Any], message: str) -> None:
     event = copy.deepcopy(load_event("plan_selection_downgrade_denied.json"))
     mutate(event)
     with pytest.raises(PlanCheckError) as raised:
         invoke(event)
     assert str(raised.value) == message
+    assert holds.calls == []
 
 
-def test_storage_error_on_a_downgrade_raises(ready: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    fail_usage_reads(monkeypatch)
-    with pytest.raises(UsageUnavailable, match="Cannot check the user limits"):
-        invoke(load_event("plan_selection_downgrade_denied.json"))
-
-
-def test_a_missing_table_raises_too(ready: None, env: pytest.MonkeyPatch) -> None:
-    from tests.conftest import clear_caches
-
-    env.setenv("TABLE_NAME", "NoSuchTable")
-    clear_caches()
-    with pytest.raises(UsageUnavailable):
-        invoke(load_event("plan_selection_downgrade_denied.json"))
-
-
-def test_the_stand_ins_plan_change_runs_the_function(ready: None, kinde: KindeStandIn) -> None:
+def test_the_stand_ins_plan_change_runs_the_function(holds: FakeHolds, kinde: KindeStandIn) -> None:
     """Kinde's side as the stand-in plays it: deny keeps the plan, a raise stops the change."""
 
     def hook(user: str, current: str | None, requested: str) -> dict[str, Any]:
@@ -137,6 +237,7 @@ def test_the_stand_ins_plan_change_runs_the_function(ready: None, kinde: KindeSt
         get_repository().delete(DENIED_USER, get_repository().list_page(DENIED_USER, 1).items[0].id)
         outcome = kinde.request_plan_change(DENIED_USER, "free")
         assert (outcome["allowed"], outcome["plan"]) == (True, "free")
+        assert [call[:3] for call in holds.calls] == [(DENIED_USER, 3, "free")] * 2
     finally:
         kinde.plan_change_hook = None
 
@@ -254,6 +355,27 @@ def test_kinde_down_is_503_with_retry_after(
     assert result.error_code == "ENTITLEMENT_ERROR"
     assert int(result.headers["retry-after"]) >= 1
     assert kinde.account_api_calls == 3
+
+
+@pytest.mark.parametrize(("current", "requested"), [("pro", "free"), ("free", "pro"), ("pro", "pro")])
+def test_get_never_places_a_hold(holds: FakeHolds, kinde: KindeStandIn, current: str, requested: str) -> None:
+    kinde.set_plan(USER, current)
+    seed(USER, 4)
+    result = get(kinde, requested)
+    assert result.status == 200, result.body
+    assert result.body["allowed"] is (requested != "free")
+    assert holds.calls == []
+
+
+def test_a_missing_table_on_a_downgrade_is_503(
+    ready: None, kinde: KindeStandIn, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("TABLE_NAME", "NoSuchTable")
+    clear_caches()
+    kinde.set_plan(USER, "pro")
+    result = get(kinde, "free")
+    assert result.status == 503, result.body
+    assert result.error_code == "SERVICE_UNAVAILABLE"
 
 
 def test_storage_error_on_a_downgrade_is_503(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from planguard.plan_rule import PlanCheckError, UsageUnavailable, check_plan_change
+from planguard.plan_rule import HoldResult, PlanCheckError, check_plan_change
 from planguard.settings import DEFAULT_PLAN_LIMITS, FEATURE_KEY
 
 from local.template import load_template
@@ -23,23 +23,50 @@ WORKFLOW = ROOT / "kinde" / "kindeSrc" / "environment" / "workflows" / "denyPlan
 CASES = TABLE["cases"]
 
 
-class UsageEndpoint:
-    """What the usage endpoint gives the rule in each case, counting the reads."""
+class Endpoint:
+    """What the backend gives the rule in each case, counting the calls.
 
-    def __init__(self, usage: dict[str, Any]) -> None:
-        self.usage = usage
+    ``answer`` is the case's ``usage`` (the GET) or ``hold`` (the POST): a bare answer, ``{body}``
+    (anything else; the rule must refuse what is not a count) or ``{unreachable}``.
+    """
+
+    def __init__(self, answer: dict[str, Any] | None) -> None:
+        self.answer = answer
+        self.error = ConnectionError("connect ECONNREFUSED 127.0.0.1:3000")
+
+    def _body(self) -> Any:
+        if self.answer is None:
+            raise AssertionError("this endpoint must not be called in this case")
+        if self.answer.get("unreachable"):
+            raise self.error
+        return self.answer.get("body", self.answer)
+
+
+class UsageEndpoint(Endpoint):
+    def __init__(self, answer: dict[str, Any] | None) -> None:
+        super().__init__(answer)
         self.reads: list[str] = []
 
     def __call__(self, user_id: str) -> Any:
         self.reads.append(user_id)
-        if self.usage.get("unreachable"):
-            raise ConnectionError("connect ECONNREFUSED 127.0.0.1:3000")
-        if "body" in self.usage:
-            # A client reading `body.count` the way the workflow does: whatever is there, or
-            # nothing. The rule itself must refuse anything that is not a count.
-            body = self.usage["body"]
-            return body.get("count") if isinstance(body, dict) else None
-        return self.usage["count"]
+        # A client reading `body.count` the way the workflow does: whatever is there, or nothing.
+        body = self._body()
+        return body.get("count") if isinstance(body, dict) else None
+
+
+class HoldEndpoint(Endpoint):
+    def __init__(self, answer: dict[str, Any] | None) -> None:
+        super().__init__(answer)
+        self.calls: list[tuple[str, int | None, str]] = []
+
+    def __call__(self, user_id: str, limit: int | None, plan: str) -> HoldResult:
+        self.calls.append((user_id, limit, plan))
+        body = self._body()
+        fields = body if isinstance(body, dict) else {}
+        # Unchecked on purpose, like a client copying the body's fields: the rule must check them.
+        count: Any = fields.get("count")
+        held: Any = fields.get("held")
+        return HoldResult(user_id, count, held, limit, "2030-01-01T00:06:00Z" if held else None)
 
 
 def test_the_table_covers_the_issue_cases() -> None:
@@ -56,13 +83,26 @@ def test_the_table_covers_the_issue_cases() -> None:
         "error body",
         "non-numeric count",
         "unlimited plan",
+        "hold: downgrade held",
+        "hold: downgrade not held",
+        "hold: hold unreachable",
+        "hold: upgrade is allowed when the hold call fails",
+        "hold: upgrade is allowed when the hold answers garbage",
+        "hold: upgrade to an unlimited plan",
+        "hold: lateral",
+        "hold: unknown current plan",
+        "no key: downgrade falls back",
     ):
         assert topic in names, topic
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_case(case: dict[str, Any]) -> None:
-    read_usage = UsageEndpoint(case["usage"])
+    """usageApiKey true runs the rule with ``place_hold``, else with ``read_usage`` (the table's
+    description says how each mode maps to the workflow)."""
+    read_usage = UsageEndpoint(case.get("usage"))
+    place_hold = HoldEndpoint(case.get("hold"))
+    holding = bool(case.get("usageApiKey"))
 
     def run() -> dict[str, Any]:
         return check_plan_change(
@@ -70,18 +110,24 @@ def test_case(case: dict[str, Any]) -> None:
             current_plan=case["currentPlan"],
             requested_plan=case["requestedPlan"],
             plan_limits=case.get("planLimits", TABLE["defaultPlanLimits"]),
-            read_usage=read_usage,
+            **({"place_hold": place_hold} if holding else {"read_usage": read_usage}),
         ).to_json()
 
     expected = case["expected"]
     if "error" in expected:
-        with pytest.raises((PlanCheckError, UsageUnavailable)) as raised:
+        with pytest.raises(Exception) as raised:
             run()
-        assert expected["error"] in str(raised.value)
-        return
-    assert run() == expected
-    # Usage is read exactly for a downgrade (usage in the answer), never otherwise.
-    assert read_usage.reads == ([case["userId"]] if expected["usage"] is not None else [])
+        endpoint = place_hold if holding else read_usage
+        if endpoint.answer and endpoint.answer.get("unreachable"):
+            # The endpoint's own error passes through unchanged (the workflow words it as `error`).
+            assert raised.value is endpoint.error
+        else:
+            assert isinstance(raised.value, PlanCheckError)
+            assert expected["error"] in str(raised.value)
+    else:
+        assert run() == expected
+    assert read_usage.reads == [case["userId"]] * case["usageReads"]
+    assert place_hold.calls == [(case["userId"], call["limit"], call["plan"]) for call in case["holdCalls"]]
 
 
 def _workflow_defaults() -> dict[str, dict[str, int | None]]:

@@ -1,7 +1,8 @@
-"""The downgrade rule (DESIGN.md §5) beyond the shared table: order, fail-closed reads, limits."""
+"""The downgrade rule beyond the shared table: order, fail-closed reads and holds, limits."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -9,9 +10,9 @@ import pytest
 from planguard.errors import ServiceUnavailable
 from planguard.plan_rule import (
     DENY_MESSAGE,
+    HoldResult,
     PlanCheckError,
     PlanDecision,
-    UsageUnavailable,
     check_plan_change,
     deny_reasons,
 )
@@ -104,19 +105,148 @@ def test_the_user_id_is_what_is_read() -> None:
 
 
 @pytest.mark.parametrize("error", [ServiceUnavailable(), ConnectionError("down"), KeyError("count")])
-def test_a_failed_read_fails_closed(error: Exception) -> None:
+def test_a_failed_read_fails_closed_with_its_own_error(error: Exception) -> None:
     def read(_user: str) -> int:
         raise error
 
-    with pytest.raises(UsageUnavailable, match="Cannot check the user limits") as raised:
+    with pytest.raises(type(error)) as raised:
         check("pro", "free", read=read)
-    assert raised.value.__cause__ is error
+    assert raised.value is error
 
 
-@pytest.mark.parametrize("bad", [None, "5", 5.0, True, [5]])
+@pytest.mark.parametrize("bad", [None, "5", 5.0, True, [5], -1])
 def test_anything_but_a_count_fails_closed(bad: object) -> None:
-    with pytest.raises(UsageUnavailable, match="not a count"):
+    with pytest.raises(PlanCheckError, match=r"^Cannot check the user limits: .* not a count$"):
         check("pro", "free", read=lambda _user: bad)
+
+
+def test_exactly_one_way_to_learn_usage() -> None:
+    with pytest.raises(TypeError, match="exactly one"):
+        check_plan_change(user_id="kp_a", current_plan="pro", requested_plan="free", plan_limits=LIMITS)
+    with pytest.raises(TypeError, match="exactly one"):
+        check_plan_change(
+            user_id="kp_a",
+            current_plan="pro",
+            requested_plan="free",
+            plan_limits=LIMITS,
+            read_usage=never_read,
+            place_hold=Holds(held(0)),
+        )
+
+
+# -- place_hold: the hold is placed on every judged change; for a downgrade it is the read ----------
+class Holds:
+    """A fake ``place_hold``: answers ``answer`` (or raises it), recording each call."""
+
+    def __init__(self, answer: HoldResult | Exception) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, int | None, str]] = []
+
+    def __call__(self, user_id: str, limit: int | None, plan: str) -> HoldResult:
+        self.calls.append((user_id, limit, plan))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def held(count: int, limit: int | None = 3, *, ok: bool = True) -> HoldResult:
+    return HoldResult("kp_a", count, ok, limit, "2030-01-01T00:05:00Z" if ok else None)
+
+
+def check_hold(
+    current: str | None, requested: str | None, holds: Holds, user: str | None = "kp_a"
+) -> PlanDecision:
+    return check_plan_change(
+        user_id=user, current_plan=current, requested_plan=requested, plan_limits=LIMITS, place_hold=holds
+    )
+
+
+def test_a_held_downgrade_is_allowed_and_carries_the_hold() -> None:
+    holds = Holds(held(3))
+    decision = check_hold("pro", "free", holds)
+    assert holds.calls == [("kp_a", 3, "free")]
+    assert decision.hold == held(3)
+    assert decision.to_json() == {
+        "allowed": True,
+        "message": None,
+        "reasons": [],
+        "usage": {"tracked_accounts": {"used": 3, "limit": 3, "excess": 0}},
+    }
+
+
+def test_a_downgrade_not_held_is_denied_with_the_count() -> None:
+    holds = Holds(held(6, ok=False))
+    decision = check_hold("pro", "free", holds)
+    assert decision.hold == held(6, ok=False)
+    assert decision.to_json() == {
+        "allowed": False,
+        "message": DENY_MESSAGE,
+        "reasons": list(deny_reasons(6, 3)),
+        "usage": {"tracked_accounts": {"used": 6, "limit": 3, "excess": 3}},
+    }
+
+
+@pytest.mark.parametrize("error", [ServiceUnavailable(), ConnectionError("down"), NotImplementedError()])
+def test_a_failed_hold_on_a_downgrade_fails_closed(error: Exception) -> None:
+    with pytest.raises(type(error)) as raised:
+        check_hold("pro", "free", Holds(error))
+    assert raised.value is error
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        HoldResult("kp_a", -1, True, 3, None),
+        HoldResult("kp_a", True, True, 3, None),
+        HoldResult("kp_a", "2", True, 3, None),  # type: ignore[arg-type]
+        HoldResult("kp_a", 2, "yes", 3, None),  # type: ignore[arg-type]
+    ],
+)
+def test_a_hold_answer_that_is_not_a_count_fails_closed(answer: HoldResult) -> None:
+    with pytest.raises(PlanCheckError, match="Cannot check the user limits"):
+        check_hold("pro", "free", Holds(answer))
+
+
+@pytest.mark.parametrize(
+    ("current", "requested", "limit"),
+    [
+        ("free", "pro", 5),
+        ("pro", "pro", 5),
+        ("pro", "max", None),
+        ("max", "max", None),
+        (None, "free", 3),
+        ("legacy", "free", 3),
+    ],
+)
+def test_any_other_move_lifts_the_hold_to_the_requested_limit(
+    current: str | None, requested: str, limit: int | None
+) -> None:
+    holds = Holds(held(9, limit, ok=limit is None or limit >= 9))
+    decision = check_hold(current, requested, holds)
+    assert holds.calls == [("kp_a", limit, requested)]
+    assert decision.hold is holds.answer
+    # Even a hold that was not held (a legacy plan over the new limit) does not block.
+    assert decision.to_json() == {"allowed": True, "message": None, "reasons": [], "usage": None}
+
+
+@pytest.mark.parametrize("error", [ServiceUnavailable(), ConnectionError("down"), NotImplementedError()])
+def test_a_failed_hold_never_blocks_another_move(error: Exception, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="planguard.plan_rule"):
+        decision = check_hold("free", "pro", Holds(error))
+    assert decision == PlanDecision(allowed=True)
+    assert decision.hold is None
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [error]
+
+
+def test_no_hold_before_the_checks_pass() -> None:
+    holds = Holds(held(0))
+    with pytest.raises(PlanCheckError, match="Missing user id"):
+        check_hold("pro", "free", holds, user=None)
+    with pytest.raises(PlanCheckError, match="Missing requested plan code"):
+        check_hold("pro", None, holds)
+    with pytest.raises(PlanCheckError, match="Unknown requested plan"):
+        check_hold("pro", "nope", holds)
+    assert holds.calls == []
 
 
 # -- PLAN_LIMITS is validated at start, with a message naming the variable -----------------------

@@ -1,9 +1,14 @@
-"""PlanCheckFunction handler: the downgrade rule of DESIGN.md §5 behind two doors.
+"""PlanCheckFunction handler: the downgrade rule behind two doors.
 
 (a) A direct invoke with Kinde's ``user:plan_selection`` event (the local Kinde stand-in and
-``sam local invoke`` run it) returns the rule's result and raises whenever the change cannot be
-judged, so the Kinde side fails closed. (b) ``GET /plan-check?plan=CODE`` answers the signed-in
-user with the same rule over their current plan from the Account API, plus a hint for the UI.
+``sam local invoke`` run it) plays the workflow's part: it decides by placing the downgrade hold
+(``AccountRepository.place_hold``, one conditional write that binds later adds to the requested
+limit), so no add can slip in between the check and Kinde applying the change. For a downgrade
+the hold is the read and any failure raises, so the Kinde side fails closed; for any other move it
+lifts an earlier hold, best-effort. It returns the rule's result plus ``"hold"`` (what the hold
+answered, or null). (b) ``GET /plan-check?plan=CODE`` answers the signed-in user with the same
+rule over their current plan from the Account API, plus a hint for the UI. It only reads the count
+and never writes.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from planguard.api import authenticate, build_resolver, remaining_seconds
 from planguard.entitlements import get_account_api
-from planguard.errors import ApiError, BadRequest, ServiceUnavailable, ValidationFailed
-from planguard.plan_rule import PlanDecision, UsageUnavailable, check_plan_change
+from planguard.errors import BadRequest, ValidationFailed
+from planguard.plan_rule import HoldResult, PlanDecision, check_plan_change
 from planguard.repository import get_repository
 from planguard.settings import FEATURE_KEY, get_settings
 
@@ -35,14 +40,32 @@ def _read_usage(user_id: str) -> int:
     return get_repository().usage_count(user_id)
 
 
+def _place_hold(user_id: str, limit: int | None, plan: str) -> HoldResult:
+    """Resolved per call, like ``_read_usage``; the hold lasts ``Settings.hold_seconds``."""
+    return get_repository().place_hold(user_id, limit, plan, get_settings().hold_seconds)
+
+
 def decide(user_id: str | None, current_plan: str | None, requested_plan: str | None) -> PlanDecision:
-    """The rule over this deployment's ``PLAN_LIMITS`` and the stored usage counter."""
+    """Read only: the rule over this deployment's ``PLAN_LIMITS`` and the stored usage counter."""
     return check_plan_change(
         user_id=user_id,
         current_plan=current_plan,
         requested_plan=requested_plan,
         plan_limits=get_settings().plan_limits,
         read_usage=_read_usage,
+    )
+
+
+def decide_and_hold(
+    user_id: str | None, current_plan: str | None, requested_plan: str | None
+) -> PlanDecision:
+    """The rule deciding by placing the downgrade hold, as the Kinde workflow does."""
+    return check_plan_change(
+        user_id=user_id,
+        current_plan=current_plan,
+        requested_plan=requested_plan,
+        plan_limits=get_settings().plan_limits,
+        place_hold=_place_hold,
     )
 
 
@@ -66,11 +89,8 @@ def plan_check() -> Response[Any]:
     if requested not in known:
         raise ValidationFailed([{"field": "plan", "message": f"must be one of: {', '.join(known)}"}])
     current = get_account_api().current_plan(principal.token, _remaining_seconds)
-    try:
-        decision = decide(principal.user_id, current, requested)
-    except UsageUnavailable as error:
-        # The storage error itself (503) rather than a 500: the frontend can simply retry.
-        raise error.__cause__ if isinstance(error.__cause__, ApiError) else ServiceUnavailable() from None
+    # A storage fault reaches the resolver as the repository raised it (503 SERVICE_UNAVAILABLE).
+    decision = decide(principal.user_id, current, requested)
     logger.info(
         "plan check",
         extra={"current_plan": current, "requested_plan": requested, "allowed": decision.allowed},
@@ -92,16 +112,21 @@ def _field(parent: Any, *path: str) -> str | None:
 
 
 def check_plan_selection(event: Any) -> dict[str, Any]:
-    """``{"allowed","message","reasons","usage"}``; raises ``PlanCheckError``/``UsageUnavailable``."""
+    """``{"allowed","message","reasons","usage","hold"}``.
+
+    Raises ``PlanCheckError`` when the change cannot be judged, and whatever placing a
+    downgrade's hold raised (e.g. ``ServiceUnavailable``) unchanged.
+    """
     user_id = _field(event, "context", "user", "id")
     current = _field(event, "context", "billing", "currentPlanCode")
     requested = _field(event, "context", "billing", "requestedPlanCode")
     try:
-        decision = decide(user_id, current, requested)
+        decision = decide_and_hold(user_id, current, requested)
     except Exception as error:
         logger.warning("plan selection cannot be judged: failing closed", extra={"error": str(error)})
         raise
-    result = decision.to_json()
+    hold = decision.hold.to_json() if decision.hold else None
+    result = {**decision.to_json(), "hold": hold}
     usage = result["usage"]
     logger.info(
         "plan selection",
@@ -111,6 +136,7 @@ def check_plan_selection(event: Any) -> dict[str, Any]:
             "requested_plan": requested,
             "allowed": decision.allowed,
             "usage": usage[FEATURE_KEY] if usage else None,
+            "hold": hold,
         },
     )
     return result

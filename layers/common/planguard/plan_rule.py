@@ -1,26 +1,34 @@
-"""The downgrade rule (DESIGN.md §5): pure Python, no AWS, the same decisions as the seed workflow.
+"""The downgrade rule: pure Python, no AWS, the same decisions as the seed workflow.
 
-Usage is read only when the move is a downgrade, through the ``read_usage`` callable, so a
-storage fault can only ever fail a downgrade — never an upgrade or a lateral move.
+The rule learns the user's usage in one of two ways, given by the caller:
+
+- ``read_usage(user_id) -> count``: a plain read, made only when the move is a downgrade, so a
+  storage fault can only ever fail a downgrade (``GET /plan-check``: "could I move now?").
+- ``place_hold(user_id, limit, plan) -> HoldResult``: the downgrade hold, ONE conditional write
+  that records "adds are bound by ``limit``" only while ``count <= limit``. It closes the race
+  between reading the count and Kinde applying the smaller plan. It is placed on every plan change
+  that gets past the checks: for a downgrade it *is* the read (its failure fails the change); for
+  any other move it lifts an earlier, lower hold and is best-effort (its failure never blocks).
+
+Errors raised by either callable pass through unchanged, so a storage fault keeps its own type.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from planguard.settings import FEATURE_KEY, PlanLimits
 
+logger = logging.getLogger(__name__)
+
 DENY_MESSAGE = "You need to reduce your usage before moving to this plan:"
 
 
 class PlanCheckError(ValueError):
     """The event cannot be decided; the caller must fail closed (Kinde: throw)."""
-
-
-class UsageUnavailable(RuntimeError):
-    """Usage could not be read, so a downgrade cannot be judged: fail closed."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,13 @@ class HoldResult:
         }
 
 
+ReadUsage = Callable[[str], int]
+"""``read_usage(user_id)`` -> the user's count."""
+
+PlaceHold = Callable[[str, int | None, str], HoldResult]
+"""``place_hold(user_id, requested limit or None for unlimited, requested plan code)``."""
+
+
 @dataclass(frozen=True)
 class PlanDecision:
     allowed: bool
@@ -55,6 +70,9 @@ class PlanDecision:
     reasons: tuple[str, ...] = ()
     used: int | None = None
     limit: int | None = None
+    # What placing the hold answered (place_hold mode), None when no hold was placed or it failed.
+    # Not part of to_json(): callers that show it add it themselves.
+    hold: HoldResult | None = None
 
     @property
     def excess(self) -> int | None:
@@ -89,39 +107,76 @@ def _is_smaller(requested: int | None, current: int | None) -> bool:
     return current is None or requested < current
 
 
+def _count(value: object, source: str) -> int:
+    """A usage count is a whole number >= 0; anything else cannot be judged."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PlanCheckError(f"Cannot check the user limits: {source} is {value!r}, not a count")
+    return value
+
+
+def _judge(used: int, limit: int, hold: HoldResult | None = None) -> PlanDecision:
+    # With a hold, the conditional write has decided; its count explains a denial.
+    over = not hold.held if hold is not None else used > limit
+    if over:
+        return PlanDecision(
+            allowed=False,
+            message=DENY_MESSAGE,
+            reasons=deny_reasons(used, limit),
+            used=used,
+            limit=limit,
+            hold=hold,
+        )
+    return PlanDecision(allowed=True, used=used, limit=limit, hold=hold)
+
+
+def _lift_hold(place_hold: PlaceHold, user_id: str, limit: int | None, plan: str) -> HoldResult | None:
+    """Not judged as a downgrade: set the hold to this plan's limit, lifting an earlier, lower one.
+    Best-effort — the move is allowed whatever happens, and an old hold expires by itself."""
+    try:
+        return place_hold(user_id, limit, plan)
+    except Exception:
+        logger.warning(
+            "could not place the hold for a move that is not a downgrade; allowing it anyway",
+            extra={"user_id": user_id, "requested_plan": plan, "limit": limit},
+            exc_info=True,
+        )
+        return None
+
+
 def check_plan_change(
     *,
     user_id: str | None,
     current_plan: str | None,
     requested_plan: str | None,
     plan_limits: PlanLimits,
-    read_usage: Callable[[str], int],
+    read_usage: ReadUsage | None = None,
+    place_hold: PlaceHold | None = None,
 ) -> PlanDecision:
+    """Decide a plan change. Give exactly one of ``read_usage`` (read only) or ``place_hold``.
+
+    Raises ``PlanCheckError`` when the change cannot be judged; whatever ``read_usage`` or a
+    downgrade's ``place_hold`` raises passes through unchanged (fail closed).
+    """
+    if (read_usage is None) == (place_hold is None):
+        raise TypeError("check_plan_change needs exactly one of read_usage and place_hold")
     if not user_id:
         raise PlanCheckError("Missing user id in event context.")
     if not requested_plan:
         raise PlanCheckError("Missing requested plan code.")
     if requested_plan not in plan_limits:
         raise PlanCheckError(f"Unknown requested plan: {requested_plan}")
-    if not current_plan or current_plan not in plan_limits:
-        return PlanDecision(allowed=True)
     requested_limit = plan_limits[requested_plan].get(FEATURE_KEY)
-    current_limit = plan_limits[current_plan].get(FEATURE_KEY)
-    if not _is_smaller(requested_limit, current_limit):
-        return PlanDecision(allowed=True)
+    # A current plan outside our table (legacy, or none yet) is not ours to judge.
+    current = plan_limits.get(current_plan) if current_plan else None
+    if current is None or not _is_smaller(requested_limit, current.get(FEATURE_KEY)):
+        hold = _lift_hold(place_hold, user_id, requested_limit, requested_plan) if place_hold else None
+        return PlanDecision(allowed=True, hold=hold)
     assert requested_limit is not None  # a smaller limit is a number
-    try:
-        used = read_usage(user_id)
-    except Exception as exc:
-        raise UsageUnavailable(f"Cannot check the user limits: {exc}") from exc
-    if isinstance(used, bool) or not isinstance(used, int):
-        raise UsageUnavailable(f"Cannot check the user limits: usage is {used!r}, not a count")
-    if used > requested_limit:
-        return PlanDecision(
-            allowed=False,
-            message=DENY_MESSAGE,
-            reasons=deny_reasons(used, requested_limit),
-            used=used,
-            limit=requested_limit,
-        )
-    return PlanDecision(allowed=True, used=used, limit=requested_limit)
+    if place_hold is not None:
+        # The hold is the read: one conditional write, count <= limit or nothing recorded.
+        hold = place_hold(user_id, requested_limit, requested_plan)
+        if not isinstance(hold.held, bool):
+            raise PlanCheckError(f"Cannot check the user limits: held is {hold.held!r}, not a boolean")
+        return _judge(_count(hold.count, "the held count"), requested_limit, hold)
+    assert read_usage is not None
+    return _judge(_count(read_usage(user_id), "usage"), requested_limit)

@@ -2,14 +2,22 @@
  * Deny a plan downgrade while the user's tracked accounts exceed the new plan's limit.
  *
  * Trigger: user:plan_selection. Same decisions, in the same order, as Plan Guard's Python rule
- * (layers/common/planguard/plan_rule.py, DESIGN.md §5); both run the shared case table in
+ * (layers/common/planguard/plan_rule.py); both run the shared case table in
  * tests/fixtures/plan_cases.json. Differences from the Kinde tutorial's workflow:
- *  - the usage endpoint is called with `Authorization: Bearer <USAGE_API_KEY>`;
- *  - a response without a numeric `count` is an error (the tutorial compared `undefined > limit`,
- *    which is false, so an error body silently allowed the downgrade);
+ *  - with USAGE_API_KEY set, every judged plan change places the downgrade hold
+ *    (POST <USAGE_API_URL>/<userId>/hold?limit=N&plan=CODE, `Authorization: Bearer <key>`): one
+ *    conditional write that binds the user's adds to the new limit until Kinde has applied the
+ *    change, so no add slips in between this check and the smaller plan. For a downgrade the hold
+ *    is the read (deny when it is not held); for any other move it lifts an earlier, lower hold and
+ *    never blocks;
+ *  - without USAGE_API_KEY (backend in USAGE_AUTH=none) a downgrade reads the count with the
+ *    tutorial's GET <USAGE_API_URL>/<userId>, and no hold is placed;
+ *  - an answer it cannot read is an error (the tutorial compared `undefined > limit`, which is
+ *    false, so an error body silently allowed the downgrade);
  *  - plan limits come from the PLAN_LIMITS env var (defaults: the tutorial's free = 3, pro = 5).
  *
- * When in doubt the workflow throws: with failurePolicy "stop" the plan change does not go ahead.
+ * When in doubt about a downgrade the workflow throws: with failurePolicy "stop" the plan change
+ * does not go ahead.
  */
 import {
   denyPlanSelection,
@@ -78,7 +86,7 @@ export interface PlanSelectionEvent {
   } | null;
 }
 
-/** What the rule decided; the same shape as the backend's plan-check result (DESIGN.md §5). */
+/** What the rule decided; the same shape as the backend's plan-check result. */
 export interface PlanSelectionOutcome {
   allowed: boolean;
   message: string | null;
@@ -163,38 +171,72 @@ function describeBody(body: unknown): string {
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
-/** Ask the backend how many tracked accounts the user has. Any doubt is an error, never a count. */
-async function readUsage(deps: WorkflowDeps, userId: string): Promise<number> {
+const CANNOT_CHECK = "Cannot check the user limits, exiting the workflow";
+
+/** The usage API for this user: `<USAGE_API_URL>/<userId>` and the headers to send. */
+function usageApi(deps: WorkflowDeps, userId: string, apiKey: string | undefined) {
   const apiUrl = envValue(deps, "USAGE_API_URL");
   if (!apiUrl) {
     throw new Error("USAGE_API_URL is not set. Add a full URL in Kinde environment variables.");
   }
-  const endpoint = `${apiUrl.replace(/\/+$/, "")}/${encodeURIComponent(userId)}`;
   const headers: Record<string, string> = { Accept: "application/json" };
   // Unset key: send no header, for a backend running with USAGE_AUTH=none.
-  const apiKey = envValue(deps, "USAGE_API_KEY");
   if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  return { url: `${apiUrl.replace(/\/+$/, "")}/${encodeURIComponent(userId)}`, headers };
+}
 
-  let body: unknown;
+/** The body Kinde's fetch resolved to; a network failure becomes CANNOT_CHECK. */
+async function fetchBody(deps: WorkflowDeps, url: string, options: KindeFetchOptions): Promise<unknown> {
   try {
-    const res = await deps.fetch(endpoint, { method: "GET", responseFormat: "json", headers });
-    body = res?.data;
+    return (await deps.fetch(url, options))?.data;
   } catch (error) {
-    throw new Error(`Cannot check the user limits, exiting the workflow: ${errorText(error)}`);
+    throw new Error(`${CANNOT_CHECK}: ${errorText(error)}`);
   }
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0;
+}
+
+/** The tutorial's read (no key): how many tracked accounts the user has. Any doubt is an error. */
+async function readUsage(deps: WorkflowDeps, userId: string): Promise<number> {
+  const { url, headers } = usageApi(deps, userId, undefined);
+  const body = await fetchBody(deps, url, { method: "GET", responseFormat: "json", headers });
   // Kinde's fetch gives the body only, never the status: a 401/5xx body lands here too.
   const count = isPlainObject(body) ? body.count : undefined;
-  if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
-    throw new Error(
-      `Cannot check the user limits, exiting the workflow: expected {"count": <number>} from the usage API, got ${describeBody(body)}`,
-    );
+  if (!isCount(count)) {
+    throw new Error(`${CANNOT_CHECK}: expected {"count": <number>} from the usage API, got ${describeBody(body)}`);
   }
   return count;
 }
 
 /**
- * The downgrade rule (DESIGN.md §5), in its order. Throws when the change cannot be judged;
- * calls deps.denyPlanSelection (which does not throw) when usage is over the requested limit.
+ * Place the hold: adds are bound by `limit` (null: unlimited, releases any hold) while
+ * count <= limit; `held` says whether it was recorded. Any doubt is an error.
+ */
+async function placeHold(
+  deps: WorkflowDeps,
+  userId: string,
+  apiKey: string,
+  limit: number | null,
+  plan: string,
+): Promise<{ count: number; held: boolean }> {
+  const { url, headers } = usageApi(deps, userId, apiKey);
+  // Query parameters carry the fields (the backend takes the same fields as a form body too).
+  const query = new URLSearchParams({ limit: limit === null ? "" : String(limit), plan });
+  const body = await fetchBody(deps, `${url}/hold?${query}`, { method: "POST", responseFormat: "json", headers });
+  const { count, held } = isPlainObject(body) ? body : {};
+  if (!isCount(count) || typeof held !== "boolean") {
+    throw new Error(
+      `${CANNOT_CHECK}: expected {"count": <number>, "held": <boolean>} from the hold API, got ${describeBody(body)}`,
+    );
+  }
+  return { count, held };
+}
+
+/**
+ * The downgrade rule, in its order. Throws when a downgrade cannot be judged; calls
+ * deps.denyPlanSelection (which does not throw) when usage is over the requested limit.
  */
 export async function checkPlanSelection(
   event: PlanSelectionEvent,
@@ -211,19 +253,41 @@ export async function checkPlanSelection(
   if (!limits.has(requestedPlanCode)) {
     throw new Error(`Unknown requested plan: ${requestedPlanCode}`);
   }
-  // A current plan outside our table (legacy, or none yet) is not ours to judge.
-  if (!currentPlanCode || !limits.has(currentPlanCode)) return allow();
-
   const requestedLimit = limits.get(requestedPlanCode) ?? null;
-  const currentLimit = limits.get(currentPlanCode) ?? null;
-  // Upgrade or lateral move: allowed without reading usage, so the usage API can only fail a downgrade.
-  if (!isSmaller(requestedLimit, currentLimit)) return allow();
+  const apiKey = envValue(deps, "USAGE_API_KEY");
 
-  const used = await readUsage(deps, userId);
+  // A current plan outside our table (legacy, or none yet) is not ours to judge; nor is an
+  // upgrade or a lateral move. With a key, the hold is moved to the requested limit (lifting an
+  // earlier, lower one), best-effort: a failure here never blocks the change.
+  if (
+    !currentPlanCode ||
+    !limits.has(currentPlanCode) ||
+    !isSmaller(requestedLimit, limits.get(currentPlanCode) ?? null)
+  ) {
+    if (apiKey) {
+      try {
+        await placeHold(deps, userId, apiKey, requestedLimit, requestedPlanCode);
+      } catch (error) {
+        console.log(`Plan Guard: could not update the hold, allowing the change anyway: ${errorText(error)}`);
+      }
+    }
+    return allow();
+  }
+  // With a key the hold is the read: one conditional write, recorded only while count <= limit.
+  let used: number;
+  let over: boolean;
+  if (apiKey) {
+    const hold = await placeHold(deps, userId, apiKey, requestedLimit, requestedPlanCode);
+    used = hold.count;
+    over = !hold.held;
+  } else {
+    used = await readUsage(deps, userId);
+    over = used > requestedLimit;
+  }
   const usage = {
     [FEATURE_KEY]: { used, limit: requestedLimit, excess: Math.max(0, used - requestedLimit) },
   };
-  if (used > requestedLimit) {
+  if (over) {
     const reasons = denyReasons(used, requestedLimit);
     deps.denyPlanSelection(DENY_MESSAGE, reasons);
     return { allowed: false, message: DENY_MESSAGE, reasons, usage };

@@ -7,6 +7,7 @@ import copy
 import json
 from collections.abc import Callable
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from planguard.entitlements import get_account_api
@@ -17,7 +18,7 @@ from planguard.settings import get_settings
 
 from local.kinde import Fault, KindeStandIn
 from local.lambda_runtime import LocalContext, stamp_token
-from tests.conftest import USER, HttpResult, clear_caches, invoke_http, load_event
+from tests.support import USER, HttpResult, clear_caches, invoke_http, load_event, seed
 
 FUNCTION = "PlanCheckFunction"
 DENIED_USER = load_event("plan_selection_downgrade_denied.json")["context"]["user"]["id"]
@@ -25,12 +26,6 @@ ALLOWED_USER = load_event("plan_selection_downgrade_allowed.json")["context"]["u
 UPGRADE_USER = load_event("plan_selection_upgrade.json")["context"]["user"]["id"]
 RESULT_KEYS = {"allowed", "message", "reasons", "usage"}
 HOLD_UNTIL = "2030-01-01T00:06:00Z"
-
-
-def seed(user: str, count: int) -> None:
-    repository = get_repository()
-    for n in range(count):
-        repository.create(user, f"Account {n}", f"{n:06d}", limit=None)
 
 
 def handler() -> Callable[[Any, Any], Any]:
@@ -57,8 +52,10 @@ def plan_selection(base: str, current: str | None, requested: str) -> dict[str, 
 
 
 class FakeHolds:
-    """Stands in for ``AccountRepository.place_hold`` (built on another branch): the conditional
-    write's answer over the stored count, or ``answer``/``error`` when a test sets one."""
+    """Spies on ``AccountRepository.place_hold``: the real conditional write, recorded, unless a
+    test sets ``answer``/``error``."""
+
+    real = AccountRepository.place_hold
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int | None, str | None, int]] = []
@@ -71,9 +68,7 @@ class FakeHolds:
             raise self.error
         if self.answer is not None:
             return self.answer
-        count = get_repository().usage_count(user_id)
-        ok = limit is None or count <= limit
-        return HoldResult(user_id, count, ok, limit, HOLD_UNTIL if ok else None)
+        return FakeHolds.real(get_repository(), user_id, limit, plan, hold_seconds)
 
 
 @pytest.fixture
@@ -113,9 +108,11 @@ def test_downgrade_held_is_allowed(holds: FakeHolds) -> None:
         "message": None,
         "reasons": [],
         "usage": {"tracked_accounts": {"used": 2, "limit": 3, "excess": 0}},
-        "hold": {"kindeId": ALLOWED_USER, "count": 2, "held": True, "limit": 3, "holdUntil": HOLD_UNTIL},
+        "hold": {"kindeId": ALLOWED_USER, "count": 2, "held": True, "limit": 3, "holdUntil": ANY},
     }
+    assert result["hold"]["holdUntil"].endswith("Z")
     assert [call[:3] for call in holds.calls] == [(ALLOWED_USER, 3, "free")]
+    assert get_repository().counter(ALLOWED_USER).hold_limit == 3
 
 
 def test_the_hold_decides_not_a_separate_read(holds: FakeHolds, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,7 +171,7 @@ def test_upgrade_to_an_unlimited_plan_releases_the_hold(holds: FakeHolds, env: p
         "count": 7,
         "held": True,
         "limit": None,
-        "holdUntil": HOLD_UNTIL,
+        "holdUntil": None,  # an unlimited plan releases any hold
     }
     assert [call[:3] for call in holds.calls] == [(UPGRADE_USER, None, "max")]
 
@@ -405,6 +402,7 @@ def test_template_route_and_least_privilege() -> None:
     assert props["Handler"] == "plan_check_api.handler.lambda_handler"
     statements = [s for policy in props["Policies"] for s in policy["Statement"]]
     assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
-        ("Allow", ["dynamodb:GetItem"], {"Fn::GetAtt": ["AccountsTable", "Arn"]})
+        # the usage read; the downgrade hold (one conditional UpdateItem)
+        ("Allow", ["dynamodb:GetItem", "dynamodb:UpdateItem"], {"Fn::GetAtt": ["AccountsTable", "Arn"]})
     ]
     assert f"{FUNCTION}LogGroup" in template.resources

@@ -41,7 +41,6 @@ from planguard.settings import FEATURE_KEY, get_settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from planguard.plan_rule import HoldResult  # STUB(workflow-hold): for the place_hold stub only
 
 logger = logging.getLogger(__name__)
 
@@ -258,14 +257,6 @@ class AccountRepository:
 
     def usage_count(self, user_id: str) -> int:
         return self.counter(user_id).count
-
-    # --- STUB(workflow-hold): BEGIN — placeholder so the plan_check handler type-checks. --------
-    # The real conditional write is built on the repository branch; drop this stub when merging.
-    def place_hold(self, user_id: str, limit: int | None, plan: str | None, hold_seconds: int) -> HoldResult:
-        """STUB: the downgrade hold (one conditional write on the usage counter) — not built here."""
-        raise NotImplementedError("AccountRepository.place_hold is a stub on the workflow-hold branch")
-
-    # --- STUB(workflow-hold): END --------------------------------------------------------------
 
     def get(self, user_id: str, account_id: str) -> Account:
         if not is_account_id(account_id):

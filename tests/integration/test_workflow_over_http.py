@@ -1,0 +1,112 @@
+"""The Kinde workflow (TypeScript, run by Node) against the real usage-count routes over HTTP.
+
+The case table proves the rule agrees in both languages; this proves the wire agrees: the
+workflow's hold request is one the backend accepts, and it reads the backend's answer right.
+A tiny HTTP front for UsageCountFunction on 127.0.0.1 plays API Gateway for its two routes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from planguard.repository import get_repository
+
+from tests.support import ROOT, USER, load_event, seed
+
+KINDE = ROOT / "kinde"
+BASE_PATH = "/api/users/accounts/count/"
+
+
+class UsageRoutes(BaseHTTPRequestHandler):
+    def _serve(self) -> None:
+        from usage_count_api.handler import lambda_handler
+
+        url = urlsplit(self.path)
+        user, _, rest = url.path.removeprefix(BASE_PATH).partition("/")
+        suffix = "/hold" if rest == "hold" else ""
+        event = load_event("usage_hold.json" if suffix else "usage_count_with_key.json")
+        event["routeKey"] = f"{self.command} {BASE_PATH}{{kindeId}}{suffix}"
+        event["rawPath"] = url.path
+        event["rawQueryString"] = url.query
+        event["queryStringParameters"] = dict(parse_qsl(url.query, keep_blank_values=True))
+        event["pathParameters"] = {"kindeId": user}
+        event["headers"] = {name.lower(): value for name, value in self.headers.items()}
+        response = lambda_handler(event, None)
+        body = response["body"].encode()
+        self.send_response(response["statusCode"])
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def usage_api(env: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    if shutil.which("node") is None or not (KINDE / "node_modules").exists():
+        pytest.fail("Node 20 and kinde/node_modules are needed: run `make test` (it installs them)")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), UsageRoutes)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}{BASE_PATH.rstrip('/')}"
+    server.shutdown()
+    server.server_close()
+
+
+def run_workflow(usage_api: str, current: str, requested: str, key: str | None = "test-usage-key") -> Any:
+    env = {"PATH": os.environ["PATH"], "USAGE_API_URL": usage_api}
+    if key is not None:
+        env["USAGE_API_KEY"] = key
+    done = subprocess.run(
+        ["node", "--import", "tsx", "scripts/runOverHttp.ts", USER, current, requested],
+        cwd=KINDE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_held_downgrade_binds_the_backend_and_a_refused_one_is_denied(usage_api: str) -> None:
+    seed(USER, 3)
+    allowed = run_workflow(usage_api, "pro", "free")
+    assert allowed["denied"] is None
+    assert allowed["outcome"]["allowed"] is True
+    assert get_repository().counter(USER).hold_limit == 3  # the hold the workflow placed
+    get_repository().place_hold(USER, None, "pro", 60)  # lifted again
+    get_repository().create(USER, "Fourth", "4444", limit=5)
+    denied = run_workflow(usage_api, "pro", "free")
+    assert denied["denied"]["message"] == "You need to reduce your usage before moving to this plan:"
+    assert denied["denied"]["reasons"][0] == "Your current usage is 4, but the new plan only allows up to 3."
+    assert get_repository().counter(USER).hold_limit is None  # refused: nothing recorded
+
+
+def test_an_upgrade_lifts_the_hold_over_http(usage_api: str) -> None:
+    seed(USER, 2)
+    assert get_repository().place_hold(USER, 3, "free", 300).held
+    assert run_workflow(usage_api, "free", "pro")["outcome"]["allowed"] is True
+    assert get_repository().counter(USER).hold_limit == 5
+
+
+def test_a_wrong_key_makes_the_downgrade_fail_closed(usage_api: str) -> None:
+    seed(USER, 1)
+    result = run_workflow(usage_api, "pro", "free", key="wrong")
+    assert "Cannot check the user limits" in result["error"]
+    assert get_repository().counter(USER).hold_limit is None

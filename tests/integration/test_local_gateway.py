@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from planguard.errors import to_http_response
 
-from local.gateway import FunctionError, Gateway, GatewayError, Router, error_response
+from local.functions import InvokeResult
+from local.gateway import FunctionError, Gateway, GatewayError, error_response
 from local.template import Route, Template, TemplateError, load_template, resolve_value
-from local.workers import InvokeResult
 
 pytestmark = pytest.mark.integration
 
@@ -110,20 +110,12 @@ def test_unknown_routes_never_reach_a_function(gateway: Gateway, recorder: Recor
     assert recorder.calls == []
 
 
-def test_routing_is_by_specificity_with_greedy_last() -> None:
-    router = Router(
-        [
-            Route("ANY", "/{proxy+}", "Fallback"),
-            Route("GET", "/items/{id}", "Item"),
-            Route("GET", "/items/special", "Special"),
-        ]
-    )
-    assert router.match("GET", "/items/special") == (Route("GET", "/items/special", "Special"), {})
-    assert router.match("GET", "/items/a%20b")[1] == {"id": "a b"}  # type: ignore[index]
-    fallback = router.match("POST", "/items/x/y")
-    assert (
-        fallback is not None and fallback[0].function == "Fallback" and fallback[1] == {"proxy": "items/x/y"}
-    )
+def test_routes_match_exactly_with_path_parameters() -> None:
+    route = Route("GET", "/items/{id}", "Item")
+    assert route.match("GET", "/items/a%20b") == {"id": "a%20b"}  # the gateway unquotes it
+    assert route.match("GET", "/items/a/b") is None
+    assert route.match("POST", "/items/a") is None
+    assert Route("GET", "/items", "Items").match("GET", "/items/") is None
 
 
 def test_template_expressions_resolve_locally() -> None:
@@ -132,11 +124,7 @@ def test_template_expressions_resolve_locally() -> None:
         resolve_value({"Fn::Sub": "${Domain}/.well-known/jwks"}, params, {})
         == "https://x.kinde.com/.well-known/jwks"
     )
-    assert (
-        resolve_value({"Fn::Sub": ["${A}-${AWS::Region}", {"A": {"Ref": "T"}}]}, {}, {"T": "Tbl"})
-        == "Tbl-us-east-1"
-    )
-    assert resolve_value({"Fn::Join": [",", ["a", {"Ref": "T"}]]}, {}, {"T": "b"}) == "a,b"
+    assert resolve_value({"Fn::Sub": "${T}-${AWS::Region}"}, {}, {"T": "Tbl"}) == "Tbl-us-east-1"
     with pytest.raises(TemplateError):
         resolve_value({"Fn::GetAtt": ["T", "Arn"]}, {}, {})
 
@@ -187,8 +175,7 @@ def raw_exchange(gateway: Gateway, request: bytes) -> tuple[int, dict[str, str],
         b"Content-Length: abc\r\n\r\n",
         b"Content-Length: \xb2\r\n\r\n",  # "\u00b2" (latin-1): str.isdigit() is True, int() raises
         b"Content-Length: -5\r\n\r\n",
-        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
-        b"Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",  # no client of this API sends one
     ],
 )
 def test_unreadable_body_framing_is_a_400(
@@ -205,17 +192,6 @@ def test_unreadable_body_framing_is_a_400(
     status, _, _ = raw_exchange(gateway, b"GET /usage HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 200 and len(recorder.calls) == 1
     assert "Traceback" not in capfd.readouterr().err
-
-
-def test_a_good_chunked_body_reaches_the_function(gateway: Gateway, recorder: Recorder) -> None:
-    gateway.start()
-    status, _, _ = raw_exchange(
-        gateway,
-        b"POST /accounts HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"5;ext=1\r\nhello\r\nA\r\n, world!!!\r\n0\r\n\r\n",
-    )
-    assert status == 200
-    assert recorder.calls[-1][1]["body"] == "hello, world!!!"
 
 
 def test_the_gateways_own_errors_use_the_layers_mapping(gateway: Gateway, recorder: Recorder) -> None:

@@ -163,7 +163,7 @@ def banner(stack: LocalStack, config: LocalConfig, token: str | None, plan: str 
     return "\n".join([*lines, "", "Ctrl-C stops (the data is saved)."])
 
 
-def dev(config: LocalConfig) -> int:
+def dev(config: LocalConfig, _options: argparse.Namespace) -> int:
     """Serve until Ctrl-C/SIGTERM, then save the data and exit 0."""
     started = time.monotonic()
     stopping = threading.Event()
@@ -224,9 +224,10 @@ def function_for_event(template: Template, event: dict[str, Any]) -> str | None:
     return None
 
 
-def invoke(config: LocalConfig, function: str | None, event_path: str, user: str) -> int:
+def invoke(config: LocalConfig, options: argparse.Namespace) -> int:
     """One function, one event, in a fresh sandbox, on the local data; like ``sam local invoke``."""
     template = config.template
+    function, event_path = options.args if len(options.args) == 2 else [None, *options.args]
     event = load_event(Path(event_path))
     function = function or function_for_event(template, event)
     if function is None:
@@ -237,7 +238,7 @@ def invoke(config: LocalConfig, function: str | None, event_path: str, user: str
         )
     with local_stack(config) as (endpoints, running):
         if needs_token(event):  # sample tokens would have expired
-            event = stamp_token(event, mint(endpoints, user))
+            event = stamp_token(event, mint(endpoints, options.user))
         env = function_environment(
             template,
             function,
@@ -253,7 +254,8 @@ def invoke(config: LocalConfig, function: str | None, event_path: str, user: str
 
 
 # -- make token / plan / reconcile / webhook -------------------------------------------------------
-def token(config: LocalConfig, user: str, plan: str | None, ttl: int) -> int:
+def token(config: LocalConfig, options: argparse.Namespace) -> int:
+    user, plan, ttl = options.user, options.plan, options.ttl
     with local_stack(config) as (endpoints, running):
         value = mint(endpoints, user, plan, ttl)
     where = (
@@ -284,18 +286,18 @@ def describe_plan_change(answer: dict[str, Any]) -> tuple[str, int]:
     return "\n".join([*lines, f"  {user} stays on {plan}."]), 0
 
 
-def plan(config: LocalConfig, user: str, plan_code: str, apply_after: float, as_json: bool) -> int:
+def plan(config: LocalConfig, options: argparse.Namespace) -> int:
+    body = {"user": options.user, "plan": options.plan, "applyAfter": options.apply_after}
     with local_stack(config) as (endpoints, _):
-        _, answer = ask_standin(
-            endpoints, "/dev/plan", {"user": user, "plan": plan_code, "applyAfter": apply_after}
-        )
+        _, answer = ask_standin(endpoints, "/dev/plan", body)
     text, code = describe_plan_change(answer)
-    print(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else text)
+    print(json.dumps(answer, indent=2, ensure_ascii=False) if options.json else text)
     return code
 
 
-def reconcile(config: LocalConfig, user: str, deployed_table: str | None = None) -> int:
+def reconcile(config: LocalConfig, options: argparse.Namespace) -> int:
     """On the local stack's data, or with ``--table`` on a deployed table (default AWS credentials)."""
+    user, deployed_table = options.user, options.table
     if deployed_table:
         before, actual = AccountRepository(dynamodb_client(), deployed_table).reconcile(user)
     else:
@@ -311,9 +313,11 @@ def reconcile(config: LocalConfig, user: str, deployed_table: str | None = None)
     return 0
 
 
-def webhook(config: LocalConfig, event_type: str, user: str, redeliver: str | None) -> int:
+def webhook(config: LocalConfig, options: argparse.Namespace) -> int:
     """The stand-in signs a Kinde webhook and delivers it to the local API; prints what it answered."""
-    body = {"redeliver": redeliver} if redeliver else {"type": event_type, "user": user}
+    body = {"type": options.type, "user": options.user}
+    if options.redeliver:
+        body = {"redeliver": options.redeliver}
     with local_stack(config) as (endpoints, _):
         _, answer = ask_standin(endpoints, "/dev/webhook", body)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
@@ -325,7 +329,9 @@ def webhook(config: LocalConfig, event_type: str, user: str, redeliver: str | No
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.cli", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("dev", help="run the whole system locally on PORT (default 3000)")
+    commands.add_parser("dev", help="run the whole system locally on PORT (default 3000)").set_defaults(
+        run=dev
+    )
     invoke_parser = commands.add_parser("invoke", help="run one function with one event on the local data")
     invoke_parser.add_argument("args", nargs="+", metavar="[FUNCTION] EVENT")
     token_parser = commands.add_parser("token", help="print a dev access token (and set the user's plan)")
@@ -348,23 +354,20 @@ def main(argv: list[str] | None = None) -> int:
     webhook_parser = commands.add_parser("webhook", help="send a signed Kinde webhook to the local API")
     webhook_parser.add_argument("--type", default="user.deleted")
     webhook_parser.add_argument("--redeliver", metavar="WEBHOOK_ID", help="send an earlier webhook again")
-    for sub in (invoke_parser, token_parser, plan_parser, reconcile_parser, webhook_parser):
+    for sub, run in (
+        (invoke_parser, invoke),
+        (token_parser, token),
+        (plan_parser, plan),
+        (reconcile_parser, reconcile),
+        (webhook_parser, webhook),
+    ):
         sub.add_argument("--user", default=DEV_USER, help=f"default {DEV_USER}")
+        sub.set_defaults(run=run)
     options = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if options.command == "invoke" and len(options.args) > 2:
         invoke_parser.error("give [FUNCTION] EVENT")
-    commands_by_name = {
-        "dev": dev,
-        "invoke": lambda config: invoke(
-            config, options.args[0] if len(options.args) == 2 else None, options.args[-1], options.user
-        ),
-        "token": lambda config: token(config, options.user, options.plan, options.ttl),
-        "plan": lambda config: plan(config, options.user, options.plan, options.apply_after, options.json),
-        "reconcile": lambda config: reconcile(config, options.user, options.table),
-        "webhook": lambda config: webhook(config, options.type, options.user, options.redeliver),
-    }
     try:
-        return commands_by_name[options.command](LocalConfig.from_env())
+        return int(options.run(LocalConfig.from_env(), options))
     except StartupError as exc:
         say(f"error: {exc}")
         return 1

@@ -108,8 +108,9 @@ class DevStack:
             timeout=30,
         )
 
-    def plan(self, user: str, plan: str) -> dict[str, Any]:
-        response = requests.post(f"{self.kinde}/dev/plan", json={"user": user, "plan": plan}, timeout=60)
+    def plan(self, user: str, plan: str, apply_after: float = 0) -> dict[str, Any]:
+        body = {"user": user, "plan": plan, "applyAfter": apply_after}
+        response = requests.post(f"{self.kinde}/dev/plan", json=body, timeout=60)
         answer: dict[str, Any] = response.json()
         return answer
 

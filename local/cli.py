@@ -114,12 +114,7 @@ def banner(stack: LocalStack, config: LocalConfig, token: str | None, plan: str 
     )
     limits = config.plan_limits
     by_size = sorted(
-        limits,
-        key=lambda code: (
-            float("inf")
-            if limits[code]["tracked_accounts"] is None
-            else float(limits[code]["tracked_accounts"] or 0)
-        ),
+        limits, key=lambda c: (limits[c]["tracked_accounts"] is None, limits[c]["tracked_accounts"])
     )
     smallest, largest = by_size[0], by_size[-1]
     auth, usage_key = '-H "Authorization: Bearer $TOKEN"', config.overrides["USAGE_API_KEY"]

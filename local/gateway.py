@@ -3,7 +3,7 @@
 The routes and the CORS answers come from the template only, so the local API cannot list a
 route that ``sam deploy`` would not create, nor miss one it would. Each request becomes the event
 API Gateway would send; the function's answer becomes the HTTP response the way API Gateway maps
-it (status, headers, cookies, base64 bodies, a bare JSON value as 200).
+it (status, headers, base64 bodies, a bare JSON value as 200).
 """
 
 from __future__ import annotations
@@ -90,7 +90,6 @@ def lambda_to_http(result: InvokeResult, function: str) -> HttpResponse:
         for name, value in (payload.get("headers") or {}).items()
         if str(name).lower() not in ("content-length", "transfer-encoding", "connection")
     ]
-    headers += [("Set-Cookie", str(cookie)) for cookie in payload.get("cookies") or []]
     return HttpResponse(status, headers, data)
 
 
@@ -153,7 +152,6 @@ class Gateway(BackgroundHTTPServer):
         query: dict[str, str] = {}
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
             query[name] = f"{query[name]},{value}" if name in query else value
-        cookies = merged.pop("cookie", None)
         merged.setdefault("x-forwarded-for", client_ip)
         merged.setdefault("x-forwarded-proto", "http")
         request_id = uuid.uuid4().hex[:16]
@@ -169,8 +167,6 @@ class Gateway(BackgroundHTTPServer):
             source_ip=client_ip,
         )
         event["requestContext"]["requestId"] = request_id
-        if cookies:
-            event["cookies"] = [c.strip() for c in re.split(r";\s*", cookies) if c.strip()]
         response = lambda_to_http(self._invoke(route.function, event), route.function)
         if self.cors and origin:
             response.headers = [h for h in response.headers if not h[0].lower().startswith("access-control-")]

@@ -55,7 +55,6 @@ def test_the_event_is_payload_2(gateway: Gateway, recorder: Recorder) -> None:
         "/accounts/01JD3W5V6Q2XKQY7M5R8T9C0AB?a=1&a=2&b=",
         b'{"name":"x"}',
         Authorization="Bearer t",
-        Cookie="s=1; t=2",
         Content_Type="application/json",
     )
     function, event = recorder.calls[-1]
@@ -67,7 +66,6 @@ def test_the_event_is_payload_2(gateway: Gateway, recorder: Recorder) -> None:
     assert event["queryStringParameters"] == {"a": "1,2", "b": ""}
     assert event["pathParameters"] == {"id": "01JD3W5V6Q2XKQY7M5R8T9C0AB"}
     assert event["headers"]["authorization"] == "Bearer t"
-    assert "cookie" not in event["headers"] and event["cookies"] == ["s=1", "t=2"]
     assert event["body"] == '{"name":"x"}' and event["isBase64Encoded"] is False
     context = event["requestContext"]
     assert context["http"]["method"] == "PATCH" and context["http"]["sourceIp"] == "127.0.0.1"
@@ -87,14 +85,12 @@ def test_the_response_mapping(gateway: Gateway, recorder: Recorder) -> None:
         {
             "statusCode": 201,
             "headers": {"Content-Type": "image/png", "X-Thing": "1"},
-            "cookies": ["a=b; Path=/"],
             "body": base64.b64encode(b"\x89PNG").decode(),
             "isBase64Encoded": True,
         },
     )
     response = request(gateway, "GET", "/usage")
     assert response.status == 201 and response.body == b"\x89PNG"
-    assert ("Set-Cookie", "a=b; Path=/") in response.headers
     assert ("x-local-function", "AccountsFunction") in response.headers
     recorder.reply = InvokeResult(True, {"no": "statusCode"})  # API Gateway: a bare value is a 200 JSON body
     response = request(gateway, "GET", "/usage")

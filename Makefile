@@ -29,7 +29,7 @@ SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 FN ?= AccountsFunction
 EVENT ?= events/accounts_list.json
 
-.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile clean
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile webhook clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,7 +51,7 @@ kinde/node_modules/.package-lock.json: kinde/package-lock.json
 	@cd kinde && npm ci --no-audit --no-fund --loglevel=error
 
 dev: sync  ## run the whole system locally on PORT (default 3000)
-	@$(RUN) python -m local.dev
+	@$(RUN) python -m local.cli dev
 
 test: sync kinde/node_modules/.package-lock.json  ## run all tests: Python (unit + integration) and the Kinde workflow
 	@$(RUN) pytest -q
@@ -81,16 +81,19 @@ bench: sync  ## benchmarks that print ratios (cold-start imports, hot paths)
 	@$(RUN) python -m tests.bench
 
 invoke: sync  ## run one function with one event: make invoke FN=AccountsFunction EVENT=events/x.json
-	@$(RUN) python -m local.invoke $(if $(filter command line,$(origin FN)),$(FN)) $(EVENT) $(if $(filter command line,$(origin USER)),--user $(USER))
+	@$(RUN) python -m local.cli invoke $(if $(filter command line,$(origin FN)),$(FN)) $(EVENT) $(if $(filter command line,$(origin USER)),--user $(USER))
 
 token: sync  ## print a dev token (and set the plan): make token USER=kp_alice PLAN=pro
 	@$(RUN) python -m local.cli token $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(PLAN),--plan $(PLAN))
 
-plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLAN=free
-	@$(RUN) python -m local.cli plan $(if $(filter command line,$(origin USER)),--user $(USER)) --plan $(or $(PLAN),$(error give PLAN=<plan code>))
+plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLAN=free [APPLY_AFTER=30]
+	@$(RUN) python -m local.cli plan $(if $(filter command line,$(origin USER)),--user $(USER)) --plan $(or $(PLAN),$(error give PLAN=<plan code>)) $(if $(APPLY_AFTER),--apply-after $(APPLY_AFTER))
 
 reconcile: sync  ## recount a user's accounts, repair the counter: make reconcile USER=kp_alice [TABLE=deployed]
 	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
+
+webhook: sync  ## send a signed Kinde webhook to the local API: make webhook TYPE=user.deleted USER=kp_alice
+	@$(RUN) python -m local.cli webhook $(if $(TYPE),--type $(TYPE)) $(if $(filter command line,$(origin USER)),--user $(USER))
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

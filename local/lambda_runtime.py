@@ -1,15 +1,28 @@
-"""What the Lambda runtime gives a handler locally: a context object and payload 2.0 events."""
+"""The Lambda runtime, locally: the context object, the events handlers receive, and the sandbox.
+
+``python -m local.lambda_runtime CONFIG_JSON`` is one function's sandbox (started by
+``local.functions`` with the function's own environment): it imports the handler once, then
+answers invocations. Messages are JSON lines: requests on stdin, replies on a private copy of
+stdout; file descriptor 1 itself is pointed at stderr, so whatever the handler prints reaches the
+console, never the protocol pipe.
+"""
 
 from __future__ import annotations
 
 import base64
 import copy
+import importlib
 import json
+import os
+import signal
+import sys
 import time
+import traceback
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 
 @dataclass
@@ -134,3 +147,58 @@ def plan_selection_event(
             "workflow": {"trigger": "user:plan_selection"},
         },
     }
+
+
+# -- the sandbox: one process, one handler, imported once ----------------------------------------
+def _error(exc: BaseException) -> dict[str, Any]:
+    """Lambda's error shape."""
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_exception(exc),
+    }
+
+
+def _send(out: IO[str], message: dict[str, Any]) -> None:
+    try:
+        line = json.dumps(message, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        line = json.dumps(
+            {"ok": False, "error": {"errorType": "Runtime.MarshalError", "errorMessage": str(exc)}}
+        )
+    out.write(line + "\n")
+    out.flush()
+
+
+def sandbox(config: dict[str, Any]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a sandbox ends
+    # Powertools warns on every request without custom metrics; CloudWatch would not show it.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    requests = sys.stdin.buffer
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - the handler must not read the protocol pipe
+    # Lambda's path: the function's code, then its layers, then the runtime (site-packages).
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    keep = [p for p in sys.path if p not in ("", root, os.getcwd()) and not p.startswith(root + "/layers")]
+    sys.path[:] = [*config["paths"], *keep]
+    module_name, _, attribute = config["handler"].rpartition(".")
+    try:
+        handler = getattr(importlib.import_module(module_name), attribute)
+    except BaseException as exc:  # as Lambda reports an init failure
+        _send(out, {"ready": False, "error": {**_error(exc), "errorType": "Runtime.ImportModuleError"}})
+        return 1
+    _send(out, {"ready": True})
+    for line in requests:
+        request = json.loads(line)
+        context = LocalContext(config["function"], config["timeout"], config["memory"], request["requestId"])
+        try:
+            _send(out, {"ok": True, "result": handler(request["event"], context)})
+        except Exception as exc:
+            traceback.print_exc()
+            _send(out, {"ok": False, "error": _error(exc)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(sandbox(json.loads(sys.argv[1])))

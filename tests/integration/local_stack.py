@@ -1,4 +1,4 @@
-"""Runs ``python -m local.dev`` as a user would, on free ports, with its own ``.local`` directory.
+"""Runs ``python -m local.cli dev`` as a user would, on free ports, with its own ``.local`` directory.
 
 The stack is a subprocess (its real entry point, signals and exit code are what is tested); its
 output goes to files, never to pipes that could fill up and stall it. Readiness is the runtime
@@ -108,8 +108,9 @@ class DevStack:
             timeout=30,
         )
 
-    def plan(self, user: str, plan: str) -> dict[str, Any]:
-        response = requests.post(f"{self.kinde}/dev/plan", json={"user": user, "plan": plan}, timeout=60)
+    def plan(self, user: str, plan: str, apply_after: float = 0) -> dict[str, Any]:
+        body = {"user": user, "plan": plan, "applyAfter": apply_after}
+        response = requests.post(f"{self.kinde}/dev/plan", json=body, timeout=60)
         answer: dict[str, Any] = response.json()
         return answer
 
@@ -135,7 +136,7 @@ def start_dev(local_dir: Path, *, timeout: float = 60, **extra: str) -> DevStack
     out, err = local_dir / "dev.stdout", local_dir / "dev.stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "local.dev"], cwd=ROOT, env=env, stdout=stdout, stderr=stderr
+            [sys.executable, "-m", "local.cli", "dev"], cwd=ROOT, env=env, stdout=stdout, stderr=stderr
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -107,6 +107,36 @@ def test_the_cli_walkthrough(dev: DevStack) -> None:
     assert repaired.stdout.strip() == f"{user}: counter 4, 4 accounts stored: no change."
 
 
+def test_a_late_plan_change_over_http(dev: DevStack) -> None:
+    """make plan APPLY_AFTER=...: decided at once by the plan check, applied to the plan later."""
+    if not HAS_PLAN_CHECK:
+        pytest.skip(NO_PLAN_CHECK)
+    user = "kp_late_change"
+    token = dev.token(user, "pro")
+    late = run_module(
+        "local.cli", "plan", "--user", user, "--plan", "free", "--apply-after", "2", env=dev.env
+    )
+    assert late.returncode == 0, late.stderr
+    assert late.stdout.startswith(f"{user}: pro -> free ALLOWED")
+    assert "applies at " in late.stdout and f"{user} stays on pro until then." in late.stdout
+    usage = requests.get(f"{dev.api}/usage", headers=bearer(token), timeout=30).json()
+    assert usage["tracked_accounts"]["limit"] == 5
+    time.sleep(2.1)
+    usage = requests.get(f"{dev.api}/usage", headers=bearer(token), timeout=30).json()
+    assert usage["tracked_accounts"]["limit"] == 3
+
+
+def test_make_webhook_reaches_the_gateway(dev: DevStack) -> None:
+    result = run_module("local.cli", "webhook", "--type", "user.deleted", "--user", "kp_webhook", env=dev.env)
+    answer = json.loads(result.stdout)
+    assert answer["webhookId"]
+    if "KindeWebhookFunction" in load_template().functions():
+        assert result.returncode == 0 and answer["delivered"] is True, result.stderr
+    else:  # the route is not in template.yaml yet: the stand-in says so in one line
+        assert result.returncode == 1 and answer["status"] == 404
+        assert "has no POST /webhooks/kinde route" in result.stderr
+
+
 def _concrete(path: str, user: str) -> str:
     for name, value in (("{kindeId}", user), ("{id}", VALID_ID)):
         path = path.replace(name, value)

@@ -22,7 +22,7 @@ def busy_port() -> Iterator[int]:
 
 
 def refuses(tmp_path: Path, **env: str) -> str:
-    result = run_module("local.dev", env=local_env(tmp_path, **env), timeout=60)
+    result = run_module("local.cli", "dev", env=local_env(tmp_path, **env), timeout=60)
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

@@ -1,4 +1,4 @@
-"""Worker processes: one environment per function, warm reuse, crashes and timeouts contained."""
+"""Sandboxes: one process and environment per function, warm reuse, crashes and timeouts contained."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from local.config import function_environment
+from local.functions import Functions
 from local.gateway import lambda_to_http
 from local.template import Template
-from local.workers import Functions
 
 pytestmark = pytest.mark.integration
 LOGS: list[str] = []  # what the workers' handlers printed, as the dev console would show it
@@ -147,23 +147,27 @@ def test_a_timeout_kills_the_sandbox_and_answers_504(functions: Functions) -> No
 
 
 def test_an_import_error_is_reported_not_raised(functions: Functions) -> None:
-    assert "Runtime.ImportModuleError" in (functions.warm(["BrokenFunction"])["BrokenFunction"])
     result = functions.invoke("BrokenFunction", {})
     assert not result.ok and result.error["errorType"] == "Runtime.ImportModuleError"
     assert "missing_module" in result.error["errorMessage"]
 
 
-def test_concurrent_requests_scale_out(functions: Functions) -> None:
+def test_concurrent_requests_share_the_one_warm_sandbox(functions: Functions) -> None:
     pids: list[int] = []
     start = threading.Barrier(3)
 
     def call() -> None:
         start.wait()
-        pids.append(functions.invoke("EchoFunction", {"sleep": 0.5}).payload["pid"])
+        pids.append(functions.invoke("EchoFunction", {"sleep": 0.2}).payload["pid"])
 
     threads = [threading.Thread(target=call) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(set(pids)) == 3
+    assert len(pids) == 3 and len(set(pids)) == 1
+
+
+def test_warm_reports_init_errors(functions: Functions) -> None:
+    errors = functions.warm()
+    assert set(errors) == {"BrokenFunction"} and "Runtime.ImportModuleError" in errors["BrokenFunction"]

@@ -1,0 +1,226 @@
+"""The template's functions as warm sandboxes: one process per function, as Lambda isolates them.
+
+Each function runs ``python -m local.lambda_runtime`` with its own environment and ``sys.path``
+(settings are read once per process, so two functions must never share one), imports its
+handler once and is reused. A sandbox that crashed or timed out is replaced on the next call.
+One call at a time per function: concurrent requests wait their turn. Failures come back as
+``InvokeResult`` errors, so the gateway answers 502/504 instead of crashing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.template import ROOT, FunctionSpec, Template
+
+INIT_TIMEOUT_SECONDS = 30.0
+LogSink = Callable[[str], None]
+
+
+def console(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class InvokeResult:
+    """A handler's return value (``ok``) or Lambda's error shape, and how long it took."""
+
+    ok: bool
+    payload: Any = None
+    error: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+    timed_out: bool = False
+
+    @property
+    def error_text(self) -> str:
+        return f"{self.error.get('errorType', 'Error')}: {self.error.get('errorMessage', '')}".strip()
+
+
+class SandboxError(RuntimeError):
+    def __init__(self, error_type: str, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.error = {"errorType": error_type, "errorMessage": message}
+        self.timed_out = timed_out
+
+
+class Sandbox:
+    """One process running one function's handler; its output reaches ``log`` line by line."""
+
+    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: LogSink = console) -> None:
+        self.spec = spec
+        config = {
+            "function": spec.logical_id,
+            "handler": spec.handler,
+            "paths": [str(spec.code_uri), *map(str, spec.layers)],
+            "timeout": spec.timeout,
+            "memory": spec.memory_mb,
+        }
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "local.lambda_runtime", json.dumps(config)],
+            cwd=ROOT,
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # Ctrl-C reaches make dev only; it stops the sandboxes itself
+        )
+        assert self._proc.stdin and self._proc.stdout and self._proc.stderr
+        self._stdin, self._stdout, self._stderr = self._proc.stdin, self._proc.stdout, self._proc.stderr
+        self._buffer = b""
+
+        def relay() -> None:
+            for raw in iter(self._stderr.readline, b""):
+                log(f"[{spec.logical_id}] {raw.decode('utf-8', 'replace').rstrip()}")
+
+        threading.Thread(target=relay, daemon=True).start()
+        ready = self._read(time.monotonic() + INIT_TIMEOUT_SECONDS)
+        if not ready.get("ready"):
+            self.stop()
+            error = ready.get("error") or {}
+            raise SandboxError(error.get("errorType", "Runtime.Unknown"), error.get("errorMessage", ""))
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def _read(self, deadline: float) -> dict[str, Any]:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._stdout, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    self.kill()
+                    message = f"Task timed out after {self.spec.timeout:.2f} seconds"
+                    raise SandboxError("Sandbox.Timedout", message, timed_out=True)
+                chunk = os.read(self._stdout.fileno(), 1 << 16)
+                if not chunk:
+                    code = self._proc.wait()
+                    raise SandboxError("Runtime.ExitError", f"{self.spec.logical_id} exited with code {code}")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def invoke(self, event: Any) -> InvokeResult:
+        """Raises ``SandboxError`` when the process died or timed out (it is not reusable then)."""
+        started = time.monotonic()
+        try:
+            self._stdin.write(json.dumps({"event": event, "requestId": str(uuid.uuid4())}).encode() + b"\n")
+            self._stdin.flush()
+        except OSError as exc:
+            raise SandboxError("Runtime.ExitError", str(exc)) from None
+        # The handler sees the template's timeout; the grace covers the process round trip.
+        reply = self._read(started + self.spec.timeout + 1.0)
+        duration = (time.monotonic() - started) * 1000
+        if reply.get("ok"):
+            return InvokeResult(True, reply.get("result"), duration_ms=duration)
+        return InvokeResult(False, error=reply.get("error") or {}, duration_ms=duration)
+
+    def kill(self) -> None:
+        if self.alive:
+            self._proc.kill()
+        self._proc.wait()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Close stdin (the sandbox's loop ends), then kill what did not exit in time."""
+        with contextlib.suppress(OSError):
+            self._stdin.close()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._stdout.close()
+
+
+def run_once(spec: FunctionSpec, env: Mapping[str, str], event: Any, log: LogSink = console) -> InvokeResult:
+    """A fresh sandbox for one invocation (``make invoke``), stopped afterwards."""
+    try:
+        sandbox = Sandbox(spec, env, log)
+    except SandboxError as exc:
+        return InvokeResult(False, error=exc.error)
+    try:
+        return sandbox.invoke(event)
+    except SandboxError as exc:
+        return InvokeResult(False, error=exc.error, timed_out=exc.timed_out)
+    finally:
+        sandbox.stop()
+
+
+class Functions:
+    """Every function of the template, each with its one warm sandbox: where handlers are invoked."""
+
+    def __init__(
+        self, template: Template, environments: Mapping[str, dict[str, str]], log: LogSink = console
+    ):
+        specs = template.functions()
+        self._specs = {name: specs[name] for name in environments}
+        self._envs = dict(environments)
+        self._log = log
+        self._sandboxes: dict[str, Sandbox | None] = dict.fromkeys(environments)
+        self._locks = {name: threading.Lock() for name in environments}
+        self._closed = False
+
+    def __contains__(self, function: object) -> bool:
+        return function in self._specs
+
+    def invoke(self, function: str, event: Any) -> InvokeResult:
+        if function not in self._specs:
+            return InvokeResult(
+                False, error={"errorType": "ResourceNotFound", "errorMessage": f"no {function}"}
+            )
+        started = time.monotonic()
+        with self._locks[function]:
+            try:
+                if self._closed:
+                    raise SandboxError("Runtime.Shutdown", "the local stack is stopping")
+                sandbox = self._sandboxes[function]
+                if sandbox is None or not sandbox.alive:  # a cold start
+                    sandbox = self._sandboxes[function] = Sandbox(
+                        self._specs[function], self._envs[function], self._log
+                    )
+                return sandbox.invoke(event)
+            except SandboxError as exc:
+                if (sandbox := self._sandboxes[function]) is not None:
+                    sandbox.kill()  # a timed-out or crashed sandbox is never reused
+                    self._sandboxes[function] = None
+                duration = (time.monotonic() - started) * 1000
+                return InvokeResult(False, error=exc.error, duration_ms=duration, timed_out=exc.timed_out)
+
+    def warm(self) -> dict[str, str]:
+        """Start every sandbox ahead of the first request, in parallel; the init errors by function."""
+        errors: dict[str, str] = {}
+
+        def start(name: str) -> None:
+            with self._locks[name]:
+                if self._sandboxes[name] is not None:
+                    return
+                try:
+                    self._sandboxes[name] = Sandbox(self._specs[name], self._envs[name], self._log)
+                except SandboxError as exc:
+                    errors[name] = f"{exc.error['errorType']}: {exc.error['errorMessage']}"
+
+        threads = [threading.Thread(target=start, args=(name,)) for name in self._specs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return errors
+
+    def stop(self) -> None:
+        self._closed = True
+        for name, lock in self._locks.items():
+            with lock:  # lets a running invocation finish
+                sandbox, self._sandboxes[name] = self._sandboxes[name], None
+            if sandbox is not None:
+                sandbox.stop()

@@ -46,7 +46,7 @@ from local.config import (
 )
 from local.dynamodb import local_client
 from local.functions import run_once
-from local.lambda_runtime import needs_token, stamp_token
+from local.lambda_runtime import needs_token, stamp_token, webhook_placeholder
 from local.stack import LocalStack
 from local.template import Template
 from local.web import post_json
@@ -234,6 +234,9 @@ def invoke(config: LocalConfig, options: argparse.Namespace) -> int:
     with local_stack(config) as (endpoints, running):
         if needs_token(event):  # sample tokens would have expired
             event = stamp_token(event, mint(endpoints, options.user))
+        if (webhook := webhook_placeholder(event)) is not None:
+            request = {"type": webhook[0], "user": webhook[1], "deliver": False}
+            event = {**event, "body": ask_standin(endpoints, "/dev/webhook", request)[1]["body"]}
         env = function_environment(
             template,
             function,
@@ -270,12 +273,18 @@ def describe_plan_change(answer: dict[str, Any]) -> tuple[str, int]:
     if "error" in answer:
         return f"{moving} FAILED: {answer['error']}\n  Kinde stops the change; {user} stays on {plan}.", 1
     usage = (answer.get("usage") or {}).get("tracked_accounts")
+    hold = answer.get("hold") or {}
+    held = (
+        f"\n  Downgrade hold: adds limited to {hold['limit']} until {hold['holdUntil']}."
+        if hold.get("held") and hold.get("holdUntil")
+        else ""
+    )
     if answer.get("allowed"):
         detail = f" (tracked_accounts: {usage['used']} used, new limit {usage['limit']})" if usage else ""
         if "applyAt" in answer:
             when = f"applies at {answer['applyAt']} (in {answer['applyAfter']:g} s)"
-            return f"{moving} ALLOWED{detail}, {when}\n  {user} stays on {plan} until then.", 0
-        return f"{moving} APPLIED{detail}\n  {user} is now on {plan}.", 0
+            return f"{moving} ALLOWED{detail}, {when}{held}\n  {user} stays on {plan} until then.", 0
+        return f"{moving} APPLIED{detail}{held}\n  {user} is now on {plan}.", 0
     lines = [f"{moving} DENIED", f"  {answer.get('message')}"]
     lines += [f"  - {reason}" for reason in answer.get("reasons") or []]
     return "\n".join([*lines, f"  {user} stays on {plan}."]), 0

@@ -383,6 +383,8 @@ class KindeStandIn(BackgroundHTTPServer):
                     event_type, data = body.get("type"), body.get("data", {"user": {"id": user}})
                     if not isinstance(event_type, str) or not isinstance(data, dict):
                         self._error(HTTPStatus.BAD_REQUEST, 'Give {"type": "user.deleted", "user": "kp_..."}')
+                    elif body.get("deliver") is False:  # make invoke: the signed body only
+                        self._send(200, {"body": standin.sign_webhook(event_type, data)})
                     else:
                         self._webhook(None, standin.sign_webhook(event_type, data))
                 else:

@@ -125,6 +125,19 @@ def needs_token(event: dict[str, Any]) -> bool:
     return DEV_TOKEN_PLACEHOLDER in json.dumps(event.get("headers") or {})
 
 
+DEV_WEBHOOK_PLACEHOLDER = "DEV_WEBHOOK"
+
+
+def webhook_placeholder(event: dict[str, Any]) -> tuple[str, str] | None:
+    """``(type, user)`` of a sample webhook whose body is ``DEV_WEBHOOK <type> <user>``: its JWT is
+    signed fresh by the stand-in (a committed one would be signed by nobody's key)."""
+    body = event.get("body")
+    if not isinstance(body, str) or not body.startswith(DEV_WEBHOOK_PLACEHOLDER):
+        return None
+    _, event_type, user = [*body.split(), "", ""][:3]
+    return event_type, user
+
+
 def plan_selection_event(
     user_id: str,
     current_plan: str | None,

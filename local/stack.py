@@ -189,4 +189,4 @@ class LocalStack:
             raise RuntimeError(f"{PLAN_CHECK_FUNCTION} returned no decision: {payload!r}")
         verdict = "allowed" if payload["allowed"] else "denied"
         self._log(f"{moving} -> {PLAN_CHECK_FUNCTION} {verdict} ({result.duration_ms:.0f} ms)")
-        return {key: payload.get(key) for key in ("allowed", "message", "reasons", "usage")}
+        return {key: payload.get(key) for key in ("allowed", "message", "reasons", "usage", "hold")}

@@ -43,12 +43,16 @@ def kinde(kinde_server: KindeStandIn) -> Iterator[KindeStandIn]:
     """The session's stand-in, reset: default plans, no faults, only its first key."""
     first_key = kinde_server.keys[0]
     kinde_server.plans.clear()
+    kinde_server.pending.clear()
+    kinde_server.webhooks.clear()
     kinde_server.faults.clear()
+    kinde_server.jwks_faults.clear()
     kinde_server.account_api_calls = 0
     kinde_server.plan_limits = copy.deepcopy(DEFAULT_PLAN_LIMITS)
     yield kinde_server
     kinde_server.keys[:] = [first_key]
     kinde_server.faults.clear()
+    kinde_server.jwks_faults.clear()
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -159,18 +157,14 @@ def place_hold(user: str, limit: int | None, plan: str = "free", **kwargs: Any) 
 
 
 def sign_webhook(kinde: KindeStandIn, event_type: str, data: dict[str, Any], **overrides: Any) -> str:
-    """A Kinde webhook body: a JWT of the event signed with the stand-in's current key."""
+    """A Kinde webhook body signed by the stand-in; ``key=`` signs with another key (a forgery)."""
     import jwt
 
-    key = overrides.pop("key", None) or kinde.keys[-1]
-    claims = {
-        "type": event_type,
-        "event_id": f"event_{uuid.uuid4().hex}",
-        "source": "admin",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "data": data,
-        **overrides,
-    }
+    key = overrides.pop("key", None)
+    body = kinde.sign_webhook(event_type, data, event_id=overrides.pop("event_id", None))
+    if key is None:
+        return body
+    claims = jwt.decode(body, options={"verify_signature": False})
     return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from local import cli
-from local.config import PLAN_CHECK_FUNCTION
 from local.template import load_template
 from tests.integration.local_stack import CLEARED, ROOT, DevStack, run_module, start_dev
 
@@ -102,7 +101,6 @@ def test_invoke_uses_the_running_dev(dev: DevStack) -> None:
     assert body["usage"]["limit"] == 5
 
 
-@pytest.mark.skipif(PLAN_CHECK_FUNCTION not in load_template().functions(), reason="no PlanCheckFunction yet")
 def test_invoke_plan_selection_reads_the_running_dev(dev: DevStack) -> None:
     event = json.loads((ROOT / "events" / "plan_selection_downgrade_denied.json").read_text())
     user = event["context"]["user"]["id"]

@@ -17,7 +17,6 @@ from planguard.errors import LIMIT_REACHED_MESSAGE
 from planguard.plan_rule import DENY_MESSAGE, deny_reasons
 from planguard.settings import DEFAULT_PLAN_LIMITS
 
-from local.config import PLAN_CHECK_FUNCTION
 from local.dynamodb import SingleThreadedMotoServer
 from local.kinde import KindeStandIn
 from local.template import Route, load_template
@@ -25,8 +24,6 @@ from tests.integration.local_stack import DevStack, free_port, run_module, start
 
 pytestmark = pytest.mark.integration
 
-HAS_PLAN_CHECK = PLAN_CHECK_FUNCTION in load_template().functions()
-NO_PLAN_CHECK = f"{PLAN_CHECK_FUNCTION} is not in template.yaml yet: the stand-in cannot run the plan check"
 VALID_ID = "01JD3W5V6Q2XKQY7M5R8T9C0AB"
 
 
@@ -57,8 +54,6 @@ def test_the_seed_scenario_over_http(dev: DevStack) -> None:
         "message": LIMIT_REACHED_MESSAGE.format(limit=5),
         "usage": {"used": 5, "limit": 5},
     }
-    if not HAS_PLAN_CHECK:
-        pytest.skip(NO_PLAN_CHECK)
 
     denied = dev.plan(user, "free")
     assert denied["allowed"] is False
@@ -89,14 +84,13 @@ def test_the_cli_walkthrough(dev: DevStack) -> None:
     for i in range(4):
         assert dev.add_account(token, f"A{i}", f"N{i}").status_code == 201
 
-    if HAS_PLAN_CHECK:
-        denied = run_module("local.cli", "plan", "--user", user, "--plan", "free", env=dev.env)
-        assert denied.returncode == 0, denied.stderr
-        assert f"{user}: pro -> free DENIED" in denied.stdout
-        assert DENY_MESSAGE in denied.stdout
-        for reason in deny_reasons(4, 3):
-            assert f"- {reason}" in denied.stdout
-        assert f"{user} stays on pro." in denied.stdout
+    denied = run_module("local.cli", "plan", "--user", user, "--plan", "free", env=dev.env)
+    assert denied.returncode == 0, denied.stderr
+    assert f"{user}: pro -> free DENIED" in denied.stdout
+    assert DENY_MESSAGE in denied.stdout
+    for reason in deny_reasons(4, 3):
+        assert f"- {reason}" in denied.stdout
+    assert f"{user} stays on pro." in denied.stdout
 
     unknown = run_module("local.cli", "plan", "--user", user, "--plan", "gold", env=dev.env)
     assert unknown.returncode == 1
@@ -109,32 +103,37 @@ def test_the_cli_walkthrough(dev: DevStack) -> None:
 
 def test_a_late_plan_change_over_http(dev: DevStack) -> None:
     """make plan APPLY_AFTER=...: decided at once by the plan check, applied to the plan later."""
-    if not HAS_PLAN_CHECK:
-        pytest.skip(NO_PLAN_CHECK)
     user = "kp_late_change"
     token = dev.token(user, "pro")
+    for i in range(3):
+        assert dev.add_account(token, f"A{i}", f"N{i}").status_code == 201
     late = run_module(
         "local.cli", "plan", "--user", user, "--plan", "free", "--apply-after", "2", env=dev.env
     )
     assert late.returncode == 0, late.stderr
     assert late.stdout.startswith(f"{user}: pro -> free ALLOWED")
     assert "applies at " in late.stdout and f"{user} stays on pro until then." in late.stdout
+    assert "Downgrade hold: adds limited to 3 until " in late.stdout
+    # Kinde has not applied free yet (the stand-in still says pro), but the hold binds already.
     usage = requests.get(f"{dev.api}/usage", headers=bearer(token), timeout=30).json()
-    assert usage["tracked_accounts"]["limit"] == 5
+    assert usage["tracked_accounts"] == {"used": 3, "limit": 3, "limitSource": "hold"}
+    refused = dev.add_account(token, "A3", "N3")
+    assert refused.status_code == 403 and refused.json()["error"]["usage"] == {"used": 3, "limit": 3}
     time.sleep(2.1)
     usage = requests.get(f"{dev.api}/usage", headers=bearer(token), timeout=30).json()
-    assert usage["tracked_accounts"]["limit"] == 3
+    assert usage["tracked_accounts"] == {"used": 3, "limit": 3, "limitSource": "kinde"}
 
 
-def test_make_webhook_reaches_the_gateway(dev: DevStack) -> None:
-    result = run_module("local.cli", "webhook", "--type", "user.deleted", "--user", "kp_webhook", env=dev.env)
+def test_make_webhook_deletes_the_users_data_through_the_gateway(dev: DevStack) -> None:
+    user = "kp_webhook"
+    token = dev.token(user, "pro")
+    assert dev.add_account(token, "Gone soon", "G1").status_code == 201
+    result = run_module("local.cli", "webhook", "--type", "user.deleted", "--user", user, env=dev.env)
     answer = json.loads(result.stdout)
-    assert answer["webhookId"]
-    if "KindeWebhookFunction" in load_template().functions():
-        assert result.returncode == 0 and answer["delivered"] is True, result.stderr
-    else:  # the route is not in template.yaml yet: the stand-in says so in one line
-        assert result.returncode == 1 and answer["status"] == 404
-        assert "has no POST /webhooks/kinde route" in result.stderr
+    assert result.returncode == 0 and answer["delivered"] is True, result.stderr
+    assert answer["webhookId"] and answer["response"] == {"received": True}
+    listed = requests.get(f"{dev.api}/accounts", headers=bearer(token), timeout=30).json()
+    assert listed["items"] == [] and listed["usage"]["used"] == 0
 
 
 def _concrete(path: str, user: str) -> str:

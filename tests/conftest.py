@@ -53,6 +53,7 @@ def kinde(kinde_server: KindeStandIn) -> Iterator[KindeStandIn]:
     kinde_server.keys[:] = [first_key]
     kinde_server.faults.clear()
     kinde_server.jwks_faults.clear()
+    kinde_server.plan_change_hook = None
 
 
 @pytest.fixture

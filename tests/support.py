@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -178,3 +181,26 @@ def deliver_webhook(body: str, webhook_id: str | None = None) -> HttpResult:
     if webhook_id is not None:
         event["headers"]["webhook-id"] = webhook_id
     return invoke_http(lambda_handler, event, "KindeWebhookFunction")
+
+
+@contextmanager
+def api_over_http() -> Iterator[str]:
+    """The local gateway (routes from template.yaml) on 127.0.0.1, invoking the handlers in this
+    process, so they see the test's moto and environment. Yields the API's base URL."""
+    from local.functions import InvokeResult
+    from local.gateway import Gateway
+    from local.template import load_template
+
+    template = load_template()
+    handlers = {name: spec.handler for name, spec in template.functions().items()}
+
+    def invoke(function: str, event: dict[str, Any]) -> InvokeResult:
+        module_name, _, attribute = handlers[function].rpartition(".")
+        handler = getattr(importlib.import_module(module_name), attribute)
+        return InvokeResult(ok=True, payload=handler(event, LocalContext(function)))
+
+    gateway = Gateway(template, invoke, port=0, log=lambda _line: None).start()
+    try:
+        yield gateway.url
+    finally:
+        gateway.stop()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 from planguard.plan_rule import DENY_MESSAGE, deny_reasons
-from planguard.settings import DEFAULT_PLAN_LIMITS
 
 from local.cli import describe_plan_change
 from local.kinde import KindeStandIn
@@ -17,10 +15,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def standin() -> Iterator[KindeStandIn]:
-    kinde = KindeStandIn({plan: dict(limits) for plan, limits in DEFAULT_PLAN_LIMITS.items()}).start()
-    yield kinde
-    kinde.stop()
+def standin(kinde: KindeStandIn) -> KindeStandIn:
+    return kinde
 
 
 def test_a_failing_plan_check_stops_the_change(standin: KindeStandIn) -> None:

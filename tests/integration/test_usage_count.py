@@ -6,21 +6,18 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 import boto3
 import pytest
 from planguard.repository import get_repository
 
 from local.kinde import KindeStandIn
-from local.lambda_runtime import LocalContext, http_api_event
-from tests.support import OTHER_USER, ROOT, USER, HttpResult, invoke_http, load_event, seed
+from tests.support import OTHER_USER, ROOT, USER, HttpResult, api_over_http, invoke_http, load_event, seed
 
 TEST_KEY = "test-usage-key"  # what the env fixture configures
 DEV_KEY = "local-dev-usage-key"  # the documented local key in events/usage_count_with_key.json
@@ -350,39 +347,9 @@ def test_import_stays_minimal() -> None:
 # -- what the tutorial's workflow sees, over real HTTP ----------------------------------------------
 @pytest.fixture
 def usage_url(call: Callable[..., HttpResult]) -> Iterator[str]:
-    """The function behind a tiny gateway on 127.0.0.1: ``USAGE_API_URL`` for the workflow."""
-    from usage_count_api.handler import lambda_handler
-
-    prefix = "/api/users/accounts/count/"
-
-    class Gateway(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def do_GET(self) -> None:
-            path = urlsplit(self.path).path
-            event = http_api_event(
-                "GET",
-                path,
-                route_key=ROUTE,
-                path_parameters={"kindeId": unquote(path.removeprefix(prefix))},
-                headers=dict(self.headers.items()),
-            )
-            response = lambda_handler(event, LocalContext(FUNCTION))
-            data = response["body"].encode()
-            self.send_response(response["statusCode"])
-            for name, value in response["headers"].items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}{prefix}"
-    server.shutdown()
-    server.server_close()
+    """The function behind the local gateway on 127.0.0.1: ``USAGE_API_URL`` for the workflow."""
+    with api_over_http() as api:
+        yield f"{api}/api/users/accounts/count/"
 
 
 def tutorial_workflow(usage_api_url: str, user_id: str, requested_limit: int) -> tuple[Any, bool]:

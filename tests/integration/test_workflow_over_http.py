@@ -2,7 +2,7 @@
 
 The case table proves the rule agrees in both languages; this proves the wire agrees: the
 workflow's hold request is one the backend accepts, and it reads the backend's answer right.
-A tiny HTTP front for UsageCountFunction on 127.0.0.1 plays API Gateway for its two routes.
+The local gateway (routes from template.yaml) serves the function on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -11,59 +11,24 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from planguard.repository import get_repository
 
-from tests.support import ROOT, USER, load_event, seed
+from tests.support import ROOT, USER, api_over_http, seed
 
 KINDE = ROOT / "kinde"
 BASE_PATH = "/api/users/accounts/count/"
-
-
-class UsageRoutes(BaseHTTPRequestHandler):
-    def _serve(self) -> None:
-        from usage_count_api.handler import lambda_handler
-
-        url = urlsplit(self.path)
-        user, _, rest = url.path.removeprefix(BASE_PATH).partition("/")
-        suffix = "/hold" if rest == "hold" else ""
-        event = load_event("usage_hold.json" if suffix else "usage_count_with_key.json")
-        event["routeKey"] = f"{self.command} {BASE_PATH}{{kindeId}}{suffix}"
-        event["rawPath"] = url.path
-        event["rawQueryString"] = url.query
-        event["queryStringParameters"] = dict(parse_qsl(url.query, keep_blank_values=True))
-        event["pathParameters"] = {"kindeId": user}
-        event["headers"] = {name.lower(): value for name, value in self.headers.items()}
-        response = lambda_handler(event, None)
-        body = response["body"].encode()
-        self.send_response(response["statusCode"])
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
 
 @pytest.fixture
 def usage_api(env: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
     if shutil.which("node") is None or not (KINDE / "node_modules").exists():
         pytest.fail("Node 20 and kinde/node_modules are needed: run `make test` (it installs them)")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), UsageRoutes)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}{BASE_PATH.rstrip('/')}"
-    server.shutdown()
-    server.server_close()
+    with api_over_http() as api:
+        yield f"{api}{BASE_PATH.rstrip('/')}"
 
 
 def run_workflow(usage_api: str, current: str, requested: str, key: str | None = "test-usage-key") -> Any:

@@ -12,11 +12,7 @@ imported only on the code paths that need them.
 from __future__ import annotations
 
 import json
-import logging
-import os
-import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from planguard.errors import (
@@ -27,6 +23,7 @@ from planguard.errors import (
     to_http_response,
 )
 from planguard.ids import is_kinde_id
+from planguard.json_logs import json_logger
 from planguard.repository import get_repository
 from planguard.settings import get_settings
 
@@ -38,32 +35,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."
 
 
-class _JsonLines(logging.Handler):
-    """One JSON object per line on stdout (CloudWatch parses it), resolved at emit time."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        line: dict[str, Any] = {
-            "level": record.levelname,
-            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "service": os.environ.get("POWERTOOLS_SERVICE_NAME", "plan-guard"),
-            "message": record.getMessage(),
-            **getattr(record, "fields", {}),
-        }
-        if record.exc_info:
-            line["exception"] = logging.Formatter().formatException(record.exc_info)
-        sys.stdout.write(json.dumps(line, default=str) + "\n")
-
-
-def _logger() -> logging.Logger:
-    logger = logging.getLogger("planguard.usage_count")
-    logger.handlers[:] = [_JsonLines()]
-    logger.propagate = False  # the Lambda runtime's root handler would print it a second time
-    level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper()
-    logger.setLevel(level if level in logging.getLevelNamesMapping() else logging.INFO)
-    return logger
-
-
-logger = _logger()
+logger = json_logger("planguard.usage_count")
 _cold_start = True
 
 

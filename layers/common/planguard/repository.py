@@ -393,7 +393,10 @@ class AccountRepository:
                 if "ConditionalCheckFailed" in codes:
                     raise _TryAgain() from None
                 _transient_or_fault(error, codes)
-            return self.get(user_id, account_id)
+            # What the transaction wrote, without reading it back (one call fewer).
+            return Account(
+                account_id, values[":n"]["S"], values[":a"]["S"], current["createdAt"]["S"], values[":u"]["S"]
+            )
 
         return _with_retries(attempt)
 

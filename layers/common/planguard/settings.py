@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ DEFAULT_PLAN_LIMITS: dict[str, dict[str, int | None]] = {
 }
 
 PlanLimits = dict[str, dict[str, int | None]]
+_LOOPBACK_HTTP = re.compile(r"http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$)")
 
 
 class ConfigurationError(RuntimeError):
@@ -87,6 +89,8 @@ class Settings(BaseModel):
     def _issuer(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL such as https://example.kinde.com")
+        if value.startswith("http://") and not _LOOPBACK_HTTP.match(value):
+            raise ValueError("must be https (plain http only for 127.0.0.1 or localhost)")
         return value.removesuffix("/")
 
     @field_validator("plan_limits", mode="before")

@@ -225,7 +225,7 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             data = json.loads(raw)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise BadRequest("The cursor is not valid.") from None
         if (
             not isinstance(data, dict)

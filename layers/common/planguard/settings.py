@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,6 +25,7 @@ DEFAULT_PLAN_LIMITS: dict[str, dict[str, int | None]] = {
 }
 
 PlanLimits = dict[str, dict[str, int | None]]
+_LOOPBACK_HTTP = re.compile(r"http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$)")
 
 
 class ConfigurationError(RuntimeError):
@@ -79,6 +81,8 @@ def _text(raw: str) -> str:
 def _url(raw: str) -> str:
     if not raw.startswith(("https://", "http://")):
         raise ValueError("must be an http(s) URL such as https://example.kinde.com")
+    if raw.startswith("http://") and not _LOOPBACK_HTTP.match(raw):
+        raise ValueError("must be https (plain http only for 127.0.0.1 or localhost)")
     return raw.removesuffix("/")
 
 

@@ -1,10 +1,8 @@
 """The template's functions as warm sandboxes: one process per function, as Lambda isolates them.
 
-Each function runs ``python -m local.lambda_runtime`` with its own environment and ``sys.path``
-(settings are read once per process, so two functions must never share one), imports its
-handler once and is reused. A sandbox that crashed or timed out is replaced on the next call.
-One call at a time per function: concurrent requests wait their turn. Failures come back as
-``InvokeResult`` errors, so the gateway answers 502/504 instead of crashing.
+Each sandbox (``local.lambda_runtime``) has its function's own environment and ``sys.path``,
+imports its handler once and is reused, one call at a time; one that crashed or timed out is
+replaced on the next call. Failures come back as ``InvokeResult`` errors (the gateway's 502/504).
 """
 
 from __future__ import annotations
@@ -55,19 +53,12 @@ class SandboxError(RuntimeError):
 
 
 class Sandbox:
-    """One process running one function's handler; its output reaches ``log`` line by line."""
+    """One process running one function's handler; what it prints reaches ``log`` line by line."""
 
-    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: LogSink = console) -> None:
+    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: LogSink) -> None:
         self.spec = spec
-        config = {
-            "function": spec.logical_id,
-            "handler": spec.handler,
-            "paths": [str(spec.code_uri), *map(str, spec.layers)],
-            "timeout": spec.timeout,
-            "memory": spec.memory_mb,
-        }
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "local.lambda_runtime", json.dumps(config)],
+            [sys.executable, "-m", "local.lambda_runtime", str(spec.code_uri), *map(str, spec.layers)],
             cwd=ROOT,
             env=dict(env),
             stdin=subprocess.PIPE,
@@ -76,19 +67,18 @@ class Sandbox:
             start_new_session=True,  # Ctrl-C reaches make dev only; it stops the sandboxes itself
         )
         assert self._proc.stdin and self._proc.stdout and self._proc.stderr
-        self._stdin, self._stdout, self._stderr = self._proc.stdin, self._proc.stdout, self._proc.stderr
+        self._stdin, self._stdout, stderr = self._proc.stdin, self._proc.stdout, self._proc.stderr
         self._buffer = b""
 
         def relay() -> None:
-            for raw in iter(self._stderr.readline, b""):
+            for raw in iter(stderr.readline, b""):
                 log(f"[{spec.logical_id}] {raw.decode('utf-8', 'replace').rstrip()}")
 
         threading.Thread(target=relay, daemon=True).start()
         ready = self._read(time.monotonic() + INIT_TIMEOUT_SECONDS)
-        if not ready.get("ready"):
+        if not ready["ready"]:
             self.stop()
-            error = ready.get("error") or {}
-            raise SandboxError(error.get("errorType", "Runtime.Unknown"), error.get("errorMessage", ""))
+            raise SandboxError(ready["error"]["errorType"], ready["error"]["errorMessage"])
 
     @property
     def alive(self) -> bool:
@@ -123,73 +113,51 @@ class Sandbox:
         # The handler sees the template's timeout; the grace covers the process round trip.
         reply = self._read(started + self.spec.timeout + 1.0)
         duration = (time.monotonic() - started) * 1000
-        if reply.get("ok"):
-            return InvokeResult(True, reply.get("result"), duration_ms=duration)
-        return InvokeResult(False, error=reply.get("error") or {}, duration_ms=duration)
+        return InvokeResult(reply["ok"], reply.get("result"), reply.get("error", {}), duration)
 
     def kill(self) -> None:
-        if self.alive:
-            self._proc.kill()
+        self._proc.kill()
         self._proc.wait()
 
-    def stop(self, timeout: float = 3.0) -> None:
+    def stop(self) -> None:
         """Close stdin (the sandbox's loop ends), then kill what did not exit in time."""
         with contextlib.suppress(OSError):
             self._stdin.close()
         try:
-            self._proc.wait(timeout)
+            self._proc.wait(3)
         except subprocess.TimeoutExpired:
             self.kill()
-        self._stdout.close()
-
-
-def run_once(spec: FunctionSpec, env: Mapping[str, str], event: Any, log: LogSink = console) -> InvokeResult:
-    """A fresh sandbox for one invocation (``make invoke``), stopped afterwards."""
-    try:
-        sandbox = Sandbox(spec, env, log)
-    except SandboxError as exc:
-        return InvokeResult(False, error=exc.error)
-    try:
-        return sandbox.invoke(event)
-    except SandboxError as exc:
-        return InvokeResult(False, error=exc.error, timed_out=exc.timed_out)
-    finally:
-        sandbox.stop()
 
 
 class Functions:
-    """Every function of the template, each with its one warm sandbox: where handlers are invoked."""
+    """The template's functions, each with its one warm sandbox: where handlers are invoked."""
 
     def __init__(
         self, template: Template, environments: Mapping[str, dict[str, str]], log: LogSink = console
-    ):
-        specs = template.functions()
-        self._specs = {name: specs[name] for name in environments}
-        self._envs = dict(environments)
+    ) -> None:
+        self._specs = {name: template.functions()[name] for name in environments}
+        self._envs = environments
         self._log = log
         self._sandboxes: dict[str, Sandbox | None] = dict.fromkeys(environments)
         self._locks = {name: threading.Lock() for name in environments}
         self._closed = False
 
-    def __contains__(self, function: object) -> bool:
-        return function in self._specs
+    def _sandbox(self, function: str) -> Sandbox:
+        """The function's live sandbox, started if there is none (a cold start); under its lock."""
+        if self._closed:
+            raise SandboxError("Runtime.Shutdown", "the local stack is stopping")
+        sandbox = self._sandboxes[function]
+        if sandbox is None or not sandbox.alive:
+            sandbox = self._sandboxes[function] = Sandbox(
+                self._specs[function], self._envs[function], self._log
+            )
+        return sandbox
 
     def invoke(self, function: str, event: Any) -> InvokeResult:
-        if function not in self._specs:
-            return InvokeResult(
-                False, error={"errorType": "ResourceNotFound", "errorMessage": f"no {function}"}
-            )
         started = time.monotonic()
         with self._locks[function]:
             try:
-                if self._closed:
-                    raise SandboxError("Runtime.Shutdown", "the local stack is stopping")
-                sandbox = self._sandboxes[function]
-                if sandbox is None or not sandbox.alive:  # a cold start
-                    sandbox = self._sandboxes[function] = Sandbox(
-                        self._specs[function], self._envs[function], self._log
-                    )
-                return sandbox.invoke(event)
+                return self._sandbox(function).invoke(event)
             except SandboxError as exc:
                 if (sandbox := self._sandboxes[function]) is not None:
                     sandbox.kill()  # a timed-out or crashed sandbox is never reused
@@ -203,10 +171,8 @@ class Functions:
 
         def start(name: str) -> None:
             with self._locks[name]:
-                if self._sandboxes[name] is not None:
-                    return
                 try:
-                    self._sandboxes[name] = Sandbox(self._specs[name], self._envs[name], self._log)
+                    self._sandbox(name)
                 except SandboxError as exc:
                     errors[name] = f"{exc.error['errorType']}: {exc.error['errorMessage']}"
 

@@ -26,6 +26,7 @@ class _CfnLoader(yaml.SafeLoader):
 def _cfn_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
+        value = value.split(".", 1) if suffix == "GetAtt" else value  # as CloudFormation reads it
     else:
         value = loader.construct_sequence(node, deep=True)  # type: ignore[arg-type]
     return {"Ref": value} if suffix == "Ref" else {f"Fn::{suffix}": value}

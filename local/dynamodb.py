@@ -54,14 +54,11 @@ class SingleThreadedMotoServer(ThreadedMotoServer):
 
 
 def local_client(endpoint_url: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint_url,
-        region_name=LOCAL_AWS_ENV["AWS_REGION"],
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=LOCAL_AWS_ENV["AWS_SESSION_TOKEN"],
+    env = LOCAL_AWS_ENV
+    session = boto3.Session(
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_REGION"]
     )
+    return session.client("dynamodb", endpoint_url=endpoint_url)
 
 
 def create_tables(endpoint_url: str, template: Template | None = None) -> None:
@@ -89,54 +86,39 @@ class Persister:
     they changed, and once more on ``stop`` (atomically: a temporary file, then a rename)."""
 
     def __init__(self, endpoint_url: str, tables: list[str], path: Path, interval: float) -> None:
-        self._client, self._tables, self._path, self._interval = (
-            local_client(endpoint_url),
-            tables,
-            path,
-            interval,
-        )
-        snapshot = load_snapshot(path)
-        for table in tables:
-            for item in snapshot.get(table, []):
-                self._client.put_item(TableName=table, Item=item)
-        self._last = self._dump()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self.client, self.tables, self.path = local_client(endpoint_url), tables, path
+        for table, items in load_snapshot(path).items():
+            for item in items:
+                self.client.put_item(TableName=table, Item=item)
+        self.saved = self.dump()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self.thread.start()
 
-    def _dump(self) -> Tables:
+    def dump(self) -> Tables:
+        scan = self.client.get_paginator("scan").paginate
         return {
-            table: sorted(
-                (
-                    item
-                    for page in self._client.get_paginator("scan").paginate(
-                        TableName=table, ConsistentRead=True
-                    )
-                    for item in page["Items"]
-                ),
-                key=lambda item: json.dumps(item, sort_keys=True),
-            )
-            for table in self._tables
+            t: [i for page in scan(TableName=t, ConsistentRead=True) for i in page["Items"]]
+            for t in self.tables
         }
 
     def save_if_changed(self) -> None:
-        snapshot = self._dump()
-        if snapshot != self._last:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._path.with_suffix(".tmp")
+        if (snapshot := self.dump()) != self.saved:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"version": 1, "tables": snapshot}, indent=1, ensure_ascii=False))
-            tmp.replace(self._path)
-            self._last = snapshot
+            tmp.replace(self.path)
+            self.saved = snapshot
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+    def _run(self, interval: float) -> None:
+        while not self.stopping.wait(interval):
             try:
                 self.save_if_changed()
             except Exception as exc:  # keep serving; the save on stop tries again
-                print(f"warning: could not save {self._path}: {exc}", flush=True)
+                print(f"warning: could not save {self.path}: {exc}", flush=True)
 
     def stop(self, *, save: bool = True) -> None:
-        self._stop.set()
-        self._thread.join()
+        self.stopping.set()
+        self.thread.join()
         if save:
             self.save_if_changed()

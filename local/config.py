@@ -147,8 +147,7 @@ class Endpoints:
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.with_suffix(".tmp").write_text(json.dumps(asdict(self), indent=1))
-        path.with_suffix(".tmp").replace(path)
+        path.write_text(json.dumps(asdict(self), indent=1))
 
 
 def running_dev(config: LocalConfig) -> Endpoints | None:

@@ -7,16 +7,15 @@ replaced on the next call. Failures come back as ``InvokeResult`` errors (the ga
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import selectors
+import queue
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,15 +66,21 @@ class Sandbox:
             start_new_session=True,  # Ctrl-C reaches make dev only; it stops the sandboxes itself
         )
         assert self._proc.stdin and self._proc.stdout and self._proc.stderr
-        self._stdin, self._stdout, stderr = self._proc.stdin, self._proc.stdout, self._proc.stderr
-        self._buffer = b""
+        self._stdin, stdout, stderr = self._proc.stdin, self._proc.stdout, self._proc.stderr
+        self._replies: queue.Queue[bytes] = queue.Queue()  # b"" when the process has exited
 
         def relay() -> None:
             for raw in iter(stderr.readline, b""):
                 log(f"[{spec.logical_id}] {raw.decode('utf-8', 'replace').rstrip()}")
 
+        def replies() -> None:
+            for line in iter(stdout.readline, b""):
+                self._replies.put(line)
+            self._replies.put(b"")
+
         threading.Thread(target=relay, daemon=True).start()
-        ready = self._read(time.monotonic() + INIT_TIMEOUT_SECONDS)
+        threading.Thread(target=replies, daemon=True).start()
+        ready = self._read(INIT_TIMEOUT_SECONDS)
         if not ready["ready"]:
             self.stop()
             raise SandboxError(ready["error"]["errorType"], ready["error"]["errorMessage"])
@@ -84,21 +89,16 @@ class Sandbox:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def _read(self, deadline: float) -> dict[str, Any]:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._stdout, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    self.kill()
-                    message = f"Task timed out after {self.spec.timeout:.2f} seconds"
-                    raise SandboxError("Sandbox.Timedout", message, timed_out=True)
-                chunk = os.read(self._stdout.fileno(), 1 << 16)
-                if not chunk:
-                    code = self._proc.wait()
-                    raise SandboxError("Runtime.ExitError", f"{self.spec.logical_id} exited with code {code}")
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+    def _read(self, timeout: float) -> dict[str, Any]:
+        try:
+            line = self._replies.get(timeout=max(timeout, 0))
+        except queue.Empty:
+            self.kill()
+            message = f"Task timed out after {self.spec.timeout:.2f} seconds"
+            raise SandboxError("Sandbox.Timedout", message, timed_out=True) from None
+        if not line:
+            code = self._proc.wait()
+            raise SandboxError("Runtime.ExitError", f"{self.spec.logical_id} exited with code {code}")
         reply: dict[str, Any] = json.loads(line)
         return reply
 
@@ -111,7 +111,7 @@ class Sandbox:
         except OSError as exc:
             raise SandboxError("Runtime.ExitError", str(exc)) from None
         # The handler sees the template's timeout; the grace covers the process round trip.
-        reply = self._read(started + self.spec.timeout + 1.0)
+        reply = self._read(self.spec.timeout + 1.0)
         duration = (time.monotonic() - started) * 1000
         return InvokeResult(reply["ok"], reply.get("result"), reply.get("error", {}), duration)
 
@@ -121,8 +121,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Close stdin (the sandbox's loop ends), then kill what did not exit in time."""
-        with contextlib.suppress(OSError):
-            self._stdin.close()
+        self._stdin.close()
         try:
             self._proc.wait(3)
         except subprocess.TimeoutExpired:
@@ -176,11 +175,8 @@ class Functions:
                 except SandboxError as exc:
                     errors[name] = f"{exc.error['errorType']}: {exc.error['errorMessage']}"
 
-        threads = [threading.Thread(target=start, args=(name,)) for name in self._specs]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(len(self._specs)) as pool:
+            pool.map(start, self._specs)
         return errors
 
     def stop(self) -> None:

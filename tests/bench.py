@@ -483,11 +483,7 @@ def main() -> None:
     for name, value in figures.items():
         print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
     # Call counts are exact, not timed: a regression fails the run (CI runs the quick mode).
-    over = [
-        name
-        for name, limit in CALL_TARGETS.items()
-        if figures[f"dynamodb_calls.{name}"] > limit
-    ]
+    over = [name for name, limit in CALL_TARGETS.items() if figures[f"dynamodb_calls.{name}"] > limit]
     if over or figures["kinde_calls.100_adds"] > 1:
         sys.exit(f"over budget: {', '.join(over) or 'Kinde calls'}")
 

@@ -314,7 +314,7 @@ def test_json_module_is_what_the_oracle_assumes() -> None:
 @pytest.mark.parametrize(
     "raw",
     UNREADABLE_BYTES[5:11],
-    ids=["NaN", "Infinity", "-Infinity", "1e400", "5e-400", "deep-array", "deep-object"],
+    ids=["NaN", "Infinity", "-Infinity", "1e400", "deep-array", "deep-object"],
 )
 def test_unreadable_numbers_and_deep_nesting_are_503_for_adds_and_unavailable_for_reads(
     fuzz_env: pytest.MonkeyPatch, kinde: KindeStandIn, raw: bytes

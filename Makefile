@@ -29,7 +29,7 @@ SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 FN ?= AccountsFunction
 EVENT ?= events/accounts_list.json
 
-.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile webhook clean
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile webhook fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ dev: sync  ## run the whole system locally on PORT (default 3000)
 test: sync kinde/node_modules/.package-lock.json  ## run all tests: Python (unit + integration) and the Kinde workflow
 	@$(RUN) pytest -q
 	@cd kinde && npm test --silent
+
+fuzz: sync  ## the fuzz, fault and concurrency tests, longer: FUZZ_EXAMPLES=2000 make fuzz [FUZZ_SEED=n]
+	@FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(RUN) pytest -q -s -m fuzz --timeout 3600
 
 unit: sync  ## Python unit tests only
 	@$(RUN) pytest -q tests/unit

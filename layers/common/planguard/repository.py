@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -479,7 +480,7 @@ class AccountRepository:
                 "ExpressionAttributeValues": {
                     ":zero": {"N": "0"},
                     ":limit": {"N": str(limit)},
-                    ":until": {"N": str(int(until))},
+                    ":until": {"N": str(math.ceil(until))},  # never shorter than asked
                     ":plan": _s(plan or ""),
                 },
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",

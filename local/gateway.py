@@ -191,6 +191,21 @@ class Gateway(BackgroundHTTPServer):
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """What http.server refuses before routing (a header line over 64 KiB, a bad request
+                line) gets the API's error body too, not the stdlib's HTML page."""
+                body = json.dumps(
+                    {"error": {"code": "BAD_REQUEST", "message": message or "The request is malformed."}}
+                ).encode()
+                self.close_connection = True
+                self.send_response(code, message)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                    self.wfile.write(body)
+
             def _serve(self) -> None:
                 raw = (self.headers.get("Content-Length") or "0").strip()
                 if self.headers.get("Transfer-Encoding") or not re.fullmatch(r"[0-9]+", raw):

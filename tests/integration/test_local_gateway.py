@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from planguard.errors import to_http_response
 
 from local.functions import InvokeResult
@@ -216,3 +217,12 @@ def test_the_gateways_own_errors_use_the_layers_mapping(gateway: Gateway, record
         500,
         b'{"error":{"code":"GATEWAY_ERROR","message":"The local gateway failed: boom"}}',
     )
+
+
+def test_what_http_server_refuses_still_gets_the_error_body(gateway: Gateway, recorder: Recorder) -> None:
+    """A header line over 64 KiB is refused before routing (found by the API fuzzer): the answer is
+    the API's error body, never the standard library's HTML page."""
+    response = requests.get(f"{gateway.url}/accounts", headers={"authorization": "Bearer " + "x" * 70_000})
+    assert response.status_code == 431
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "BAD_REQUEST"

@@ -222,7 +222,10 @@ def test_the_gateways_own_errors_use_the_layers_mapping(gateway: Gateway, record
 def test_what_http_server_refuses_still_gets_the_error_body(gateway: Gateway, recorder: Recorder) -> None:
     """A header line over 64 KiB is refused before routing (found by the API fuzzer): the answer is
     the API's error body, never the standard library's HTML page."""
-    response = requests.get(f"{gateway.url}/accounts", headers={"authorization": "Bearer " + "x" * 70_000})
+    gateway.start()
+    response = requests.get(
+        f"{gateway.url}/accounts", headers={"authorization": "Bearer " + "x" * 70_000}, timeout=30
+    )
     assert response.status_code == 431
     assert response.headers["content-type"] == "application/json"
     assert response.json()["error"]["code"] == "BAD_REQUEST"

@@ -161,8 +161,9 @@ function renderUsage(usage) {
       : "";
   show(hold, limitSource === "hold");
   const reached = $("usage-limit");
+  // the seed's words, as the API's LIMIT_REACHED says them
   reached.textContent = full
-    ? `You’ve reached your limit of ${limit} ${noun(limit)}. Remove one or upgrade your plan to add more.`
+    ? `You’ve reached your tracked accounts limit (${limit}). Remove one or upgrade your plan to add more.`
     : "";
   show(reached, full);
 }
@@ -301,12 +302,14 @@ function editRow(row, account) {
 
 async function deleteAccount(account, button) {
   button.disabled = true;
+  notice("");
   const rows = [...$("accounts").children];
   const index = rows.findIndex((r) => r.dataset.id === account.id);
   try {
     await Api.deleteAccount(state.session.token, account.id);
     state.accounts = state.accounts.filter((a) => a.id !== account.id);
     renderAccounts();
+    $("plan-result").replaceChildren();
     notice(`Deleted “${account.name}”.`);
     const next = $("accounts").children[Math.min(index, state.accounts.length - 1)];
     (next ? next.querySelector(".delete") : $("list-title")).focus();
@@ -328,6 +331,8 @@ async function addAccount(event) {
   const form = $("add-form");
   const formError = $("add-error");
   clearErrors(form, formError);
+  notice("");
+  let refused = null;
   const button = $("add-button");
   button.disabled = true;
   button.textContent = "Adding…";
@@ -338,6 +343,7 @@ async function addAccount(event) {
     });
     if (!state.nextCursor) state.accounts.push(account);
     renderAccounts();
+    $("plan-result").replaceChildren();
     form.reset();
     notice(`Added “${account.name}”.`);
     form.elements.name.focus();
@@ -348,17 +354,22 @@ async function addAccount(event) {
     } else if (error instanceof ApiError && error.code === "DUPLICATE_ACCOUNT_NUMBER") {
       setFieldErrors(form, [{ field: "accountNumber", message: "is already tracked" }]);
       formError.textContent = sentence(error);
+    } else if (error instanceof ApiError && error.code === "LIMIT_REACHED") {
+      refused = error.message; // shown by the meter, below
     } else {
       handle(error, formError);
-      if (error instanceof ApiError && error.code === "LIMIT_REACHED") $("usage-limit").textContent = error.message;
     }
   } finally {
     button.disabled = false;
     button.textContent = "Add account";
   }
   await refreshUsage();
-  if (state.usage && state.usage.limit !== null && state.usage.used >= state.usage.limit && formError.textContent) {
-    $("usage-limit").textContent = formError.textContent;
+  if (refused) {
+    // the usage meter turns into the API's own message; re-set so screen readers announce it again
+    const box = $("usage-limit");
+    box.textContent = "";
+    show(box, true);
+    requestAnimationFrame(() => (box.textContent = refused));
   }
   await checkPlan();
 }
@@ -410,6 +421,7 @@ async function changePlan(event) {
   const plan = $("plan-select").value;
   const result = $("plan-result");
   result.replaceChildren();
+  notice("");
   await checkPlan();
   if (!state.session) return;
   if (!state.session.dev || !StandIn.available()) {
@@ -443,7 +455,6 @@ async function changePlan(event) {
     button.textContent = "Change plan";
   }
   await refreshUsage();
-  await checkPlan();
 }
 
 // -- sign-in ------------------------------------------------------------------------------------

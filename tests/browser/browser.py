@@ -77,16 +77,19 @@ def set_viewport(driver: WebDriver, viewport: Viewport) -> None:
         "deviceScaleFactor": 1,
         "mobile": viewport.mobile,
     }
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # type: ignore[attr-defined]
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
 
 
 def set_offline(driver: WebDriver, offline: bool) -> None:
     conditions = {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
-    driver.execute_cdp_cmd("Network.enable", {})  # type: ignore[attr-defined]
-    driver.execute_cdp_cmd("Network.emulateNetworkConditions", conditions)  # type: ignore[attr-defined]
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", conditions)
 
 
-def axe_violations(driver: WebDriver, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
+SERIOUS = ("serious", "critical")
+
+
+def axe_violations(driver: WebDriver, impacts: tuple[str, ...] = SERIOUS) -> list[dict[str, Any]]:
     """axe-core's violations of the given impacts on the page as it is now."""
     if not AXE_JS.is_file():
         raise RuntimeError(f"{AXE_JS} is missing: run make test (it runs npm ci in tests/browser)")
@@ -108,10 +111,10 @@ def axe_violations(driver: WebDriver, impacts: tuple[str, ...] = ("serious", "cr
 
 def screenshot(driver: WebDriver, path: Path) -> None:
     """The whole page (beyond the viewport), as a PNG."""
-    metrics: Any = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})  # type: ignore[attr-defined]
+    metrics: Any = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
     size = metrics["cssContentSize"]
     clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
-    shot: Any = driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+    shot: Any = driver.execute_cdp_cmd(
         "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
     )
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -474,7 +474,8 @@ async function devSignIn(event) {
     await startDashboard();
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
-    error.textContent = err.code === "STANDIN" ? err.message : sentence(err);
+    // the stand-in's own words (e.g. an unknown plan, or no stand-in when make dev trusts a real Kinde)
+    error.textContent = err.code === "OFFLINE" || !err.message ? sentence(err) : err.message;
   }
 }
 

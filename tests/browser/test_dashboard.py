@@ -77,3 +77,19 @@ def test_phone_width_fits_and_is_accessible(dev: DevStack, driver: WebDriver) ->
     overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than a phone"
     page.assert_accessible("phone width")
+
+
+def test_a_pasted_kinde_token_works_without_the_stand_in_sign_in(dev: DevStack, driver: WebDriver) -> None:
+    token = dev.token("kp_browser_pasted", "free")
+    page = Page(driver, dev.api)
+    page.open()
+    page.driver.find_element(By.CSS_SELECTOR, "#paste-token summary").click()
+    page.type("token-input", f"Bearer {token}")
+    page.by_id("token-signin").submit()
+    page.wait_text("usage-text", "0 of 3 tracked accounts")
+    assert page.text("session-user") == "kp_browser_pasted"
+    assert page.text("session-plan") == "Plan: see Kinde"
+    assert not page.by_id("apply-after-field").is_displayed()
+    page.change_plan("pro")  # checked with /plan-check, then changed in Kinde, not by the page
+    assert "Plan changes happen in Kinde" in page.text("plan-result")
+    page.wait_text("plan-check", "You can move to pro now.")

@@ -29,7 +29,7 @@ SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 FN ?= AccountsFunction
 EVENT ?= events/accounts_list.json
 
-.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile webhook screenshots clean
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile webhook openapi fuzz screenshots clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,12 @@ lint: sync kinde/node_modules/.package-lock.json  ## ruff (lint + format check),
 	@$(RUN) ruff format --check .
 	@$(RUN) mypy .
 	@cd kinde && npm run --silent typecheck
+
+openapi: sync  ## write docs/openapi.json from the code (offline; the functions never import it)
+	@$(RUN) python -m tools.openapi
+
+fuzz: sync  ## the API fuzzers, longer: schemathesis + Hypothesis over HTTP (FUZZ_EXAMPLES=300)
+	@FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) FUZZ_SEED=$(or $(FUZZ_SEED),random) $(RUN) pytest -q tests/fuzz
 
 format: sync  ## apply ruff fixes and formatting
 	@$(RUN) ruff check --fix .

@@ -1,18 +1,8 @@
-"""The local stack's command line: what the Makefile's dev, invoke, token, plan, reconcile and
-webhook targets run.
+"""The local stack's commands, behind make dev, invoke, token, plan, reconcile and webhook.
 
-    python -m local.cli dev                                        make dev
-    python -m local.cli invoke [FUNCTION] EVENT [--user kp_...]    make invoke [FN=...] EVENT=... [USER=...]
-    python -m local.cli token [--user kp_...] [--plan pro]         make token USER=... PLAN=...
-    python -m local.cli plan --plan free [--user kp_...] [--apply-after S]
-                                                                   make plan USER=... PLAN=... [APPLY_AFTER=S]
-    python -m local.cli reconcile [--user kp_...] [--table T]      make reconcile USER=... [TABLE=...]
-    python -m local.cli webhook [--type user.deleted] [--user kp_...] [--redeliver ID]
-                                                                   make webhook TYPE=... USER=...
-
-Every command but ``dev`` works against the running ``make dev``; when none runs, it starts the
-same stack briefly over the same ``.local/`` files, so the data is always the same. Results go to
-stdout (``TOKEN=$(make token)`` works); what is said to humans goes to stderr.
+Every command but ``dev`` works against the running ``make dev``, or else starts the same stack
+briefly over the same ``.local/`` files. Results go to stdout (``TOKEN=$(make token)`` works);
+what is said to humans goes to stderr.
 """
 
 from __future__ import annotations
@@ -41,15 +31,15 @@ from local.config import (
     LocalConfig,
     StartupError,
     function_environment,
+    resource_names,
     running_dev,
-    template_variable,
 )
 from local.dynamodb import local_client
-from local.functions import run_once
-from local.lambda_runtime import needs_token, stamp_token, webhook_placeholder
+from local.functions import Functions
+from local.lambda_runtime import stamp_token
 from local.stack import LocalStack
 from local.template import Template
-from local.web import post_json
+from local.web import http_request
 
 FORCE_EXIT_AFTER_SECONDS = 2.0
 
@@ -58,44 +48,36 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def quiet(_line: str) -> None:
-    """Function logs of a brief stack: the CLI prints the outcome, not the handlers' logs."""
-
-
 @contextlib.contextmanager
 def local_stack(config: LocalConfig) -> Iterator[tuple[Endpoints, bool]]:
     """The running ``make dev``'s endpoints, or a stack started for this command: (endpoints, running)."""
-    running = running_dev(config)
-    if running is not None:
+    if (running := running_dev(config)) is not None:
         yield running, True
         return
-    stack = LocalStack(config, warm=False, log=quiet).start()
+    stack = LocalStack(config, warm=False, log=lambda _line: None).start()  # the outcome, not the logs
     try:
         yield stack.endpoints(os.getpid()), False
     finally:
         stack.stop()
 
 
-def ask_standin(endpoints: Endpoints, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def ask_standin(endpoints: Endpoints, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST to a dev endpoint of the stand-in; its 400s (e.g. an unknown plan) as a StartupError."""
     if endpoints.kinde is None:
         raise StartupError(
             f"make dev trusts the real Kinde at {endpoints.issuer}: use Kinde for tokens, plans and webhooks"
         )
-    try:
-        status, answer = post_json(f"{endpoints.kinde}{path}", body)
-    except OSError as exc:
-        raise StartupError(f"the Kinde stand-in does not answer at {endpoints.kinde}: {exc}") from None
-    if not isinstance(answer, dict):
-        raise StartupError(f"{endpoints.kinde}{path} answered {status}: {answer!r}")
+    headers = {"Content-Type": "application/json"}
+    status, answer = http_request("POST", f"{endpoints.kinde}{path}", json.dumps(body).encode(), headers, 60)
     if status in (400, 404):
-        raise StartupError(str(((answer.get("errors") or [{}])[0]).get("message", answer)))
-    return status, answer
+        raise StartupError(answer["errors"][0]["message"])
+    result: dict[str, Any] = answer
+    return result
 
 
-def mint(endpoints: Endpoints, user: str, plan: str | None = None, ttl: int = DEV_TOKEN_TTL_SECONDS) -> str:
-    body: dict[str, Any] = {"user": user, "ttlSeconds": ttl, **({"plan": plan} if plan else {})}
-    return str(ask_standin(endpoints, "/dev/token", body)[1]["access_token"])
+def mint(endpoints: Endpoints, user: str, plan: str | None = None) -> str:
+    body = {"user": user, "ttlSeconds": DEV_TOKEN_TTL_SECONDS, **({"plan": plan} if plan else {})}
+    return str(ask_standin(endpoints, "/dev/token", body)["access_token"])
 
 
 # -- make dev --------------------------------------------------------------------------------------
@@ -196,47 +178,37 @@ def dev(config: LocalConfig, _options: argparse.Namespace) -> int:
 
 
 # -- make invoke -----------------------------------------------------------------------------------
-def load_event(path: Path) -> dict[str, Any]:
-    try:
-        event = json.loads(path.read_text())
-    except OSError as exc:
-        raise StartupError(f"cannot read the event {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise StartupError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(event, dict):
-        raise StartupError(f"{path} must hold a JSON object")
-    return event
-
-
 def function_for_event(template: Template, event: dict[str, Any]) -> str | None:
     """Which function an event is for: its route (API events), or the plan check (Kinde's workflow)."""
     for route in template.routes():
         if route.route_key == event.get("routeKey"):
             return route.function
-    context = event.get("context")
-    if isinstance(context, dict) and "billing" in context and PLAN_CHECK_FUNCTION in template.functions():
-        return PLAN_CHECK_FUNCTION
-    return None
+    return PLAN_CHECK_FUNCTION if "billing" in event.get("context", {}) else None
 
 
 def invoke(config: LocalConfig, options: argparse.Namespace) -> int:
     """One function, one event, in a fresh sandbox, on the local data; like ``sam local invoke``."""
     template = config.template
-    function, event_path = options.args if len(options.args) == 2 else [None, *options.args]
-    event = load_event(Path(event_path))
-    function = function or function_for_event(template, event)
+    try:
+        event = json.loads(Path(options.event).read_text())
+    except OSError as exc:
+        raise StartupError(f"cannot read the event {options.event}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise StartupError(f"{options.event} is not valid JSON: {exc}") from None
+    function = options.function or function_for_event(template, event)
     if function is None:
-        raise StartupError(f"cannot tell which function {event_path} is for: give FN=<LogicalId>")
+        raise StartupError(f"cannot tell which function {options.event} is for: give FN=<LogicalId>")
     if function not in template.functions():
         raise StartupError(
             f"no function {function} in template.yaml; known: {', '.join(template.functions())}"
         )
     with local_stack(config) as (endpoints, running):
-        if needs_token(event):  # sample tokens would have expired
+        if "DEV_TOKEN" in json.dumps(event.get("headers")):  # sample tokens would have expired
             event = stamp_token(event, mint(endpoints, options.user))
-        if (webhook := webhook_placeholder(event)) is not None:
-            request = {"type": webhook[0], "user": webhook[1], "deliver": False}
-            event = {**event, "body": ask_standin(endpoints, "/dev/webhook", request)[1]["body"]}
+        if str(event.get("body")).startswith("DEV_WEBHOOK"):  # "DEV_WEBHOOK <type> <user>": signed fresh
+            _, event_type, user = event["body"].split()
+            request = {"type": event_type, "user": user, "deliver": False}
+            event = {**event, "body": ask_standin(endpoints, "/dev/webhook", request)["body"]}
         env = function_environment(
             template,
             function,
@@ -244,7 +216,9 @@ def invoke(config: LocalConfig, options: argparse.Namespace) -> int:
             dynamodb_endpoint=endpoints.dynamodb,
             overrides=endpoints.overrides,
         )
-        result = run_once(template.functions()[function], env, event)
+        functions = Functions(template, {function: env})
+        result = functions.invoke(function, event)
+        functions.stop()
     where = "make dev" if running else "the persisted local data"
     say(f"{function}: {result.duration_ms:.0f} ms against {where}")
     print(json.dumps(result.payload if result.ok else result.error, indent=2, ensure_ascii=False))
@@ -253,63 +227,62 @@ def invoke(config: LocalConfig, options: argparse.Namespace) -> int:
 
 # -- make token / plan / reconcile / webhook -------------------------------------------------------
 def token(config: LocalConfig, options: argparse.Namespace) -> int:
-    user, plan, ttl = options.user, options.plan, options.ttl
+    user, plan = options.user, options.plan
     with local_stack(config) as (endpoints, running):
-        value = mint(endpoints, user, plan, ttl)
+        value = mint(endpoints, user, plan)
     where = (
         f"for make dev at {endpoints.api}"
         if running
         else f"(make dev is not running: valid once it starts, issuer {endpoints.issuer})"
     )
     print(value, flush=True)
-    say(f"Token for {user}{f' on plan {plan}' if plan else ''}, valid {ttl // 3600} h {where}.")
+    hours = DEV_TOKEN_TTL_SECONDS // 3600
+    say(f"Token for {user}{f' on plan {plan}' if plan else ''}, valid {hours} h {where}.")
     return 0
 
 
 def describe_plan_change(answer: dict[str, Any]) -> tuple[str, int]:
     """The stand-in's answer as text for humans, and the exit code (1 when the check failed)."""
-    user, plan = answer.get("user"), answer.get("plan")
-    moving = f"{user}: {answer.get('from', '?')} -> {answer.get('requested')}"
+    user, plan = answer["user"], answer["plan"]
+    moving = f"{user}: {answer['from']} -> {answer['requested']}"
     if "error" in answer:
         return f"{moving} FAILED: {answer['error']}\n  Kinde stops the change; {user} stays on {plan}.", 1
-    usage = (answer.get("usage") or {}).get("tracked_accounts")
+    usage = (answer["usage"] or {}).get("tracked_accounts")
     hold = answer.get("hold") or {}
     held = (
         f"\n  Downgrade hold: adds limited to {hold['limit']} until {hold['holdUntil']}."
-        if hold.get("held") and hold.get("holdUntil")
+        if hold.get("held")
         else ""
     )
-    if answer.get("allowed"):
+    if answer["allowed"]:
         detail = f" (tracked_accounts: {usage['used']} used, new limit {usage['limit']})" if usage else ""
         if "applyAt" in answer:
             when = f"applies at {answer['applyAt']} (in {answer['applyAfter']:g} s)"
             return f"{moving} ALLOWED{detail}, {when}{held}\n  {user} stays on {plan} until then.", 0
         return f"{moving} APPLIED{detail}{held}\n  {user} is now on {plan}.", 0
-    lines = [f"{moving} DENIED", f"  {answer.get('message')}"]
-    lines += [f"  - {reason}" for reason in answer.get("reasons") or []]
+    lines = [f"{moving} DENIED", f"  {answer['message']}", *(f"  - {reason}" for reason in answer["reasons"])]
     return "\n".join([*lines, f"  {user} stays on {plan}."]), 0
 
 
 def plan(config: LocalConfig, options: argparse.Namespace) -> int:
     body = {"user": options.user, "plan": options.plan, "applyAfter": options.apply_after}
     with local_stack(config) as (endpoints, _):
-        _, answer = ask_standin(endpoints, "/dev/plan", body)
-    text, code = describe_plan_change(answer)
-    print(json.dumps(answer, indent=2, ensure_ascii=False) if options.json else text)
+        text, code = describe_plan_change(ask_standin(endpoints, "/dev/plan", body))
+    print(text)
     return code
 
 
 def reconcile(config: LocalConfig, options: argparse.Namespace) -> int:
     """On the local stack's data, or with ``--table`` on a deployed table (default AWS credentials)."""
-    user, deployed_table = options.user, options.table
-    if deployed_table:
-        before, actual = AccountRepository(dynamodb_client(), deployed_table).reconcile(user)
+    user = options.user
+    if options.table:
+        before, actual = AccountRepository(dynamodb_client(), options.table).reconcile(user)
     else:
-        table = template_variable(config.template, "TABLE_NAME")
-        if table is None:
-            raise StartupError("no function in template.yaml sets TABLE_NAME")
+        env = config.template.resolve_environment(PLAN_CHECK_FUNCTION, {}, resource_names(config.template))
         with local_stack(config) as (endpoints, _):
-            before, actual = AccountRepository(local_client(endpoints.dynamodb), table).reconcile(user)
+            before, actual = AccountRepository(local_client(endpoints.dynamodb), env["TABLE_NAME"]).reconcile(
+                user
+            )
     if before == actual:
         print(f"{user}: counter {before}, {actual} accounts stored: no change.")
     else:
@@ -319,15 +292,17 @@ def reconcile(config: LocalConfig, options: argparse.Namespace) -> int:
 
 def webhook(config: LocalConfig, options: argparse.Namespace) -> int:
     """The stand-in signs a Kinde webhook and delivers it to the local API; prints what it answered."""
-    body = {"type": options.type, "user": options.user}
-    if options.redeliver:
-        body = {"redeliver": options.redeliver}
+    body = (
+        {"redeliver": options.redeliver}
+        if options.redeliver
+        else {"type": options.type, "user": options.user}
+    )
     with local_stack(config) as (endpoints, _):
-        _, answer = ask_standin(endpoints, "/dev/webhook", body)
+        answer = ask_standin(endpoints, "/dev/webhook", body)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
-    if not answer.get("delivered"):
+    if not answer["delivered"]:
         say(f"error: {answer.get('error') or 'the API answered ' + str(answer.get('status'))}")
-    return 0 if answer.get("delivered") else 1
+    return 0 if answer["delivered"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,10 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         run=dev
     )
     invoke_parser = commands.add_parser("invoke", help="run one function with one event on the local data")
-    invoke_parser.add_argument("args", nargs="+", metavar="[FUNCTION] EVENT")
+    invoke_parser.add_argument("function", nargs="?", metavar="FUNCTION")
+    invoke_parser.add_argument("event", metavar="EVENT")
     token_parser = commands.add_parser("token", help="print a dev access token (and set the user's plan)")
     token_parser.add_argument("--plan")
-    token_parser.add_argument("--ttl", type=int, default=DEV_TOKEN_TTL_SECONDS, help="seconds")
     plan_parser = commands.add_parser(
         "plan", help="request a plan change as Kinde would (runs the plan check)"
     )
@@ -348,13 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     plan_parser.add_argument(
         "--apply-after", type=float, default=0, help="apply an allowed change after S seconds"
     )
-    plan_parser.add_argument("--json", action="store_true", help="print the stand-in's answer as JSON")
     reconcile_parser = commands.add_parser(
         "reconcile", help="recount a user's accounts and repair the counter"
     )
-    reconcile_parser.add_argument(
-        "--table", help="a deployed table (stack output AccountsTableName): your AWS credentials"
-    )
+    reconcile_parser.add_argument("--table", help="a deployed table (stack output AccountsTableName)")
     webhook_parser = commands.add_parser("webhook", help="send a signed Kinde webhook to the local API")
     webhook_parser.add_argument("--type", default="user.deleted")
     webhook_parser.add_argument("--redeliver", metavar="WEBHOOK_ID", help="send an earlier webhook again")
@@ -367,9 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         sub.add_argument("--user", default=DEV_USER, help=f"default {DEV_USER}")
         sub.set_defaults(run=run)
-    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if options.command == "invoke" and len(options.args) > 2:
-        invoke_parser.error("give [FUNCTION] EVENT")
+    options = parser.parse_args(argv)
     try:
         return int(options.run(LocalConfig.from_env(), options))
     except StartupError as exc:

@@ -1,24 +1,21 @@
 """The template's functions as warm sandboxes: one process per function, as Lambda isolates them.
 
-Each function runs ``python -m local.lambda_runtime`` with its own environment and ``sys.path``
-(settings are read once per process, so two functions must never share one), imports its
-handler once and is reused. A sandbox that crashed or timed out is replaced on the next call.
-One call at a time per function: concurrent requests wait their turn. Failures come back as
-``InvokeResult`` errors, so the gateway answers 502/504 instead of crashing.
+Each sandbox (``local.lambda_runtime``) has its function's own environment and ``sys.path``,
+imports its handler once and is reused, one call at a time; one that crashed or timed out is
+replaced on the next call. Failures come back as ``InvokeResult`` errors (the gateway's 502/504).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import selectors
+import queue
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,19 +52,12 @@ class SandboxError(RuntimeError):
 
 
 class Sandbox:
-    """One process running one function's handler; its output reaches ``log`` line by line."""
+    """One process running one function's handler; what it prints reaches ``log`` line by line."""
 
-    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: LogSink = console) -> None:
+    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: LogSink) -> None:
         self.spec = spec
-        config = {
-            "function": spec.logical_id,
-            "handler": spec.handler,
-            "paths": [str(spec.code_uri), *map(str, spec.layers)],
-            "timeout": spec.timeout,
-            "memory": spec.memory_mb,
-        }
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "local.lambda_runtime", json.dumps(config)],
+            [sys.executable, "-m", "local.lambda_runtime", str(spec.code_uri), *map(str, spec.layers)],
             cwd=ROOT,
             env=dict(env),
             stdin=subprocess.PIPE,
@@ -76,39 +66,39 @@ class Sandbox:
             start_new_session=True,  # Ctrl-C reaches make dev only; it stops the sandboxes itself
         )
         assert self._proc.stdin and self._proc.stdout and self._proc.stderr
-        self._stdin, self._stdout, self._stderr = self._proc.stdin, self._proc.stdout, self._proc.stderr
-        self._buffer = b""
+        self._stdin, stdout, stderr = self._proc.stdin, self._proc.stdout, self._proc.stderr
+        self._replies: queue.Queue[bytes] = queue.Queue()  # b"" when the process has exited
 
         def relay() -> None:
-            for raw in iter(self._stderr.readline, b""):
+            for raw in iter(stderr.readline, b""):
                 log(f"[{spec.logical_id}] {raw.decode('utf-8', 'replace').rstrip()}")
 
+        def replies() -> None:
+            for line in iter(stdout.readline, b""):
+                self._replies.put(line)
+            self._replies.put(b"")
+
         threading.Thread(target=relay, daemon=True).start()
-        ready = self._read(time.monotonic() + INIT_TIMEOUT_SECONDS)
-        if not ready.get("ready"):
+        threading.Thread(target=replies, daemon=True).start()
+        ready = self._read(INIT_TIMEOUT_SECONDS)
+        if not ready["ready"]:
             self.stop()
-            error = ready.get("error") or {}
-            raise SandboxError(error.get("errorType", "Runtime.Unknown"), error.get("errorMessage", ""))
+            raise SandboxError(ready["error"]["errorType"], ready["error"]["errorMessage"])
 
     @property
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def _read(self, deadline: float) -> dict[str, Any]:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._stdout, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    self.kill()
-                    message = f"Task timed out after {self.spec.timeout:.2f} seconds"
-                    raise SandboxError("Sandbox.Timedout", message, timed_out=True)
-                chunk = os.read(self._stdout.fileno(), 1 << 16)
-                if not chunk:
-                    code = self._proc.wait()
-                    raise SandboxError("Runtime.ExitError", f"{self.spec.logical_id} exited with code {code}")
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+    def _read(self, timeout: float) -> dict[str, Any]:
+        try:
+            line = self._replies.get(timeout=max(timeout, 0))
+        except queue.Empty:
+            self.kill()
+            message = f"Task timed out after {self.spec.timeout:.2f} seconds"
+            raise SandboxError("Sandbox.Timedout", message, timed_out=True) from None
+        if not line:
+            code = self._proc.wait()
+            raise SandboxError("Runtime.ExitError", f"{self.spec.logical_id} exited with code {code}")
         reply: dict[str, Any] = json.loads(line)
         return reply
 
@@ -121,75 +111,52 @@ class Sandbox:
         except OSError as exc:
             raise SandboxError("Runtime.ExitError", str(exc)) from None
         # The handler sees the template's timeout; the grace covers the process round trip.
-        reply = self._read(started + self.spec.timeout + 1.0)
+        reply = self._read(self.spec.timeout + 1.0)
         duration = (time.monotonic() - started) * 1000
-        if reply.get("ok"):
-            return InvokeResult(True, reply.get("result"), duration_ms=duration)
-        return InvokeResult(False, error=reply.get("error") or {}, duration_ms=duration)
+        return InvokeResult(reply["ok"], reply.get("result"), reply.get("error", {}), duration)
 
     def kill(self) -> None:
-        if self.alive:
-            self._proc.kill()
+        self._proc.kill()
         self._proc.wait()
 
-    def stop(self, timeout: float = 3.0) -> None:
+    def stop(self) -> None:
         """Close stdin (the sandbox's loop ends), then kill what did not exit in time."""
-        with contextlib.suppress(OSError):
-            self._stdin.close()
+        self._stdin.close()
         try:
-            self._proc.wait(timeout)
+            self._proc.wait(3)
         except subprocess.TimeoutExpired:
             self.kill()
-        self._stdout.close()
-
-
-def run_once(spec: FunctionSpec, env: Mapping[str, str], event: Any, log: LogSink = console) -> InvokeResult:
-    """A fresh sandbox for one invocation (``make invoke``), stopped afterwards."""
-    try:
-        sandbox = Sandbox(spec, env, log)
-    except SandboxError as exc:
-        return InvokeResult(False, error=exc.error)
-    try:
-        return sandbox.invoke(event)
-    except SandboxError as exc:
-        return InvokeResult(False, error=exc.error, timed_out=exc.timed_out)
-    finally:
-        sandbox.stop()
 
 
 class Functions:
-    """Every function of the template, each with its one warm sandbox: where handlers are invoked."""
+    """The template's functions, each with its one warm sandbox: where handlers are invoked."""
 
     def __init__(
         self, template: Template, environments: Mapping[str, dict[str, str]], log: LogSink = console
-    ):
-        specs = template.functions()
-        self._specs = {name: specs[name] for name in environments}
-        self._envs = dict(environments)
+    ) -> None:
+        self._specs = {name: template.functions()[name] for name in environments}
+        self._envs = environments
         self._log = log
         self._sandboxes: dict[str, Sandbox | None] = dict.fromkeys(environments)
         self._locks = {name: threading.Lock() for name in environments}
         self._closed = False
 
-    def __contains__(self, function: object) -> bool:
-        return function in self._specs
+    def _sandbox(self, function: str) -> Sandbox:
+        """The function's live sandbox, started if there is none (a cold start); under its lock."""
+        if self._closed:
+            raise SandboxError("Runtime.Shutdown", "the local stack is stopping")
+        sandbox = self._sandboxes[function]
+        if sandbox is None or not sandbox.alive:
+            sandbox = self._sandboxes[function] = Sandbox(
+                self._specs[function], self._envs[function], self._log
+            )
+        return sandbox
 
     def invoke(self, function: str, event: Any) -> InvokeResult:
-        if function not in self._specs:
-            return InvokeResult(
-                False, error={"errorType": "ResourceNotFound", "errorMessage": f"no {function}"}
-            )
         started = time.monotonic()
         with self._locks[function]:
             try:
-                if self._closed:
-                    raise SandboxError("Runtime.Shutdown", "the local stack is stopping")
-                sandbox = self._sandboxes[function]
-                if sandbox is None or not sandbox.alive:  # a cold start
-                    sandbox = self._sandboxes[function] = Sandbox(
-                        self._specs[function], self._envs[function], self._log
-                    )
-                return sandbox.invoke(event)
+                return self._sandbox(function).invoke(event)
             except SandboxError as exc:
                 if (sandbox := self._sandboxes[function]) is not None:
                     sandbox.kill()  # a timed-out or crashed sandbox is never reused
@@ -203,18 +170,13 @@ class Functions:
 
         def start(name: str) -> None:
             with self._locks[name]:
-                if self._sandboxes[name] is not None:
-                    return
                 try:
-                    self._sandboxes[name] = Sandbox(self._specs[name], self._envs[name], self._log)
+                    self._sandbox(name)
                 except SandboxError as exc:
                     errors[name] = f"{exc.error['errorType']}: {exc.error['errorMessage']}"
 
-        threads = [threading.Thread(target=start, args=(name,)) for name in self._specs]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(len(self._specs)) as pool:
+            pool.map(start, self._specs)
         return errors
 
     def stop(self) -> None:

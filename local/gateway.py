@@ -31,6 +31,7 @@ from local.template import CorsConfig, Template
 from local.web import BackgroundHTTPServer, http_request
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"  # make openapi
 Invoker = Callable[[str, dict[str, Any]], InvokeResult]
 
 # The dashboard (DESIGN.md §10): GET/HEAD requests that match no template route are served from
@@ -182,6 +183,8 @@ class Gateway(BackgroundHTTPServer):
         origin = merged.get("origin")
         if self.cors and origin and method == "OPTIONS" and "access-control-request-method" in merged:
             return HttpResponse(204, _cors_headers(self.cors, origin, preflight=True))
+        if path == "/openapi.json" and method in ("GET", "HEAD") and OPENAPI_PATH.is_file():
+            return HttpResponse(200, list(JSON_HEADERS.items()), OPENAPI_PATH.read_bytes())
         for route in self.routes:
             if (path_parameters := route.match(method, path)) is not None:
                 break

@@ -1,10 +1,9 @@
 """The Lambda runtime, locally: the context object, the events handlers receive, and the sandbox.
 
-``python -m local.lambda_runtime CONFIG_JSON`` is one function's sandbox (started by
-``local.functions`` with the function's own environment): it imports the handler once, then
-answers invocations. Messages are JSON lines: requests on stdin, replies on a private copy of
-stdout; file descriptor 1 itself is pointed at stderr, so whatever the handler prints reaches the
-console, never the protocol pipe.
+``python -m local.lambda_runtime PATH...`` is one function's sandbox, started by ``local.functions``
+with the function's environment (``_HANDLER``, ``AWS_LAMBDA_FUNCTION_*``) and its code and layer
+folders: it imports the handler once, then answers JSON lines, requests on stdin, replies on a
+private copy of stdout; file descriptor 1 goes to stderr, so what the handler prints is logged.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import copy
 import importlib
 import json
 import os
-import signal
 import sys
 import time
 import traceback
@@ -22,25 +20,22 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass
 class LocalContext:
-    """A Lambda-like context: request id, ARN, memory and a real remaining-time clock."""
+    """A Lambda context: what Powertools reads, and a real remaining-time clock."""
 
     function_name: str
     timeout_seconds: int = 10
     memory_limit_in_mb: int = 256
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    _deadline: float = 0.0
 
     def __post_init__(self) -> None:
         self._deadline = time.monotonic() + self.timeout_seconds
-        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
 
     @property
     def invoked_function_arn(self) -> str:
@@ -55,42 +50,32 @@ def http_api_event(
     path: str,
     *,
     route_key: str,
-    path_parameters: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-    raw_query: str = "",
-    headers: dict[str, str] | None = None,
-    body: bytes | str | None = None,
-    source_ip: str = "127.0.0.1",
+    path_parameters: dict[str, str] | None,
+    query: dict[str, str] | None,
+    raw_query: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    source_ip: str,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload 2.0 event, as API Gateway builds it."""
     now = datetime.now(UTC)
-    lower_headers = {name.lower(): value for name, value in (headers or {}).items()}
-    is_base64 = False
-    text_body: str | None = None
-    if isinstance(body, bytes):
-        try:
-            text_body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            text_body, is_base64 = base64.b64encode(body).decode(), True
-    else:
-        text_body = body
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": raw_query,
-        "headers": lower_headers,
+        "headers": headers,
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
-            "domainName": lower_headers.get("host", "localhost"),
+            "domainName": headers.get("host", "localhost"),
             "domainPrefix": "local",
             "http": {
-                "method": method.upper(),
+                "method": method,
                 "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": source_ip,
-                "userAgent": lower_headers.get("user-agent", ""),
+                "userAgent": headers.get("user-agent", ""),
             },
             "requestId": uuid.uuid4().hex[:16],
             "routeKey": route_key,
@@ -98,71 +83,43 @@ def http_api_event(
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
         },
-        "isBase64Encoded": is_base64,
+        "isBase64Encoded": False,
     }
     if query:
         event["queryStringParameters"] = query
     if path_parameters:
         event["pathParameters"] = path_parameters
-    if text_body:
-        event["body"] = text_body
+    if body:
+        try:
+            event["body"] = body.decode()
+        except UnicodeDecodeError:
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
     return event
 
 
-DEV_TOKEN_PLACEHOLDER = "DEV_TOKEN"
-
-
-def stamp_token(event: dict[str, Any], token: str) -> dict[str, Any]:
-    """A copy of a sample event with ``DEV_TOKEN`` in its headers replaced by a real token."""
-    stamped = copy.deepcopy(event)
-    for name, value in list((stamped.get("headers") or {}).items()):
-        if isinstance(value, str) and DEV_TOKEN_PLACEHOLDER in value:
-            stamped["headers"][name] = value.replace(DEV_TOKEN_PLACEHOLDER, token)
-    return stamped
-
-
-def needs_token(event: dict[str, Any]) -> bool:
-    return DEV_TOKEN_PLACEHOLDER in json.dumps(event.get("headers") or {})
-
-
-DEV_WEBHOOK_PLACEHOLDER = "DEV_WEBHOOK"
-
-
-def webhook_placeholder(event: dict[str, Any]) -> tuple[str, str] | None:
-    """``(type, user)`` of a sample webhook whose body is ``DEV_WEBHOOK <type> <user>``: its JWT is
-    signed fresh by the stand-in (a committed one would be signed by nobody's key)."""
-    body = event.get("body")
-    if not isinstance(body, str) or not body.startswith(DEV_WEBHOOK_PLACEHOLDER):
-        return None
-    _, event_type, user = [*body.split(), "", ""][:3]
-    return event_type, user
-
-
 def plan_selection_event(
-    user_id: str,
-    current_plan: str | None,
-    requested_plan: str,
-    *,
-    kinde_domain: str,
-    org_code: str = "org_dev",
+    user_id: str, current_plan: str | None, requested_plan: str, kinde_domain: str
 ) -> dict[str, Any]:
-    """Kinde's ``user:plan_selection`` workflow event (KINDE.md), as the stand-in sends it."""
-    billing: dict[str, Any] = {"requestedPlanCode": requested_plan}
-    if current_plan is not None:
-        billing["currentPlanCode"] = current_plan
+    """Kinde's ``user:plan_selection`` workflow event, as the stand-in sends it."""
     return {
         "request": {"userAgent": "plan-guard-local", "ip": "127.0.0.1"},
         "context": {
             "domains": {"kindeDomain": kinde_domain},
-            "billing": billing,
+            "billing": {"currentPlanCode": current_plan, "requestedPlanCode": requested_plan},
             "user": {"id": user_id},
-            "organization": {"code": org_code},
+            "organization": {"code": "org_dev"},
             "workflow": {"trigger": "user:plan_selection"},
         },
     }
 
 
-# -- the sandbox: one process, one handler, imported once ----------------------------------------
+def stamp_token(event: dict[str, Any], token: str) -> dict[str, Any]:
+    """A copy of a sample event with ``DEV_TOKEN`` in its headers replaced by a real token."""
+    stamped = copy.deepcopy(event)
+    stamped["headers"] = {name: value.replace("DEV_TOKEN", token) for name, value in event["headers"].items()}
+    return stamped
+
+
 def _error(exc: BaseException) -> dict[str, Any]:
     """Lambda's error shape."""
     return {
@@ -172,46 +129,40 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def _send(out: IO[str], message: dict[str, Any]) -> None:
-    try:
-        line = json.dumps(message, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        line = json.dumps(
-            {"ok": False, "error": {"errorType": "Runtime.MarshalError", "errorMessage": str(exc)}}
-        )
-    out.write(line + "\n")
-    out.flush()
-
-
-def sandbox(config: dict[str, Any]) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a sandbox ends
+def sandbox(paths: list[str]) -> int:
     # Powertools warns on every request without custom metrics; CloudWatch would not show it.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    requests = sys.stdin.buffer
-    sys.stdin = open(os.devnull)  # noqa: SIM115 - the handler must not read the protocol pipe
-    # Lambda's path: the function's code, then its layers, then the runtime (site-packages).
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    keep = [p for p in sys.path if p not in ("", root, os.getcwd()) and not p.startswith(root + "/layers")]
-    sys.path[:] = [*config["paths"], *keep]
-    module_name, _, attribute = config["handler"].rpartition(".")
+
+    def send(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message, ensure_ascii=False) + "\n")
+        out.flush()
+
+    # Lambda's path: the function's code, then its layers, then the runtime (not this repository).
+    sys.path[:] = [
+        *paths,
+        *(p for p in sys.path if p not in ("", ROOT) and not p.startswith(f"{ROOT}/layers")),
+    ]
+    module_name, _, attribute = os.environ["_HANDLER"].rpartition(".")
     try:
         handler = getattr(importlib.import_module(module_name), attribute)
     except BaseException as exc:  # as Lambda reports an init failure
-        _send(out, {"ready": False, "error": {**_error(exc), "errorType": "Runtime.ImportModuleError"}})
+        send({"ready": False, "error": {**_error(exc), "errorType": "Runtime.ImportModuleError"}})
         return 1
-    _send(out, {"ready": True})
-    for line in requests:
+    send({"ready": True})
+    name, timeout = os.environ["AWS_LAMBDA_FUNCTION_NAME"], int(os.environ["AWS_LAMBDA_FUNCTION_TIMEOUT"])
+    memory = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+    for line in sys.stdin.buffer:
         request = json.loads(line)
-        context = LocalContext(config["function"], config["timeout"], config["memory"], request["requestId"])
+        context = LocalContext(name, timeout, memory, request["requestId"])
         try:
-            _send(out, {"ok": True, "result": handler(request["event"], context)})
+            send({"ok": True, "result": handler(request["event"], context)})
         except Exception as exc:
             traceback.print_exc()
-            _send(out, {"ok": False, "error": _error(exc)})
+            send({"ok": False, "error": _error(exc)})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(sandbox(json.loads(sys.argv[1])))
+    sys.exit(sandbox(sys.argv[1:]))

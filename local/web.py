@@ -53,7 +53,3 @@ def http_request(
         return status, json.loads(raw) if raw else None
     except ValueError:
         return status, raw.decode("utf-8", "replace")
-
-
-def post_json(url: str, body: Any, timeout: float = 60) -> tuple[int, Any]:
-    return http_request("POST", url, json.dumps(body).encode(), {"Content-Type": "application/json"}, timeout)

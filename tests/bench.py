@@ -1,143 +1,491 @@
 """Benchmarks that print ratios, not absolute times: these machines are shared and noisy.
 
-    make bench
+    make bench                 # every figure, then docs/BENCHMARKS.md rewritten
+    BENCH_QUICK=1 make bench   # CI: one run of each, only checks that it all still runs
 
-1. Cold start: importing each function's handler in a fresh interpreter, against the floor every
-   Lambda pays (``import boto3`` + a DynamoDB client). The usage-count function sits on Kinde's
-   plan-change path, so its ratio should stay close to 1.
-2. Memory: peak RSS after that import, against the same floor.
-3. Warm path: one usage-count invocation (auth + one GetItem + response) against a bare GetItem,
-   both on the same in-process moto table.
-Each measure is the median of several runs, interleaved with its baseline so load on the machine
-hits both alike.
+1. Import: each function's handler module and its DynamoDB client in a fresh interpreter, against
+   the floor every Lambda pays (``import boto3`` + a DynamoDB client).
+2. First answer: a fresh process that imports the handler and answers its first real request,
+   against a fresh process that builds a boto3 client and makes one ``GetItem``, on the same moto
+   server (laziness must not just move the cost to the first request).
+3. DynamoDB calls per request, counted at the client.
+4. Warm overhead: the count route against the bare ``GetItem`` it makes, an add against its bare
+   ``TransactWriteItems``, on the same moto server in the same run.
+5. Kinde calls for 100 adds by one user within a cache window.
+Each timed measure is the median of several runs, interleaved with its baseline so load on the
+machine hits both alike. The last lines are ``name: value``, one figure each.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = int(os.environ.get("BENCH_RUNS", "7"))
-BASELINE = "import boto3; boto3.client('dynamodb', region_name='us-east-1')"
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+RUNS = 1 if QUICK else int(os.environ.get("BENCH_RUNS", "7"))
+WARM_CALLS = 5 if QUICK else 200
+USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
+USAGE_KEY = "bench-usage-key"
+KEY_PARAM = "/plan-guard/usage-api-key"
+
+TARGETS = {  # name: (target ratio, what it compares)
+    "import.UsageCountFunction": 0.95,
+    "import.PlanCheckFunction": 1.10,
+    "import.AccountsFunction": 1.25,
+    "warm.count_vs_getitem": 1.15,
+    "warm.add_vs_transact": 1.50,
+}
+CALL_TARGETS = {
+    "add": 1,
+    "get": 1,
+    "count": 1,
+    "hold": 1,
+    "usage": 1,
+    "list": 2,
+    "rename": 2,
+    "renumber": 2,
+    "delete": 2,
+}
+
+# Peak RSS from VmHWM: ru_maxrss would carry the forking parent's high-water mark over exec.
 PROBE = """
-import resource, sys, time
+import json, sys, time
 started = time.perf_counter()
 exec(sys.argv[1])
 elapsed = time.perf_counter() - started
-print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]
+print(json.dumps([elapsed, int(peak)]))
 """
-# Each handler's import plus the DynamoDB client every one of them builds on its first request,
-# so both sides of the ratio end with a ready client.
-READY = "; from planguard.repository import get_repository; get_repository()"
-HANDLERS = {
-    "UsageCountFunction": ("functions/usage_count", "import usage_count_api.handler" + READY),
-    "PlanCheckFunction": ("functions/plan_check", "import plan_check_api.handler" + READY),
-    "AccountsFunction": ("functions/accounts", "import accounts_api.handler" + READY),
+BASELINE_IMPORT = "import boto3; boto3.client('dynamodb')"
+BASELINE_FIRST = (
+    "import boto3; c = boto3.client('dynamodb'); c.get_item(TableName='AccountsTable', "
+    "Key={'PK': {'S': 'USER#x'}, 'SK': {'S': 'USAGE#tracked_accounts'}})"
+)
+HANDLERS = {  # function: (code dir, handler module)
+    "UsageCountFunction": ("functions/usage_count", "usage_count_api.handler"),
+    "PlanCheckFunction": ("functions/plan_check", "plan_check_api.handler"),
+    "AccountsFunction": ("functions/accounts", "accounts_api.handler"),
 }
+# The first real request each function answers (``EVENT`` is set by the probe's caller).
+FIRST_REQUEST = (
+    "import json, os\n"
+    "class Context:\n"
+    "    function_name, memory_limit_in_mb, aws_request_id = 'bench', 256, 'bench-1'\n"
+    "    invoked_function_arn = 'arn:aws:lambda:us-east-1:000000000000:function:bench'\n"
+    "    def get_remaining_time_in_millis(self): return 15000\n"
+    "from {module} import lambda_handler\n"
+    "r = lambda_handler(json.loads(os.environ['EVENT']), Context())\n"
+    "assert {check}, r"
+)
 
 
-def _probe(code: str, code_dir: str | None) -> tuple[float, int]:
+def _env(code_dir: str | None, **extra: str) -> dict[str, str]:
     paths = [str(ROOT / "layers/common")] + ([str(ROOT / code_dir)] if code_dir else [])
-    env = {
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(paths),
         "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
         "TABLE_NAME": "AccountsTable",
         "KINDE_ISSUER_URL": "https://bench.kinde.com",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+        **extra,
     }
+
+
+def _probe(code: str, env: dict[str, str]) -> tuple[float, int]:
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, code], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
-    return float(out[0]), int(out[1])
+        [sys.executable, "-c", PROBE, code], env=env, capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"probe failed: {code}\n{out.stderr[-2000:]}")
+    elapsed, rss_kb = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(elapsed), int(rss_kb)
 
 
-def cold_start() -> list[dict[str, Any]]:
+def _ratio(code: str, env: dict[str, str], baseline: str, baseline_env: dict[str, str]) -> dict[str, float]:
+    _probe(code, env)  # warm the bytecode cache, as a deployed package has it
+    _probe(baseline, baseline_env)
+    fn_t, fn_m, base_t, base_m = [], [], [], []
+    for _ in range(RUNS):
+        t, m = _probe(baseline, baseline_env)
+        base_t.append(t)
+        base_m.append(m)
+        t, m = _probe(code, env)
+        fn_t.append(t)
+        fn_m.append(m)
+    return {
+        "ratio": statistics.median(fn_t) / statistics.median(base_t),
+        "rss_ratio": statistics.median(fn_m) / statistics.median(base_m),
+        "rss_mb": statistics.median(fn_m) / 1024,
+        "ms": statistics.median(fn_t) * 1000,
+        "baseline_ms": statistics.median(base_t) * 1000,
+    }
+
+
+def top_imports(code_dir: str, module: str, count: int = 5) -> list[tuple[str, float]]:
+    """The largest cumulative imports below the handler (``python -X importtime``)."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        env=_env(code_dir),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     rows = []
-    for function, (code_dir, code) in HANDLERS.items():
-        module_file = ROOT / code_dir / (code.split(";")[0].split()[1].replace(".", "/") + ".py")
-        if not module_file.exists():
-            print(f"{function}: {module_file.relative_to(ROOT)} not found, skipped")
-            continue
-        _probe(code, code_dir)  # warm the bytecode cache, as a deployed package has it
-        base_t, base_m, fn_t, fn_m = [], [], [], []
-        for _ in range(RUNS):
-            t, m = _probe(BASELINE, None)
-            base_t.append(t)
-            base_m.append(m)
-            t, m = _probe(code, code_dir)
-            fn_t.append(t)
-            fn_m.append(m)
-        rows.append(
-            {
-                "function": function,
-                "import_ratio": statistics.median(fn_t) / statistics.median(base_t),
-                "memory_ratio": statistics.median(fn_m) / statistics.median(base_m),
-                "import_ms": statistics.median(fn_t) * 1000,
-                "baseline_ms": statistics.median(base_t) * 1000,
-            }
+    for line in out.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            name = parts[2].removeprefix(" ")
+            if len(name) - len(name.lstrip()) == 2:  # direct imports of the handler module
+                rows.append((name.strip(), int(parts[1]) / 1000))
+    return sorted(rows, key=lambda row: -row[1])[:count]
+
+
+# -- a moto server, a Kinde stand-in, the tables and the key --------------------------------------
+@contextmanager
+def local_services() -> Iterator[tuple[str, Any]]:
+    sys.path[:0] = [str(ROOT)]
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    import boto3
+
+    from local.dynamodb import SingleThreadedMotoServer, create_tables
+    from local.kinde import KindeStandIn
+
+    server = SingleThreadedMotoServer()
+    server.start()
+    standin = KindeStandIn(
+        {"free": {"tracked_accounts": 3}, "pro": {"tracked_accounts": 5}, "max": {"tracked_accounts": None}}
+    ).start()
+    try:
+        create_tables(server.endpoint_url)
+        ssm = boto3.client("ssm", endpoint_url=server.endpoint_url)
+        ssm.put_parameter(Name=KEY_PARAM, Value=USAGE_KEY, Type="SecureString", Overwrite=True)
+        yield server.endpoint_url, standin
+    finally:
+        standin.stop()
+        server.stop()
+
+
+def _event(name: str, **changes: Any) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
+    event.update(changes)
+    return event
+
+
+def first_answer(endpoint: str, standin: Any) -> dict[str, dict[str, float]]:
+    standin.set_plan(USER, "pro")
+    token = standin.mint(USER, ttl_seconds=3600)
+    common = {"DYNAMODB_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
+    usage_event = _event("usage_count_with_key.json")
+    usage_event["headers"] = {"x-api-key": USAGE_KEY}
+    list_event = _event("accounts_list.json")
+    list_event["headers"]["authorization"] = f"Bearer {token}"
+    cases = {
+        "UsageCountFunction": (
+            usage_event,
+            "r['statusCode'] == 200",
+            {"USAGE_API_KEY_PARAM": KEY_PARAM, "AWS_ENDPOINT_URL_SSM": endpoint},
+        ),
+        "PlanCheckFunction": (_event("plan_selection_downgrade_denied.json"), "'allowed' in r", {}),
+        "AccountsFunction": (
+            list_event,
+            "r['statusCode'] == 200",
+            {"KINDE_ISSUER_URL": standin.url, "IDEMPOTENCY_TABLE_NAME": "IdempotencyTable"},
+        ),
+    }
+    rows = {}
+    baseline_env = _env(None, AWS_ENDPOINT_URL_DYNAMODB=endpoint)
+    for function, (event, check, extra) in cases.items():
+        code_dir, module = HANDLERS[function]
+        env = _env(code_dir, **common, **extra, EVENT=json.dumps(event))
+        rows[function] = _ratio(
+            FIRST_REQUEST.format(module=module, check=check), env, BASELINE_FIRST, baseline_env
         )
     return rows
 
 
-def warm_usage_count() -> dict[str, Any] | None:
-    """Usage-count handler vs a bare GetItem on the same moto table."""
-    sys.path[:0] = [str(ROOT / "layers/common"), str(ROOT / "functions/usage_count")]
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # one log line per call would be measured too
-    try:
-        from usage_count_api.handler import lambda_handler
-    except ImportError:
-        return None
-    import boto3
-    from moto import mock_aws
-
-    from local.lambda_runtime import LocalContext
-    from local.template import load_template
-
+# -- in-process figures: DynamoDB calls, warm overhead, Kinde calls ------------------------------
+def _in_process(endpoint: str, standin: Any) -> tuple[Callable[..., Any], Any]:
+    for code_dir, _ in HANDLERS.values():
+        sys.path.insert(0, str(ROOT / code_dir))
+    sys.path.insert(0, str(ROOT / "layers/common"))
     os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
         TABLE_NAME="AccountsTable",
-        KINDE_ISSUER_URL="https://bench.kinde.com",
-        USAGE_AUTH="api_key",
-        USAGE_API_KEY="bench-key",
+        IDEMPOTENCY_TABLE_NAME="IdempotencyTable",
+        KINDE_ISSUER_URL=standin.url,
+        DYNAMODB_ENDPOINT_URL=endpoint,
+        USAGE_API_KEY=USAGE_KEY,
+        ENTITLEMENT_CACHE_SECONDS="60",
+        POWERTOOLS_LOG_LEVEL="WARNING",
         POWERTOOLS_METRICS_NAMESPACE="Bench",
     )
-    event = json.loads((ROOT / "events/usage_count_with_key.json").read_text())
-    headers = {k: v for k, v in event["headers"].items() if k not in ("authorization", "x-api-key")}
-    event["headers"] = {**headers, "x-api-key": "bench-key"}
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        for definition in load_template().table_definitions().values():
-            client.create_table(**definition)
-        key = {"PK": {"S": "USER#kp_bench"}, "SK": {"S": "USAGE#tracked_accounts"}}
-        assert lambda_handler(event, LocalContext("UsageCountFunction"))["statusCode"] == 200
-        bare, handler = [], []
-        for _ in range(RUNS * 20):
-            started = time.perf_counter()
-            client.get_item(TableName="AccountsTable", Key=key, ConsistentRead=True)
-            bare.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            lambda_handler(event, LocalContext("UsageCountFunction"))
-            handler.append(time.perf_counter() - started)
-    return {"warm_ratio": statistics.median(handler) / statistics.median(bare)}
+    import logging
+
+    logging.disable(logging.INFO)
+    from planguard.repository import get_repository
+
+    from local.lambda_runtime import LocalContext
+
+    def call(function: str, event: dict[str, Any]) -> Any:
+        module = __import__(HANDLERS[function][1], fromlist=["lambda_handler"])
+        with contextlib.redirect_stdout(io.StringIO()):  # the functions' log and metric lines
+            return module.lambda_handler(event, LocalContext(function))
+
+    return call, get_repository()._db
+
+
+class CallCounter:
+    """Counts the DynamoDB API calls a client makes, at botocore's ``before-call`` event."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls: Counter[str] = Counter()
+        client.meta.events.register("before-call.dynamodb.*", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    def during(self, action: Callable[[], Any]) -> dict[str, int]:
+        self.calls.clear()
+        action()
+        return dict(self.calls)
+
+
+def dynamodb_calls(call: Callable[..., Any], client: Any, standin: Any) -> dict[str, dict[str, int]]:
+    counter = CallCounter(client)
+    user = "kp_bench_calls"
+    standin.set_plan(user, "pro")
+    token = f"Bearer {standin.mint(user, ttl_seconds=3600)}"
+
+    def http(name: str, **changes: Any) -> Any:
+        event = _event(name)
+        event["headers"] = {**event.get("headers", {}), "authorization": token}
+        event.update(changes)
+        return call("AccountsFunction", event)
+
+    call("AccountsFunction", {**_event("usage_get.json"), "headers": {"authorization": token}})  # warm
+    created: dict[str, Any] = {}
+
+    def add() -> None:
+        created.update(
+            json.loads(
+                http("accounts_create.json", body=json.dumps({"name": "A", "accountNumber": "1"}))["body"]
+            )
+        )
+
+    with_id = {"pathParameters": {"id": ""}}
+    results = {"add": counter.during(add)}
+    with_id["pathParameters"]["id"] = created["id"]
+    path = f"/accounts/{created['id']}"
+    raw = {"rawPath": path}
+    results["get"] = counter.during(lambda: http("accounts_get.json", **with_id, **raw))
+    results["rename"] = counter.during(
+        lambda: http("accounts_update.json", **with_id, **raw, body=json.dumps({"name": "B"}))
+    )
+    results["renumber"] = counter.during(
+        lambda: http("accounts_update.json", **with_id, **raw, body=json.dumps({"accountNumber": "2"}))
+    )
+    results["list"] = counter.during(lambda: http("accounts_list.json"))
+    results["usage"] = counter.during(lambda: http("usage_get.json"))
+    count_event = _event("usage_count_with_key.json")
+    count_event["headers"] = {"x-api-key": USAGE_KEY}
+    count_event["pathParameters"] = {"kindeId": user}
+    results["count"] = counter.during(lambda: call("UsageCountFunction", count_event))
+    hold_event = _event("usage_hold.json")
+    hold_event["headers"] = {"x-api-key": USAGE_KEY}
+    hold_event["pathParameters"] = {"kindeId": user}
+    hold_event["queryStringParameters"] = {"limit": "", "plan": "max"}  # releases: leaves adds free
+    results["hold"] = counter.during(lambda: call("UsageCountFunction", hold_event))
+    results["delete"] = counter.during(lambda: http("accounts_delete.json", **with_id, **raw))
+    return results
+
+
+def warm_overhead(call: Callable[..., Any], client: Any, standin: Any) -> dict[str, float]:
+    import uuid
+
+    user = "kp_bench_warm"
+    standin.set_plan(user, "max")  # unlimited: the adds never stop at a limit
+    token = f"Bearer {standin.mint(user, ttl_seconds=3600)}"
+    count_event = _event("usage_count_with_key.json")
+    count_event["headers"] = {"x-api-key": USAGE_KEY}
+    count_event["pathParameters"] = {"kindeId": user}
+    key = {"PK": {"S": f"USER#{user}"}, "SK": {"S": "USAGE#tracked_accounts"}}
+    add_event = _event("accounts_create.json")
+    add_event["headers"] = {"authorization": token, "content-type": "application/json"}
+    call("UsageCountFunction", count_event)
+    call("AccountsFunction", {**add_event, "body": json.dumps({"name": "warm", "accountNumber": "w"})})
+    count_t, get_t, add_t, transact_t = [], [], [], []
+    for n in range(WARM_CALLS):
+        started = time.perf_counter()
+        client.get_item(TableName="AccountsTable", Key=key, ConsistentRead=True)
+        get_t.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        call("UsageCountFunction", count_event)
+        count_t.append(time.perf_counter() - started)
+        # A bare transaction of the same shape: account, guard, counter (on a user of its own).
+        bare_pk = {"S": f"USER#kp_bench_bare_{n % 7}"}
+        started = time.perf_counter()
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": "AccountsTable",
+                        "Item": {"PK": bare_pk, "SK": {"S": f"ACCOUNT#{uuid.uuid4().hex}"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": "AccountsTable",
+                        "Item": {"PK": bare_pk, "SK": {"S": f"ACCOUNTNUMBER#{uuid.uuid4().hex}"}},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": "AccountsTable",
+                        "Key": {"PK": bare_pk, "SK": {"S": "USAGE#tracked_accounts"}},
+                        "UpdateExpression": "ADD #c :one",
+                        "ExpressionAttributeNames": {"#c": "count"},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+            ]
+        )
+        transact_t.append(time.perf_counter() - started)
+        body = json.dumps({"name": f"warm {n}", "accountNumber": f"w-{n}"})
+        started = time.perf_counter()
+        call("AccountsFunction", {**add_event, "body": body})
+        add_t.append(time.perf_counter() - started)
+    return {
+        "warm.count_vs_getitem": statistics.median(count_t) / statistics.median(get_t),
+        "warm.add_vs_transact": statistics.median(add_t) / statistics.median(transact_t),
+    }
+
+
+def kinde_calls_for_100_adds(call: Callable[..., Any], standin: Any) -> int:
+    user = "kp_bench_kinde"
+    standin.set_plan(user, "max")
+    token = f"Bearer {standin.mint(user, ttl_seconds=3600)}"
+    event = _event("accounts_create.json")
+    event["headers"] = {"authorization": token, "content-type": "application/json"}
+    before = standin.account_api_calls
+    for n in range(10 if QUICK else 100):
+        call("AccountsFunction", {**event, "body": json.dumps({"name": f"k{n}", "accountNumber": f"k-{n}"})})
+    return int(standin.account_api_calls - before)
+
+
+# -- report ----------------------------------------------------------------------------------------
+def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, float]]]) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()},",
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; median of {RUNS} runs per figure.",
+        "Ratios only: these machines are shared and noisy, so absolute times would mean little.",
+        "",
+        "| figure | value | target |",
+        "|---|---|---|",
+    ]
+    for name, value in figures.items():
+        target = TARGETS.get(name)
+        call_target = CALL_TARGETS.get(name.removeprefix("dynamodb_calls."))
+        if target is not None:
+            verdict = f"<= {target:.2f}x {'met' if value <= target else 'NOT met'}"
+        elif name.startswith("dynamodb_calls.") and call_target is not None:
+            verdict = f"<= {call_target} {'met' if value <= call_target else 'NOT met'}"
+        elif name == "kinde_calls.100_adds":
+            verdict = f"<= 1 {'met' if value <= 1 else 'NOT met'}"
+        else:
+            verdict = ""
+        if name.startswith("rss."):
+            shown = f"{value:.0f} MB"
+        elif name.startswith(("import.", "first.", "warm.")):
+            shown = f"{value:.2f}x"
+        else:
+            shown = f"{value:g}"
+        lines.append(f"| `{name}` | {shown} | {verdict} |")
+    lines += ["", "## Top imports per function (cumulative ms, `python -X importtime`)", ""]
+    for function, rows in imports.items():
+        lines.append(f"- {function}: " + ", ".join(f"`{name}` {ms:.0f}" for name, ms in rows))
+    lines += [
+        "",
+        "`import.*`: the handler module's import against `import boto3; boto3.client('dynamodb')`.",
+        "`first.*`: a fresh process importing the handler and answering its first real request (the",
+        "usage count with the key in SSM, a downgrade by direct invoke, `GET /accounts` with a token",
+        "from the Kinde stand-in) against a fresh process making one `GetItem` with boto3, on the same",
+        "moto server. `rss.*`: peak RSS of the first-answer process, in MB.",
+        "`dynamodb_calls.*`: calls counted at the client for one request (add without `Idempotency-Key`).",
+        "",
+        "## Where a target is out of reach, and why",
+        "",
+        "- The usage count and the plan check's direct invoke (Kinde's plan-change path) import no",
+        "  pydantic, no Powertools, no boto3, no PyJWT and no requests: a bare botocore client, stdlib",
+        "  settings and a stdlib JSON logger. Their import is below the boto3 floor; their first answer",
+        "  adds one SSM `GetParameter` (the usage key) or the hold's conditional write.",
+        "- AccountsFunction carries what its routes need on every request: Powertools' HTTP resolver",
+        "  (its package imports every resolver kind), pydantic for the request models, PyJWT with",
+        "  `cryptography` for the token, and a Kinde client. Those are the top imports above; without",
+        "  dropping the resolver or pydantic (the project's chosen libraries) the import stays above",
+        "  1.25x. Idempotency (and boto3 with it) is imported only by a request that has an",
+        "  `Idempotency-Key`. Its first answer also fetches the JWKS and the entitlement over HTTP and",
+        "  verifies an RS256 signature, which a bare `GetItem` does not.",
+        "",
+    ]
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "BENCHMARKS.md").write_text("\n".join(lines))
 
 
 def main() -> None:
-    print(f"Plan Guard benchmarks (median of {RUNS} runs; ratios against the floor, lower is better)")
-    print(f"{'function':<22}{'import vs boto3+client':>24}{'peak RSS vs boto3+client':>27}")
-    for row in cold_start():
-        print(f"{row['function']:<22}{row['import_ratio']:>23.2f}x{row['memory_ratio']:>26.2f}x")
-    warm = warm_usage_count()
-    if warm:
-        print(f"usage count, warm: handler vs bare GetItem on moto = {warm['warm_ratio']:.2f}x")
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    figures: dict[str, float] = {}
+    imports: dict[str, list[tuple[str, float]]] = {}
+    print(
+        f"Plan Guard benchmarks ({'quick' if QUICK else f'median of {RUNS} runs'}; ratios, lower is better)"
+    )
+    for function, (code_dir, module) in HANDLERS.items():
+        # Both sides end with a ready DynamoDB client, so laziness cannot hide the client's cost.
+        ready = f"import {module}; from planguard.repository import get_repository; get_repository()"
+        row = _ratio(ready, _env(code_dir), BASELINE_IMPORT, _env(None))
+        figures[f"import.{function}"] = row["ratio"]
+        imports[function] = top_imports(code_dir, module)
+    with local_services() as (endpoint, standin):
+        for function, row in first_answer(endpoint, standin).items():
+            figures[f"first.{function}"] = row["ratio"]
+            figures[f"rss.{function}_mb"] = row["rss_mb"]
+        call, client = _in_process(endpoint, standin)
+        for name, calls in dynamodb_calls(call, client, standin).items():
+            figures[f"dynamodb_calls.{name}"] = sum(calls.values())
+        figures.update(warm_overhead(call, client, standin))
+        figures["kinde_calls.100_adds"] = kinde_calls_for_100_adds(call, standin)
+    for function, rows in imports.items():
+        print(f"top imports {function}: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in rows))
+    if not QUICK:
+        write_report(figures, imports)
+        print("docs/BENCHMARKS.md rewritten")
+    for name, value in figures.items():
+        print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
+    # Call counts are exact, not timed: a regression fails the run (CI runs the quick mode).
+    over = [name for name, limit in CALL_TARGETS.items() if figures[f"dynamodb_calls.{name}"] > limit]
+    if over or figures["kinde_calls.100_adds"] > 1:
+        sys.exit(f"over budget: {', '.join(over) or 'Kinde calls'}")
 
 
 if __name__ == "__main__":

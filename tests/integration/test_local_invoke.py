@@ -55,6 +55,22 @@ def test_every_sample_event_runs(path: Path, local_dir: Path, capsys: pytest.Cap
     assert (local_dir / "dynamodb.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("usage_hold.json", {"held": True, "limit": 3}),
+        ("kinde_webhook_user_deleted.json", {"received": True}),  # signed fresh by the stand-in
+    ],
+)
+def test_the_lifecycle_sample_events_succeed(
+    name: str, expected: dict[str, Any], local_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, result, err = run_invoke(capsys, str(EVENTS_DIR / name))
+    assert code == 0 and result["statusCode"] == 200, (result, err)
+    body = json.loads(result["body"])
+    assert {key: body[key] for key in expected} == expected
+
+
 def test_offline_invokes_share_the_persisted_data(
     local_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,9 +29,9 @@ FUNCTION = "UsageCountFunction"
 @pytest.fixture
 def call(env: pytest.MonkeyPatch, aws: None) -> Iterator[Callable[..., HttpResult]]:
     """Invoke the handler with the sample event, for ``kinde_id`` and exactly ``headers``."""
-    from usage_count_api import handler
+    from usage_count_api import handler, usage_key
 
-    handler._ssm.cache_clear()  # Powertools' provider keeps values for max_age: start each test cold
+    usage_key.forget()  # the key is cached for minutes: start each test cold
 
     def invoke(kinde_id: str = USER, headers: dict[str, str] | None = None) -> HttpResult:
         event = load_event("usage_count_no_key.json")
@@ -43,7 +43,7 @@ def call(env: pytest.MonkeyPatch, aws: None) -> Iterator[Callable[..., HttpResul
         return invoke_http(handler.lambda_handler, event, FUNCTION)
 
     yield invoke
-    handler._ssm.cache_clear()
+    usage_key.forget()
 
 
 def assert_unauthorized(result: HttpResult) -> None:
@@ -201,21 +201,51 @@ def test_ssm_key_is_cached(call: Callable[..., HttpResult], ssm_key: Any) -> Non
     ssm_key.put_parameter(Name=PARAM, Value="rotated", Type="SecureString", Overwrite=True)
     # Within max_age the cached key still answers: one SSM call per container per 5 minutes.
     assert call(headers={"x-api-key": "ssm-secret-key"}).status == 200
-    from usage_count_api import handler
+    from usage_count_api import usage_key
 
-    handler._ssm.cache_clear()  # a fresh provider: what max_age expiry does
+    usage_key.forget()  # what the cache's expiry does
     assert call(headers={"x-api-key": "rotated"}).status == 200
     assert_unauthorized(call(headers={"x-api-key": "ssm-secret-key"}))
 
 
-def test_ssm_unavailable_is_503_but_never_consulted_without_credentials(
-    call: Callable[..., HttpResult], env: pytest.MonkeyPatch
+def test_a_missing_parameter_means_no_key_and_is_looked_up_once(
+    call: Callable[..., HttpResult], env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No key configured refuses every key with 401 (a retry cannot help, so never a 503), and
+    the failed lookup is cached, so callers cannot make us hammer SSM."""
+    from usage_count_api import usage_key
+
     reset_settings(env, USAGE_API_KEY=None, USAGE_API_KEY_PARAM="/plan-guard/missing")
+    lookups: list[str] = []
+    real_fetch = usage_key._fetch
+
+    def counted_fetch(name: str) -> tuple[str | None, float]:
+        lookups.append(name)
+        return real_fetch(name)
+
+    monkeypatch.setattr(usage_key, "_fetch", counted_fetch)
     assert_unauthorized(call())
+    assert lookups == []  # no credentials: SSM is never consulted
+    for _ in range(5):
+        assert_unauthorized(call(headers={"x-api-key": "anything"}))
+    assert lookups == ["/plan-guard/missing"]
+
+
+def test_ssm_unreachable_is_503(
+    call: Callable[..., HttpResult], env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+    from usage_count_api import usage_key
+
+    reset_settings(env, USAGE_API_KEY=None, USAGE_API_KEY_PARAM=PARAM)
+
+    class Unreachable:
+        def get_parameter(self, **_: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://ssm.us-east-1.amazonaws.com")
+
+    monkeypatch.setattr(usage_key, "_fetch_client", Unreachable)
     result = call(headers={"x-api-key": "anything"})
-    assert result.status == 503, result.body
-    assert result.error_code == "SERVICE_UNAVAILABLE"
+    assert (result.status, result.error_code) == (503, "SERVICE_UNAVAILABLE")
     assert result.headers["retry-after"] == "1"
 
 

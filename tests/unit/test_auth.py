@@ -161,8 +161,17 @@ def test_audience_checked_when_configured(kinde: KindeStandIn, fetches: JwksFetc
         verifier("https://api.planguard.dev").verify(mint(kinde))  # no aud at all
 
 
-def test_token_with_audience_accepted_when_none_configured(kinde: KindeStandIn, fetches: JwksFetches) -> None:
-    assert verifier().verify(mint(kinde, aud=["https://api.planguard.dev"])).user_id == USER
+def test_token_for_another_application_refused_when_no_audience_configured(
+    kinde: KindeStandIn, fetches: JwksFetches
+) -> None:
+    """DESIGN.md §7: with KINDE_AUDIENCE unset, any non-empty aud is another application's token."""
+    for audience in (["https://api.planguard.dev"], "https://other.example", ["", "x"]):
+        with pytest.raises(Unauthorized):
+            verifier().verify(mint(kinde, aud=audience))
+    empties: tuple[list[str], str] = ([], "")
+    for empty in empties:  # an empty aud names no application
+        assert verifier().verify(mint(kinde, aud=empty)).user_id == USER
+    assert verifier().verify(mint(kinde)).user_id == USER
 
 
 def test_rotated_key_is_picked_up_with_one_refetch(kinde: KindeStandIn, fetches: JwksFetches) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from planguard.api import authenticate, build_resolver, json_body, parse_model, query_int, remaining_seconds
 from planguard.entitlements import get_account_api
@@ -24,6 +23,9 @@ from planguard.settings import get_settings
 
 from accounts_api.models import CreateAccountRequest, UpdateAccountRequest
 from accounts_api.service import AccountsService, NewAccount
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 logger = Logger()
 metrics = Metrics()
@@ -37,13 +39,19 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 def service() -> AccountsService:
     """One per container: its clients, caches and idempotency store live across warm requests."""
     settings = get_settings()
-    idempotency = None
-    if settings.idempotency_table_name:
-        idempotency = DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table_name,
-            boto3_client=dynamodb_client(settings.dynamodb_endpoint_url),
-        )
-    return AccountsService(get_repository(), get_account_api(), idempotency)
+    return AccountsService(
+        get_repository(), get_account_api(), idempotency_store if settings.idempotency_table_name else None
+    )
+
+
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
+
+    settings = get_settings()
+    return DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table_name or "",
+        boto3_client=dynamodb_client(settings.dynamodb_endpoint_url),
+    )
 
 
 _remaining_seconds = remaining_seconds(app)

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 MAX_TEXT = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON's "\ud800" escapes decode to lone surrogates
 
 
 def _clean(value: str) -> str:
@@ -19,6 +20,8 @@ def _clean(value: str) -> str:
         raise ValueError(f"must be at most {MAX_TEXT} characters")
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
+    if _SURROGATE.search(value):  # not text: it cannot be hashed, stored or sent back as UTF-8
+        raise ValueError("must be valid Unicode text (no lone surrogates)")
     return value
 
 

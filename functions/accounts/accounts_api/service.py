@@ -10,20 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from planguard.auth import Principal
 from planguard.entitlements import Entitlement, KindeAccountApi
@@ -38,6 +28,9 @@ from planguard.errors import (
 )
 from planguard.repository import Account, AccountRepository, Counter, CounterConditionFailed, Page
 from planguard.settings import FEATURE_KEY
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 logger = Logger()
 metrics = Metrics()
@@ -84,23 +77,36 @@ class AccountsService:
         self,
         repository: AccountRepository,
         kinde: KindeAccountApi,
-        idempotency: DynamoDBPersistenceLayer | None = None,
+        idempotency: Callable[[], DynamoDBPersistenceLayer] | None = None,
     ) -> None:
+        """``idempotency`` builds the store on the first request with an ``Idempotency-Key``:
+        Powertools' idempotency imports boto3, which a request without one never needs."""
         self.repository = repository
         self.kinde = kinde
-        self._idempotency_config = IdempotencyConfig(
-            event_key_jmespath="[user, key]",
-            payload_validation_jmespath="body",
-            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
-        )
+        self._idempotency = idempotency
         self._add_once: Callable[..., dict[str, Any]] | None = None
-        if idempotency is not None:
+
+    def _idempotent_add(self) -> Callable[..., dict[str, Any]]:
+        """Powertools idempotency around the add, keyed by (user, Idempotency-Key), body validated."""
+        if self._add_once is None:
+            from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
+                IdempotencyConfig,
+                idempotent_function,
+            )
+
+            assert self._idempotency is not None
+            self._idempotency_config = IdempotencyConfig(
+                event_key_jmespath="[user, key]",
+                payload_validation_jmespath="body",
+                expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+            )
             self._add_once = idempotent_function(
                 data_keyword_argument="request",
                 config=self._idempotency_config,
-                persistence_store=idempotency,
+                persistence_store=self._idempotency(),
                 key_prefix=_idempotency_key_prefix(),
             )(self._add_request)
+        return self._add_once
 
     # -- reads -------------------------------------------------------------------------------
     def list(
@@ -140,8 +146,15 @@ class AccountsService:
         lambda_context: LambdaContext | None = None,
     ) -> Account:
         """Create within the plan limit; with an ``Idempotency-Key`` a retry answers the first result."""
-        if idempotency_key is None or self._add_once is None:
+        if idempotency_key is None or self._idempotency is None:
             return self._add(principal, account, remaining)
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
+            IdempotencyAlreadyInProgressError,
+            IdempotencyPersistenceLayerError,
+            IdempotencyValidationError,
+        )
+
+        add_once = self._idempotent_add()
         if lambda_context is not None:  # lets a crashed request's record expire with the invocation
             self._idempotency_config.register_lambda_context(lambda_context)
         request = {
@@ -150,9 +163,7 @@ class AccountsService:
             "body": {"name": account.name, "accountNumber": account.account_number},
         }
         try:
-            return Account.from_json(
-                self._add_once(request=request, principal=principal, remaining=remaining)
-            )
+            return Account.from_json(add_once(request=request, principal=principal, remaining=remaining))
         except IdempotencyValidationError:
             raise IdempotencyKeyReused() from None
         except IdempotencyAlreadyInProgressError:

@@ -15,28 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from planguard.api import authenticate, build_resolver, remaining_seconds
-from planguard.entitlements import get_account_api
-from planguard.errors import BadRequest, ValidationFailed
+from planguard.json_logs import json_logger
 from planguard.plan_rule import HoldResult, PlanDecision, check_plan_change
 from planguard.repository import get_repository
 from planguard.settings import FEATURE_KEY, get_settings
 
-logger = Logger()
-app = build_resolver()
-
-FEATURE_NOUN = ("tracked account", "tracked accounts")
-
-
-_remaining_seconds = remaining_seconds(app)
+# The direct invoke is Kinde's plan-change path: no Powertools, no HTTP stack on it. The HTTP
+# door (``plan_check_api.http``) is imported by the first HTTP request only.
+logger = json_logger("planguard.plan_check")
 
 
 def _read_usage(user_id: str) -> int:
-    """Resolved per call, so an upgrade never even builds the DynamoDB client."""
+    """Resolved per call: the repository is built on first use."""
     return get_repository().usage_count(user_id)
 
 
@@ -69,40 +59,6 @@ def decide_and_hold(
     )
 
 
-def hint(decision: PlanDecision, requested_plan: str) -> str | None:
-    """What the frontend can tell the user, e.g. "Remove 2 tracked accounts to move to free."."""
-    excess = decision.excess or 0
-    if decision.allowed or excess <= 0:
-        return None
-    noun = FEATURE_NOUN[0] if excess == 1 else FEATURE_NOUN[1]
-    return f"Remove {excess} {noun} to move to {requested_plan}."
-
-
-# -- (b) GET /plan-check ----------------------------------------------------------------------
-@app.get("/plan-check")
-def plan_check() -> Response[Any]:
-    principal = authenticate(app.current_event)
-    requested = (app.current_event.query_string_parameters or {}).get("plan") or ""
-    if not requested.strip():
-        raise BadRequest("Query parameter 'plan' is required, e.g. /plan-check?plan=free.")
-    known = get_settings().plan_limits
-    if requested not in known:
-        raise ValidationFailed([{"field": "plan", "message": f"must be one of: {', '.join(known)}"}])
-    current = get_account_api().current_plan(principal.token, _remaining_seconds)
-    # A storage fault reaches the resolver as the repository raised it (503 SERVICE_UNAVAILABLE).
-    decision = decide(principal.user_id, current, requested)
-    logger.info(
-        "plan check",
-        extra={"current_plan": current, "requested_plan": requested, "allowed": decision.allowed},
-    )
-    return Response(
-        status_code=200,
-        content_type="application/json",
-        body={**decision.to_json(), "hint": hint(decision, requested)},
-        headers={"Cache-Control": "no-store"},
-    )
-
-
 # -- (a) Kinde's user:plan_selection event ------------------------------------------------------
 def _field(parent: Any, *path: str) -> str | None:
     """``parent[path0][path1]…`` when every step is an object and the leaf a string, else None."""
@@ -123,7 +79,9 @@ def check_plan_selection(event: Any) -> dict[str, Any]:
     try:
         decision = decide_and_hold(user_id, current, requested)
     except Exception as error:
-        logger.warning("plan selection cannot be judged: failing closed", extra={"error": str(error)})
+        logger.warning(
+            "plan selection cannot be judged: failing closed", extra={"fields": {"error": str(error)}}
+        )
         raise
     hold = decision.hold.to_json() if decision.hold else None
     result = {**decision.to_json(), "hold": hold}
@@ -131,12 +89,14 @@ def check_plan_selection(event: Any) -> dict[str, Any]:
     logger.info(
         "plan selection",
         extra={
-            "user_id": user_id,
-            "current_plan": current,
-            "requested_plan": requested,
-            "allowed": decision.allowed,
-            "usage": usage[FEATURE_KEY] if usage else None,
-            "hold": hold,
+            "fields": {
+                "user_id": user_id,
+                "current_plan": current,
+                "requested_plan": requested,
+                "allowed": decision.allowed,
+                "usage": usage[FEATURE_KEY] if usage else None,
+                "hold": hold,
+            }
         },
     )
     return result
@@ -148,8 +108,9 @@ def _is_http(event: Any) -> bool:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _is_http(event):
-        return app.resolve(event, context)
+        from plan_check_api.http import handle  # noqa: PLC0415 - the HTTP stack, only for HTTP
+
+        return handle(event, context)
     return check_plan_selection(event)

@@ -5,103 +5,38 @@
 
 It sits on Kinde's plan-change path, so its cold start must stay close to a bare boto3 client's:
 a plain function over the raw payload 2.0 event (no Powertools resolver, no request models, no
-``requests``), a stdlib JSON log line instead of Powertools Logger, and PyJWT / Powertools
-parameters imported only on the code paths that need them.
+``requests``, no pydantic, no boto3), a stdlib JSON log line instead of Powertools Logger, and PyJWT / SSM
+imported only on the code paths that need them.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
-import os
-import sys
 import time
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from planguard.errors import (
     JSON_HEADERS,
     ApiError,
     BadRequest,
     NotFound,
-    ServiceUnavailable,
     to_http_response,
 )
 from planguard.ids import is_kinde_id
+from planguard.json_logs import json_logger
 from planguard.repository import get_repository
 from planguard.settings import get_settings
 
 from usage_count_api.access import authorize, authorize_key
 from usage_count_api.hold_request import parse_hold_request
+from usage_count_api.usage_key import usage_api_key
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
-KEY_MAX_AGE_SECONDS = 300  # a rotated key is picked up within five minutes, without a redeploy
 NO_STORE = {"Cache-Control": "no-store"}
 BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."
 
 
-class _JsonLines(logging.Handler):
-    """One JSON object per line on stdout (CloudWatch parses it), resolved at emit time."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        line: dict[str, Any] = {
-            "level": record.levelname,
-            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "service": os.environ.get("POWERTOOLS_SERVICE_NAME", "plan-guard"),
-            "message": record.getMessage(),
-            **getattr(record, "fields", {}),
-        }
-        if record.exc_info:
-            line["exception"] = logging.Formatter().formatException(record.exc_info)
-        sys.stdout.write(json.dumps(line, default=str) + "\n")
-
-
-def _logger() -> logging.Logger:
-    logger = logging.getLogger("planguard.usage_count")
-    logger.handlers[:] = [_JsonLines()]
-    logger.propagate = False  # the Lambda runtime's root handler would print it a second time
-    level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper()
-    logger.setLevel(level if level in logging.getLevelNamesMapping() else logging.INFO)
-    return logger
-
-
-logger = _logger()
+logger = json_logger("planguard.usage_count")
 _cold_start = True
-
-
-@functools.cache
-def _ssm() -> SSMProvider:
-    """Powertools' SSM provider with short timeouts: botocore's 60 s default would stall Kinde."""
-    from aws_lambda_powertools.utilities.parameters import SSMProvider  # noqa: PLC0415
-    from botocore.config import Config  # noqa: PLC0415
-
-    config = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3})
-    return SSMProvider(boto_config=config)
-
-
-def usage_api_key() -> str | None:
-    """The key the workflow must send: ``USAGE_API_KEY``, else the SSM SecureString; None = no key.
-
-    Not memoised here: Powertools caches the parameter for ``KEY_MAX_AGE_SECONDS``.
-    """
-    settings = get_settings()
-    if settings.usage_api_key is not None:
-        return settings.usage_api_key.get_secret_value().strip() or None
-    if not settings.usage_api_key_param:
-        return None
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError  # noqa: PLC0415
-
-    try:
-        value = _ssm().get(settings.usage_api_key_param, decrypt=True, max_age=KEY_MAX_AGE_SECONDS)
-    except GetParameterError as error:
-        logger.error("usage API key unavailable", extra={"fields": {"detail": str(error)}})
-        raise ServiceUnavailable() from None
-    if not isinstance(value, str):
-        return None
-    return value.strip() or None
 
 
 def _ok(body: dict[str, Any]) -> dict[str, Any]:

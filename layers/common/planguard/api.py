@@ -88,7 +88,7 @@ def raw_body(event: APIGatewayProxyEventV2) -> bytes:
     raw = event.body or ""
     try:
         data = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode("utf-8")
-    except (binascii.Error, UnicodeEncodeError):
+    except (binascii.Error, ValueError, UnicodeEncodeError):  # ValueError: non-ASCII "base64"
         raise BadRequest("The request body could not be decoded.") from None
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")

@@ -77,6 +77,11 @@ class TokenVerifier:
         issuer = claims.get("iss")
         if not isinstance(issuer, str) or issuer.removesuffix("/") != self.issuer:
             raise Unauthorized()
+        if self.audience is None and claims.get("aud"):
+            # No audience configured: a token minted for another application of the same Kinde
+            # business (any non-empty aud) is not ours (DESIGN.md §7).
+            logger.info("Token refused: audience %s not expected", type(claims["aud"]).__name__)
+            raise Unauthorized()
         grant_types = claims.get("gty") or []
         if "client_credentials" in (grant_types if isinstance(grant_types, list) else [grant_types]):
             raise Unauthorized("Machine-to-machine tokens cannot act as a user.")

@@ -1,4 +1,4 @@
-"""Settings: one pydantic model, read from the environment once per container.
+"""Settings: one model, read from the environment once per container.
 
 Bad values raise ``ConfigurationError`` naming the variable on the first invocation: the function
 answers 500 ``INTERNAL_ERROR`` (the error body) and logs that message, and the local stack refuses to
@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 FEATURE_KEY = "tracked_accounts"
 
@@ -25,6 +25,7 @@ DEFAULT_PLAN_LIMITS: dict[str, dict[str, int | None]] = {
 }
 
 PlanLimits = dict[str, dict[str, int | None]]
+_LOOPBACK_HTTP = re.compile(r"http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$)")
 
 
 class ConfigurationError(RuntimeError):
@@ -63,39 +64,77 @@ def parse_plan_limits(raw: str | Mapping[str, Any]) -> PlanLimits:
     return limits
 
 
-class Settings(BaseModel):
-    """Everything the functions read from their environment."""
+class Secret(str):
+    """A string that never shows itself in a repr or a log line."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    def __repr__(self) -> str:
+        return "Secret('**********')"
 
-    table_name: str = Field(min_length=1)
-    kinde_issuer_url: str = Field(min_length=1)
+    def get_secret_value(self) -> str:
+        return str.__str__(self)
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _url(raw: str) -> str:
+    if not raw.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL such as https://example.kinde.com")
+    if raw.startswith("http://") and not _LOOPBACK_HTTP.match(raw):
+        raise ValueError("must be https (plain http only for 127.0.0.1 or localhost)")
+    return raw.removesuffix("/")
+
+
+def _seconds(high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not raw.strip().isascii() or not raw.strip().isdigit():
+            raise ValueError("must be a whole number of seconds")
+        value = int(raw)
+        if value > high:
+            raise ValueError(f"must be at most {high}")
+        return value
+
+    return parse
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in allowed:
+            raise ValueError(f"must be one of: {', '.join(allowed)}")
+        return raw
+
+    return parse
+
+
+def _plan_limits(raw: str) -> PlanLimits:
+    try:
+        return parse_plan_limits(raw)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the functions read from their environment.
+
+    Plain stdlib rather than pydantic: the usage-count function sits on Kinde's plan-change path,
+    and pydantic's import alone is a third of its cold start.
+    """
+
+    table_name: str
+    kinde_issuer_url: str
     kinde_audience: str | None = None
     kinde_jwks_url: str | None = None
-    entitlement_cache_seconds: int = Field(default=60, ge=0, le=3600)
-    downgrade_hold_seconds: int = Field(default=300, ge=0, le=86400)
+    entitlement_cache_seconds: int = 60
+    downgrade_hold_seconds: int = 300
     missing_entitlement: Literal["deny", "unlimited"] = "deny"
-    plan_limits: PlanLimits = Field(default_factory=lambda: dict(DEFAULT_PLAN_LIMITS))
+    plan_limits: PlanLimits = field(default_factory=lambda: dict(DEFAULT_PLAN_LIMITS))
     usage_auth: Literal["api_key", "none"] = "api_key"
-    usage_api_key: SecretStr | None = None
+    usage_api_key: Secret | None = field(default=None, repr=False)
     usage_api_key_param: str | None = None
     dynamodb_endpoint_url: str | None = None
     idempotency_table_name: str | None = None
-
-    @field_validator("kinde_issuer_url")
-    @classmethod
-    def _issuer(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL such as https://example.kinde.com")
-        return value.removesuffix("/")
-
-    @field_validator("plan_limits", mode="before")
-    @classmethod
-    def _plan_limits(cls, value: Any) -> PlanLimits:
-        try:
-            return parse_plan_limits(value)
-        except ConfigurationError as exc:
-            raise ValueError(str(exc)) from exc
 
     @property
     def hold_seconds(self) -> int:
@@ -110,15 +149,39 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build from upper-case variables; empty strings count as unset."""
-        values = {name: environ[name.upper()] for name in cls.model_fields if environ.get(name.upper())}
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ConfigurationError(f"Invalid configuration: {problems}") from None
+        values: dict[str, Any] = {}
+        problems = []
+        for name, parse in _PARSERS.items():
+            raw = environ.get(name.upper())
+            if not raw:
+                if name in _REQUIRED:
+                    problems.append(f"{name.upper()}: is required")
+                continue
+            try:
+                values[name] = parse(raw)
+            except ValueError as exc:
+                problems.append(f"{name.upper()}: {exc}")
+        if problems:
+            raise ConfigurationError(f"Invalid configuration: {'; '.join(problems)}")
+        return cls(**values)
+
+
+_REQUIRED = {"table_name", "kinde_issuer_url"}
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "table_name": _text,
+    "kinde_issuer_url": _url,
+    "kinde_audience": _text,
+    "kinde_jwks_url": _text,
+    "entitlement_cache_seconds": _seconds(3600),
+    "downgrade_hold_seconds": _seconds(86400),
+    "missing_entitlement": _choice("deny", "unlimited"),
+    "plan_limits": _plan_limits,
+    "usage_auth": _choice("api_key", "none"),
+    "usage_api_key": Secret,
+    "usage_api_key_param": _text,
+    "dynamodb_endpoint_url": _text,
+    "idempotency_table_name": _text,
+}
 
 
 @functools.cache

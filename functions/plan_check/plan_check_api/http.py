@@ -1,0 +1,67 @@
+"""PlanCheckFunction's HTTP door: ``GET /plan-check?plan=CODE`` for the frontend.
+
+The signed-in user's current plan comes from the Account API; the rule only reads the count and
+never writes (no hold: asking "could I?" must not bind anything). Imported on the first HTTP
+request only, so Kinde's direct invoke never pays for the resolver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from planguard.api import authenticate, build_resolver, remaining_seconds
+from planguard.entitlements import get_account_api
+from planguard.errors import BadRequest, ValidationFailed
+from planguard.plan_rule import PlanDecision
+from planguard.settings import get_settings
+
+from plan_check_api.handler import decide
+
+logger = Logger()
+app = build_resolver()
+
+FEATURE_NOUN = ("tracked account", "tracked accounts")
+
+_remaining_seconds = remaining_seconds(app)
+
+
+def hint(decision: PlanDecision, requested_plan: str) -> str | None:
+    """What the frontend can tell the user, e.g. "Remove 2 tracked accounts to move to free."."""
+    excess = decision.excess or 0
+    if decision.allowed or excess <= 0:
+        return None
+    noun = FEATURE_NOUN[0] if excess == 1 else FEATURE_NOUN[1]
+    return f"Remove {excess} {noun} to move to {requested_plan}."
+
+
+@app.get("/plan-check")
+def plan_check() -> Response[Any]:
+    principal = authenticate(app.current_event)
+    requested = (app.current_event.query_string_parameters or {}).get("plan") or ""
+    if not requested.strip():
+        raise BadRequest("Query parameter 'plan' is required, e.g. /plan-check?plan=free.")
+    known = get_settings().plan_limits
+    if requested not in known:
+        raise ValidationFailed([{"field": "plan", "message": f"must be one of: {', '.join(known)}"}])
+    current = get_account_api().current_plan(principal.token, _remaining_seconds)
+    # A storage fault reaches the resolver as the repository raised it (503 SERVICE_UNAVAILABLE).
+    decision = decide(principal.user_id, current, requested)
+    logger.info(
+        "plan check",
+        extra={"current_plan": current, "requested_plan": requested, "allowed": decision.allowed},
+    )
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body={**decision.to_json(), "hint": hint(decision, requested)},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -73,8 +73,9 @@ lint: sync kinde/node_modules/.package-lock.json  ## ruff (lint + format check),
 openapi: sync  ## write docs/openapi.json from the code (offline; the functions never import it)
 	@$(RUN) python -m tools.openapi
 
-fuzz: sync  ## the API fuzzers, longer: schemathesis + Hypothesis over HTTP (FUZZ_EXAMPLES=300)
-	@FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) FUZZ_SEED=$(or $(FUZZ_SEED),random) $(RUN) pytest -q tests/fuzz
+fuzz: sync  ## longer fuzzing: the API over HTTP (API_FUZZ_EXAMPLES=300), then Kinde/DynamoDB faults and concurrency (FUZZ_EXAMPLES=2000)
+	@FUZZ_EXAMPLES=$(or $(API_FUZZ_EXAMPLES),300) FUZZ_SEED=random $(RUN) pytest -q tests/fuzz
+	@FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),2000) $(RUN) pytest -q -s -m fuzz --timeout 3600
 
 format: sync  ## apply ruff fixes and formatting
 	@$(RUN) ruff check --fix .

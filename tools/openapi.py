@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import sys
 import tomllib
@@ -239,10 +240,15 @@ def error_response(status: int, codes: list[str]) -> dict[str, Any]:
 
 
 def _resolver_paths(handler_modules: list[str]) -> dict[str, Any]:
-    """The resolvers' own operations, merged (each function module has one ``app``)."""
+    """The resolvers' own operations, merged. Each resolver function has one ``app``: in its handler
+    module, or in its package's ``http`` module when the handler keeps the HTTP stack off another
+    path (PlanCheckFunction's direct invoke)."""
     paths: dict[str, Any] = {}
     for module_name in handler_modules:
         app = getattr(importlib.import_module(module_name), "app", None)
+        http_module = f"{module_name.rpartition('.')[0]}.http"
+        if app is None and importlib.util.find_spec(http_module) is not None:
+            app = getattr(importlib.import_module(http_module), "app", None)
         if app is None:
             continue
         schema = app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)

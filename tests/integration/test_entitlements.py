@@ -6,7 +6,7 @@ import time
 
 import pytest
 from planguard.entitlements import KindeAccountApi
-from planguard.errors import EntitlementUnavailable
+from planguard.errors import EntitlementUnavailable, Unauthorized
 
 from local.kinde import Fault, KindeStandIn
 
@@ -116,10 +116,13 @@ def test_500_then_success(kinde: KindeStandIn, clock: FakeClock) -> None:
     assert client(kinde, clock).entitlement(USER, kinde.mint(USER), FEATURE).limit == 5
 
 
-def test_403_is_not_retried(kinde: KindeStandIn, clock: FakeClock) -> None:
-    kinde.faults.append(Fault(status=403))
-    with pytest.raises(EntitlementUnavailable):
+@pytest.mark.parametrize("status", [401, 403])
+def test_token_refused_is_401_not_retried(kinde: KindeStandIn, clock: FakeClock, status: int) -> None:
+    """Kinde refusing the caller's own token: the token is no good (DESIGN §2), not an outage."""
+    kinde.faults.append(Fault(status=status))
+    with pytest.raises(Unauthorized) as caught:
         client(kinde, clock).entitlement(USER, kinde.mint(USER), FEATURE)
+    assert caught.value.status == 401
     assert kinde.account_api_calls == 1
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,61 @@ LEEWAY_SECONDS = 30
 # rotated key usable within a second while a flood of made-up kids cannot hammer Kinde.
 JWKS_REFETCH_COOLDOWN_SECONDS = 1.0
 JWKS_TIMEOUT_SECONDS = 3
+
+
+class BoundedJWKClient(jwt.PyJWKClient):
+    """``PyJWKClient`` with a negative cache: at most one fetch attempt per ``min_interval``.
+
+    PyJWT's cooldown starts only after a *successful* fetch, so while the JWKS endpoint is down
+    (or serves garbage) every token with an unknown ``kid`` (and every request of a cold container)
+    would be one more fetch: an attacker's made-up kids would hammer Kinde and stall our requests
+    on its timeout. A failed attempt is remembered for ``min_interval`` and raised again without a
+    fetch. Any unusable answer (not JSON, not a key set, too deep) counts as a failed fetch, raised
+    as ``PyJWKClientConnectionError`` so the last good key for a known ``kid`` keeps working.
+    """
+
+    def __init__(self, uri: str, *, min_interval: float, **kwargs: Any) -> None:
+        super().__init__(uri, **kwargs)
+        self.min_interval = min_interval
+        self.fetch_attempts = 0
+        self._failed_at: float | None = None
+        self._failure = ""
+
+    @staticmethod
+    def _as_jwk_set_payload(data: Any) -> dict[str, Any]:
+        """Drop the keys PyJWK cannot load. PyJWT skips most unusable keys itself, but some raise
+        errors it does not expect (``alg: none`` is NotImplementedError, ``oct`` without ``k`` a
+        KeyError) and would make the whole set, good keys included, unusable."""
+        payload = jwt.PyJWKClient._as_jwk_set_payload(data)
+        keys = payload.get("keys")
+        if isinstance(keys, list):
+            payload = {**payload, "keys": [key for key in keys if _loadable(key)]}
+        return payload
+
+    def fetch_data(self) -> Any:
+        now = time.monotonic()
+        if self._failed_at is not None and now - self._failed_at < self.min_interval:
+            raise jwt.PyJWKClientConnectionError(
+                f"JWKS fetch failed {now - self._failed_at:.1f}s ago: {self._failure}"
+            )
+        self.fetch_attempts += 1
+        try:
+            data = super().fetch_data()
+        except Exception as exc:  # any unusable answer: not JSON, no usable key, nesting too deep...
+            self._failed_at, self._failure = time.monotonic(), f"{type(exc).__name__}: {exc}"[:200]
+            raise jwt.PyJWKClientConnectionError(self._failure) from None
+        self._failed_at = None
+        return data
+
+
+def _loadable(key: Any) -> bool:
+    if not isinstance(key, dict):
+        return False
+    try:
+        jwt.PyJWK(key)
+    except Exception:  # whatever a malformed key raises, it is not a key we can use
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -53,8 +109,9 @@ class TokenVerifier:
         self.issuer = issuer.removesuffix("/")
         self.audience = audience or None
         self.leeway_seconds = leeway_seconds
-        self._jwks = jwt.PyJWKClient(
+        self._jwks = BoundedJWKClient(
             jwks_url,
+            min_interval=refetch_cooldown_seconds,
             cache_jwk_set=True,
             lifespan=600,
             timeout=JWKS_TIMEOUT_SECONDS,

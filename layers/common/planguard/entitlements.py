@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 import threading
 import time
@@ -20,7 +21,7 @@ from urllib.parse import quote
 
 import requests
 
-from planguard.errors import EntitlementUnavailable
+from planguard.errors import EntitlementUnavailable, Unauthorized
 from planguard.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ MAX_WAIT_SECONDS = 2.0
 SAFETY_MARGIN_SECONDS = 1.0
 CACHE_MAX_USERS = 2048
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Kinde refusing the caller's own token: the token is no good, a retry cannot help (DESIGN §2).
+TOKEN_REFUSED_STATUSES = frozenset({401, 403})
 DEFAULT_REMAINING_SECONDS = 30.0  # outside Lambda (scripts, tests): no deadline to respect
 # A user hammering "add" at their limit must not become one Kinde call per attempt.
 REFRESH_INTERVAL_SECONDS = 5.0
@@ -149,8 +152,15 @@ class KindeAccountApi:
         raw = entitlement.get("entitlement_limit_max")
         if raw is None:
             return Entitlement(limit=None)
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0 or raw != int(raw):
-            raise EntitlementUnavailable(detail=f"unexpected entitlement_limit_max {raw!r}")
+        # Python's json reads NaN, Infinity and 1e400 (inf); int() of those raises, so check first.
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, int | float)
+            or (isinstance(raw, float) and not math.isfinite(raw))
+            or raw < 0
+            or raw != int(raw)
+        ):
+            raise EntitlementUnavailable(detail=f"unexpected entitlement_limit_max {raw!r:.40}")
         limit = int(raw)
         return Entitlement(limit=None if limit >= UNLIMITED_SENTINEL else limit)
 
@@ -176,14 +186,15 @@ class KindeAccountApi:
     def _json(response: requests.Response) -> dict[str, Any]:
         try:
             payload = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: an absurdly deep document
             raise EntitlementUnavailable(detail="Account API answered with invalid JSON") from None
         if not isinstance(payload, dict):
             raise EntitlementUnavailable(detail="Account API answered with a non-object")
         return payload
 
     def _get(self, url: str, token: str, remaining_seconds: Callable[[], float] | None) -> requests.Response:
-        """GET with bounded retries; a final 2xx/404 is returned, anything else raises."""
+        """GET with bounded retries; a final 2xx/404 is returned, 401/403 is the caller's token
+        refused (``Unauthorized``), anything else raises ``EntitlementUnavailable``."""
         wait = 0.0
         response: requests.Response | None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -207,6 +218,9 @@ class KindeAccountApi:
                 if status < 300 or status == 404:
                     return response
                 detail = f"Account API answered {status}"
+                if status in TOKEN_REFUSED_STATUSES:
+                    logger.info("%s: the caller's token was refused", detail)
+                    raise Unauthorized()
                 if status not in RETRYABLE_STATUSES:
                     logger.warning(detail)
                     raise EntitlementUnavailable(detail=detail)

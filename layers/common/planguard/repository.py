@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -184,18 +185,29 @@ def _transient_or_fault(error: ClientError, codes: list[str]) -> NoReturn:
 
 
 def _call(method: Any, **kwargs: Any) -> dict[str, Any]:
-    """A single-item call; throttling past botocore's retries becomes a 503, not a 500."""
-    try:
-        result: dict[str, Any] = method(**kwargs)
-        return result
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise
-        logger.error("DynamoDB error: %s", error.response.get("Error"))
-        raise ServiceUnavailable() from None
-    except BotoCoreError as error:
-        logger.error("DynamoDB unreachable: %s", error)
-        raise ServiceUnavailable() from None
+    """A single-item call; throttling past botocore's retries becomes a 503, not a 500.
+
+    ``TransactionConflictException`` (the item is in another request's transaction right now) is
+    contention, not a fault, and botocore does not retry it: retried here, bounded and jittered.
+    """
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            result: dict[str, Any] = method(**kwargs)
+            return result
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == "ConditionalCheckFailedException":
+                raise
+            if code == "TransactionConflictException" and attempt < CONFLICT_RETRIES - 1:
+                logger.info("single-item call conflicted with a transaction; retrying")
+                _backoff(attempt)
+                continue
+            logger.error("DynamoDB error: %s", error.response.get("Error"))
+            raise ServiceUnavailable() from None
+        except BotoCoreError as error:
+            logger.error("DynamoDB unreachable: %s", error)
+            raise ServiceUnavailable() from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _with_retries[T](attempt: Callable[[], T]) -> T:
@@ -471,7 +483,7 @@ class AccountRepository:
                 "ExpressionAttributeValues": {
                     ":zero": {"N": "0"},
                     ":limit": {"N": str(limit)},
-                    ":until": {"N": str(int(until))},
+                    ":until": {"N": str(math.ceil(until))},  # never shorter than asked
                     ":plan": _s(plan or ""),
                 },
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",

@@ -29,7 +29,7 @@ SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 FN ?= AccountsFunction
 EVENT ?= events/accounts_list.json
 
-.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile webhook openapi fuzz clean
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile webhook openapi fuzz screenshots clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,10 +50,14 @@ sync: .venv/.synced  ## install the Python environment
 kinde/node_modules/.package-lock.json: kinde/package-lock.json
 	@cd kinde && npm ci --no-audit --no-fund --loglevel=error
 
+# axe-core for the dashboard's browser tests: its own package.json, never in kinde/ (pushed to Kinde as is)
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
+	@cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+
 dev: sync  ## run the whole system locally on PORT (default 3000)
 	@$(RUN) python -m local.cli dev
 
-test: sync kinde/node_modules/.package-lock.json  ## run all tests: Python (unit + integration) and the Kinde workflow
+test: sync kinde/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json  ## run all tests: Python (unit + integration + the dashboard in headless Chromium, when installed) and the Kinde workflow
 	@$(RUN) pytest -q
 	@cd kinde && npm test --silent
 
@@ -101,6 +105,9 @@ reconcile: sync  ## recount a user's accounts, repair the counter: make reconcil
 
 webhook: sync  ## send a signed Kinde webhook to the local API: make webhook TYPE=user.deleted USER=kp_alice
 	@$(RUN) python -m local.cli webhook $(if $(TYPE),--type $(TYPE)) $(if $(filter command line,$(origin USER)),--user $(USER))
+
+screenshots: sync tests/browser/node_modules/.package-lock.json  ## the dashboard's screenshots in docs/screenshots/ (headless Chromium, a fresh make dev)
+	@PYTHONPATH=layers/common $(RUN) python -m tests.browser.screenshots
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

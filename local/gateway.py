@@ -25,13 +25,52 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from planguard.errors import JSON_HEADERS, ApiError, BadRequest, NotFound, PayloadTooLarge, to_http_response
 
 from local.functions import InvokeResult, LogSink, console
+from local.kinde import standin_for
 from local.lambda_runtime import http_api_event
 from local.template import CorsConfig, Template
-from local.web import BackgroundHTTPServer
+from local.web import BackgroundHTTPServer, http_request
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"  # make openapi
 Invoker = Callable[[str, dict[str, Any]], InvokeResult]
+
+# The dashboard (DESIGN.md §10): GET/HEAD requests that match no template route are served from
+# frontend/, files only, never outside it. The page's dev sign-in and plan changes are POSTs to the
+# stand-in's /dev/token and /dev/plan, passed on by the gateway (same origin: no CORS needed).
+FRONTEND_DIR = Path(__file__).resolve().parents[1] / "frontend"
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+STATIC_HEADERS = [
+    ("Cache-Control", "no-cache"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; connect-src 'self' https: http://127.0.0.1:* http://localhost:*; "
+        "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+]
+DEV_ROUTES = ("/dev/token", "/dev/plan")
+
+
+def static_file(path: str, root: Path = FRONTEND_DIR) -> Path | None:
+    """The file under ``root`` that a URL path names (``/`` and folders: their index.html), or None."""
+    relative = unquote(path).lstrip("/")
+    if "\\" in relative or "\x00" in relative or any(part in ("..", ".") for part in relative.split("/")):
+        return None
+    candidate = (root / relative).resolve()
+    if candidate.is_dir():
+        candidate = candidate / "index.html"
+    if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
+        return None
+    return candidate if candidate.suffix in STATIC_TYPES else None
 
 
 @dataclass
@@ -150,6 +189,11 @@ class Gateway(BackgroundHTTPServer):
             if (path_parameters := route.match(method, path)) is not None:
                 break
         else:
+            if method in ("GET", "HEAD") and (file := static_file(path)) is not None:
+                headers = [("Content-Type", STATIC_TYPES[file.suffix]), *STATIC_HEADERS]
+                return HttpResponse(200, headers, file.read_bytes())
+            if method == "POST" and path in DEV_ROUTES:
+                return self._to_standin(path, merged, body)
             self._log(f"{method} {path} -> no route 404")
             message = f"No route for {method} {path} in template.yaml."
             return error_response(NotFound(message, extra={"method": method, "path": path}))
@@ -179,6 +223,20 @@ class Gateway(BackgroundHTTPServer):
         elapsed = (time.monotonic() - started) * 1000
         self._log(f"{method} {path} -> {route.function} {response.status} ({elapsed:.0f} ms)")
         return response
+
+    def _to_standin(self, path: str, headers: dict[str, str], body: bytes) -> HttpResponse:
+        """The dashboard's dev sign-in and plan change, passed on to this stack's Kinde stand-in."""
+        standin = standin_for(self.url)
+        if standin is None:
+            message = "No Kinde stand-in: make dev trusts a real Kinde (KINDE_ISSUER_URL); paste a token."
+            return error_response(NotFound(message, extra={"method": "POST", "path": path}))
+        content_type = headers.get("content-type", "application/json")
+        status, answer = http_request(
+            "POST", f"{standin.url}{path}", body, {"Content-Type": content_type}, timeout=60
+        )
+        self._log(f"POST {path} -> Kinde stand-in {status}")
+        data = json.dumps(answer, ensure_ascii=False).encode()
+        return HttpResponse(status, list(JSON_HEADERS.items()), data)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         gateway = self

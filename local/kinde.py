@@ -19,6 +19,7 @@ import re
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,13 @@ DEFAULT_PLAN = "free"
 WEBHOOK_PATH = "/webhooks/kinde"
 # Kinde running the workflow on a plan selection: (user, current plan, requested plan) -> decision.
 PlanChangeHook = Callable[[str, str | None, str], dict[str, Any]]
+# The stand-in of each local API (by the API's URL): the gateway passes the dashboard's /dev/token
+# and /dev/plan on to it, so the page calls its own origin only.
+_STANDINS: weakref.WeakValueDictionary[str, KindeStandIn] = weakref.WeakValueDictionary()
+
+
+def standin_for(api_url: str) -> KindeStandIn | None:
+    return _STANDINS.get(api_url)
 
 
 def new_rsa_key() -> rsa.RSAPrivateKey:
@@ -106,6 +114,8 @@ class KindeStandIn(BackgroundHTTPServer):
         if not self.keys:
             self.rotate_key()
         super().__init__(host, port, self._handler_class())
+        if api_url:
+            _STANDINS[api_url] = self
 
     def _save(self) -> None:
         if not self.state_file:

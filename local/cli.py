@@ -104,6 +104,7 @@ def banner(stack: LocalStack, config: LocalConfig, token: str | None, plan: str 
         "",
         "Plan Guard is running locally (no AWS account, no Docker).",
         "",
+        f"  Dashboard       {api}/   (frontend/; the API's description at {api}/openapi.json)",
         f"  API             {api}   (routes from {_shown(template.path)})",
         f"  Kinde stand-in  {kinde}   (issuer, JWKS, Account API; plans in {_shown(config.kinde_file)})"
         if kinde

@@ -196,6 +196,8 @@ def invoke(config: LocalConfig, options: argparse.Namespace) -> int:
         raise StartupError(f"cannot read the event {options.event}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise StartupError(f"{options.event} is not valid JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise StartupError(f"{options.event} must hold one JSON object, the event")
     function = options.function or function_for_event(template, event)
     if function is None:
         raise StartupError(f"cannot tell which function {options.event} is for: give FN=<LogicalId>")
@@ -348,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ApiError as exc:  # the repository's storage errors (e.g. DynamoDB unreachable)
         say(f"error: {exc.code}: {exc.message}")
+        return 1
+    except OSError as exc:  # e.g. the running make dev's stand-in stopped answering
+        say(f"error: {exc}")
         return 1
 
 

@@ -98,11 +98,22 @@ class LocalConfig:
             dynamodb_endpoint_url=_url(env, "DYNAMODB_ENDPOINT_URL"),
             plan_limits=limits,
             overrides=overrides,
-            save_interval_seconds=float(env.get("PLANGUARD_SAVE_INTERVAL") or 10),
+            save_interval_seconds=_seconds(env, "PLANGUARD_SAVE_INTERVAL", 10.0),
             dynamodb_file=local_dir / "dynamodb.json",
             kinde_file=local_dir / "kinde.json",
             running_file=local_dir / "dev.json",
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name) or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise StartupError(f"{name} must be a number of seconds above 0, got {raw!r}")
+    return value
 
 
 def resource_names(template: Template) -> dict[str, str]:

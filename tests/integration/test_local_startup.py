@@ -77,6 +77,8 @@ def test_missing_template(tmp_path: Path) -> None:
         ("PORT", "\u00b2"),  # "²": str.isdigit() says yes, int() raises
         ("KINDE_PORT", "\u0663"),  # "٣": int() would read 3
         ("KINDE_ISSUER_URL", "kinde.com"),
+        ("PLANGUARD_SAVE_INTERVAL", "soon"),
+        ("PLANGUARD_SAVE_INTERVAL", "0"),
     ],
 )
 def test_bad_values(tmp_path: Path, name: str, value: str) -> None:
@@ -86,3 +88,11 @@ def test_bad_values(tmp_path: Path, name: str, value: str) -> None:
 def test_damaged_data_file(tmp_path: Path) -> None:
     (tmp_path / "dynamodb.json").write_text("{not json")
     assert "dynamodb.json is damaged" in refuses(tmp_path)
+
+
+def test_an_event_that_is_not_an_object_is_one_line(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text("[1, 2]")
+    result = run_module("local.cli", "invoke", str(event), env=local_env(tmp_path), timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"error: {event} must hold one JSON object, the event"

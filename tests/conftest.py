@@ -84,6 +84,19 @@ def aws() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """A single-threaded moto server on 127.0.0.1 with the template's tables: each request is
+    atomic, as DynamoDB's are, while separate requests interleave (the races tests need)."""
+    from local.dynamodb import SingleThreadedMotoServer, create_tables
+
+    server = SingleThreadedMotoServer()
+    server.start()
+    create_tables(server.endpoint_url)
+    yield server.endpoint_url
+    server.stop()
+
+
 @pytest.fixture
 def accounts(env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn) -> AccountsClient:
     kinde.set_plan(USER, "pro")

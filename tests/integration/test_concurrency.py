@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -12,18 +11,7 @@ import pytest
 from planguard.errors import ApiError, NotFound
 from planguard.repository import AccountRepository, CounterConditionFailed, dynamodb_client
 
-from local.dynamodb import SingleThreadedMotoServer, create_tables
-
 USER = "kp_concurrent"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = SingleThreadedMotoServer()
-    server.start()
-    create_tables(server.endpoint_url)
-    yield server.endpoint_url
-    server.stop()
 
 
 @pytest.fixture

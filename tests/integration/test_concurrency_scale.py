@@ -16,7 +16,6 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -30,8 +29,6 @@ from planguard.repository import (
     dynamodb_client,
     normalise_account_number,
 )
-
-from local.dynamodb import SingleThreadedMotoServer, create_tables
 
 pytestmark = pytest.mark.fuzz
 
@@ -51,15 +48,6 @@ WEIGHTS = {
     "reconcile": 1,
     "user.deleted": 1,
 }
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = SingleThreadedMotoServer()
-    server.start()
-    create_tables(server.endpoint_url)
-    yield server.endpoint_url
-    server.stop()
 
 
 def one_operation(repository: AccountRepository, rng: random.Random, name: str, user: str) -> str:

@@ -32,7 +32,6 @@ from planguard.errors import ServiceUnavailable
 from planguard.ids import new_account_id
 from planguard.repository import AccountRepository, _guard_sk, get_repository, normalise_account_number
 
-from local.dynamodb import SingleThreadedMotoServer, create_tables
 from local.kinde import KindeStandIn
 from tests.support import AccountsClient, clear_caches, deliver_webhook, place_hold, sign_webhook
 
@@ -111,15 +110,6 @@ class FaultInjector:
         headers["Content-Type"] = "application/x-amz-json-1.0"
         headers["x-amzn-RequestId"] = uuid.uuid4().hex
         return AWSResponse(request.url, status, headers, _Raw(json.dumps(body).encode()))
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = SingleThreadedMotoServer()
-    server.start()
-    create_tables(server.endpoint_url)
-    yield server.endpoint_url
-    server.stop()
 
 
 @pytest.fixture

@@ -438,15 +438,19 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
         "",
         "- The usage count and the plan check's direct invoke (Kinde's plan-change path) import no",
         "  pydantic, no Powertools, no boto3, no PyJWT and no requests: a bare botocore client, stdlib",
-        "  settings and a stdlib JSON logger. Their import is below the boto3 floor; their first answer",
-        "  adds one SSM `GetParameter` (the usage key) or the hold's conditional write.",
-        "- AccountsFunction carries what its routes need on every request: Powertools' HTTP resolver",
-        "  (its package imports every resolver kind), pydantic for the request models, PyJWT with",
-        "  `cryptography` for the token, and a Kinde client. Those are the top imports above; without",
-        "  dropping the resolver or pydantic (the project's chosen libraries) the import stays above",
-        "  1.25x. Idempotency (and boto3 with it) is imported only by a request that has an",
-        "  `Idempotency-Key`. Its first answer also fetches the JWKS and the entitlement over HTTP and",
-        "  verifies an RS256 signature, which a bare `GetItem` does not.",
+        "  settings and a stdlib JSON logger; their own modules add about 10 ms of imports above it.",
+        "  `import.bare_botocore_client` is the floor they can reach: where it is above 0.95x on a",
+        "  machine, so is the usage count (0.95x was measured on another machine, where the bare",
+        "  client was 0.91x). Their first answer adds one SSM `GetParameter` (the usage key, cached",
+        "  5 minutes) or the hold's conditional write, which the baseline's single `GetItem` does not.",
+        "- AccountsFunction carries what every request needs: Powertools' HTTP resolver (its package",
+        "  imports every resolver kind) and PyJWT with `cryptography` for the token. pydantic (the",
+        "  request models) is imported by the write routes only, Powertools idempotency (and boto3",
+        "  with it) by a request with an `Idempotency-Key` only, and the Kinde client uses the urllib3",
+        "  botocore already loaded instead of requests. What is left is the resolver and PyJWT: the",
+        "  import stays a little above 1.25x unless one of those goes. Its first answer also fetches",
+        "  the JWKS and the entitlement over HTTP and verifies an RS256 signature, which a bare",
+        "  `GetItem` does not, so it cannot come near 1x.",
         "",
     ]
     (ROOT / "docs").mkdir(exist_ok=True)
@@ -460,6 +464,9 @@ def main() -> None:
     print(
         f"Plan Guard benchmarks ({'quick' if QUICK else f'median of {RUNS} runs'}; ratios, lower is better)"
     )
+    # The floor under the floor: a bare botocore client, no boto3 (what the Kinde-path functions use).
+    bare = "import botocore.session; botocore.session.get_session().create_client('dynamodb')"
+    figures["import.bare_botocore_client"] = _ratio(bare, _env(None), BASELINE_IMPORT, _env(None))["ratio"]
     for function, (code_dir, module) in HANDLERS.items():
         # Both sides end with a ready DynamoDB client, so laziness cannot hide the client's cost.
         ready = f"import {module}; from planguard.repository import get_repository; get_repository()"

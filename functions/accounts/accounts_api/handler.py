@@ -1,6 +1,7 @@
 """AccountsFunction handler: the tracked-account routes.
 
 Thin by design: each route is authenticate → parse → one ``AccountsService`` call → response.
+The request models (pydantic) are imported by the write routes only: a read never pays for them.
 Errors are raised as ``ApiError`` and mapped to HTTP by the shared resolver.
 """
 
@@ -21,7 +22,6 @@ from planguard.headers import header
 from planguard.repository import dynamodb_client, get_repository
 from planguard.settings import get_settings
 
-from accounts_api.models import CreateAccountRequest, UpdateAccountRequest
 from accounts_api.service import AccountsService, NewAccount
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ def list_accounts() -> Response[Any]:
 
 @app.post("/accounts")
 def create_account() -> Response[Any]:
+    from accounts_api.models import CreateAccountRequest  # noqa: PLC0415 - pydantic, for writes only
+
     principal = authenticate(app.current_event)
     payload = parse_model(CreateAccountRequest, json_body(app.current_event))
     key = header(app.current_event.headers, "idempotency-key")
@@ -97,6 +99,8 @@ def get_account(id: str) -> Response[Any]:
 
 @app.patch("/accounts/<id>")
 def update_account(id: str) -> Response[Any]:
+    from accounts_api.models import UpdateAccountRequest  # noqa: PLC0415 - pydantic, for writes only
+
     principal = authenticate(app.current_event)
     payload = parse_model(UpdateAccountRequest, json_body(app.current_event))
     return _json(200, service().update(principal, id, payload.name, payload.account_number).to_json())

@@ -12,13 +12,12 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-from pydantic import BaseModel, ValidationError
 
 from planguard.auth import Principal, get_verifier
 from planguard.entitlements import DEFAULT_REMAINING_SECONDS
@@ -34,6 +33,9 @@ from planguard.headers import header
 
 MAX_BODY_BYTES = 16 * 1024
 _ASCII_DIGITS = re.compile(r"[0-9]{1,9}")  # str.isdigit() also takes "²", which int() refuses
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 logger = Logger()
 # The layer's modules log with the standard library (the usage-count function has no Powertools
@@ -112,6 +114,8 @@ def json_body(event: APIGatewayProxyEventV2) -> Any:
 
 def parse_model[M: BaseModel](model: type[M], payload: Any) -> M:
     """Validate a JSON payload; field errors become 422 ``VALIDATION_ERROR`` with ``fields``."""
+    from pydantic import ValidationError  # noqa: PLC0415 - the model's import brought pydantic in
+
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

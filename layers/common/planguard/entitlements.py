@@ -8,6 +8,7 @@ loop here is bounded on every axis: attempts, each wait, and the time the invoca
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import random
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-import requests
+import urllib3
 
 from planguard.errors import EntitlementUnavailable, Unauthorized
 from planguard.settings import get_settings
@@ -59,14 +60,16 @@ class KindeAccountApi:
         *,
         cache_seconds: int = 60,
         missing_unlimited: bool = False,
-        session: requests.Session | None = None,
+        http: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = issuer_url.removesuffix("/")
         self.cache_seconds = cache_seconds
         self.missing_unlimited = missing_unlimited
-        self._session = session or requests.Session()
+        # urllib3 directly: botocore already loaded it, so Kinde calls cost no import of their own.
+        # No retries or redirects of its own: the loop below owns both.
+        self._http = http or urllib3.PoolManager(retries=False)
         self._clock = clock
         self._sleep = sleep
         self._cache: OrderedDict[tuple[str, str], tuple[float, Entitlement]] = OrderedDict()
@@ -116,7 +119,7 @@ class KindeAccountApi:
     ) -> Entitlement:
         url = f"{self.base_url}/account_api/v1/entitlement/{quote(feature_key, safe='')}"
         response = self._get(url, token, remaining_seconds)
-        if response.status_code == 404:
+        if response.status == 404:
             result = self._missing()
         else:
             result = self._parse_entitlement(self._json(response), feature_key)
@@ -183,20 +186,22 @@ class KindeAccountApi:
                 self._cache.popitem(last=False)
 
     @staticmethod
-    def _json(response: requests.Response) -> dict[str, Any]:
+    def _json(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:
         try:
-            payload = response.json()
+            payload = json.loads(response.data)
         except (ValueError, RecursionError):  # RecursionError: an absurdly deep document
             raise EntitlementUnavailable(detail="Account API answered with invalid JSON") from None
         if not isinstance(payload, dict):
             raise EntitlementUnavailable(detail="Account API answered with a non-object")
         return payload
 
-    def _get(self, url: str, token: str, remaining_seconds: Callable[[], float] | None) -> requests.Response:
+    def _get(
+        self, url: str, token: str, remaining_seconds: Callable[[], float] | None
+    ) -> urllib3.BaseHTTPResponse:
         """GET with bounded retries; a final 2xx/404 is returned, 401/403 is the caller's token
         refused (``Unauthorized``), anything else raises ``EntitlementUnavailable``."""
         wait = 0.0
-        response: requests.Response | None
+        response: urllib3.BaseHTTPResponse | None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             budget = (
                 remaining_seconds() if remaining_seconds else DEFAULT_REMAINING_SECONDS
@@ -205,16 +210,19 @@ class KindeAccountApi:
             if read_timeout <= 0.1:
                 raise EntitlementUnavailable(int(wait) or 1, detail="no time left to call Kinde")
             try:
-                response = self._session.get(
+                response = self._http.request(
+                    "GET",
                     url,
                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                    timeout=(CONNECT_TIMEOUT_SECONDS, read_timeout),
+                    timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout),
+                    retries=False,
+                    redirect=False,
                 )
-            except requests.RequestException as exc:
+            except urllib3.exceptions.HTTPError as exc:
                 detail = f"{type(exc).__name__} calling the Account API"
                 response = None
             else:
-                status = response.status_code
+                status = response.status
                 if status < 300 or status == 404:
                     return response
                 detail = f"Account API answered {status}"
@@ -236,7 +244,7 @@ class KindeAccountApi:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _wait_before_retry(response: requests.Response | None, attempt: int) -> float:
+    def _wait_before_retry(response: urllib3.BaseHTTPResponse | None, attempt: int) -> float:
         """Seconds to wait: the server's ``Retry-After``/``RateLimit-Reset``, else jittered backoff."""
         if response is not None:
             for header in ("Retry-After", "RateLimit-Reset"):

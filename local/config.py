@@ -71,6 +71,8 @@ class LocalConfig:
     dynamodb_file: Path
     kinde_file: Path
     running_file: Path  # a running make dev's Endpoints
+    # The template's CorsAllowedOrigins (empty: none, as deployed); a frontend on another origin.
+    cors_origins: str | None = None
 
     @classmethod
     def from_env(cls) -> LocalConfig:
@@ -102,6 +104,7 @@ class LocalConfig:
             dynamodb_file=local_dir / "dynamodb.json",
             kinde_file=local_dir / "kinde.json",
             running_file=local_dir / "dev.json",
+            cors_origins=env.get("CORS_ALLOWED_ORIGINS"),
         )
 
 

@@ -161,10 +161,13 @@ class Gateway(BackgroundHTTPServer):
         host: str = "127.0.0.1",
         port: int = 3000,
         log: LogSink = console,
+        cors_origins: str | None = None,
     ) -> None:
         # Literal routes before parameterised ones, as API Gateway prefers the most specific.
         self.routes = sorted(template.routes(), key=lambda route: route.path.count("{"))
-        self.cors = template.http_api_cors()
+        # The template's CORS, with its CorsAllowedOrigins parameter set as a deployment would.
+        parameters = {"CorsAllowedOrigins": cors_origins} if cors_origins is not None else None
+        self.cors = template.http_api_cors(parameters)
         self._invoke = invoke
         self._log = log
         super().__init__(host, port, self._handler_class())

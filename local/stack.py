@@ -55,7 +55,14 @@ class LocalStack:
     def _start(self) -> None:
         config = self.config
         try:  # first: a busy port should fail before anything slow happens
-            self.gateway = Gateway(self.template, self._invoke, host=HOST, port=config.port, log=self._log)
+            self.gateway = Gateway(
+                self.template,
+                self._invoke,
+                host=HOST,
+                port=config.port,
+                log=self._log,
+                cors_origins=config.cors_origins,
+            )
         except OSError as exc:
             raise _port_error(exc, "API", config.port, "PORT") from None
         self._start_kinde(self.gateway.url)

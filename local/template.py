@@ -141,17 +141,26 @@ class Template:
             env[key] = "" if resolved is None else str(resolved)
         return env
 
-    def http_api_cors(self) -> CorsConfig | None:
-        """The HttpApi's ``CorsConfiguration``, resolved, or None without one."""
+    def http_api_cors(self, parameters: dict[str, Any] | None = None) -> CorsConfig | None:
+        """The HttpApi's ``CorsConfiguration``, resolved with the parameter defaults (and
+        ``parameters`` over them), or None without one. Its ``!If`` on a condition is evaluated,
+        and ``AWS::NoValue`` drops the key, as CloudFormation does."""
+        values = {**self.parameter_defaults(), **(parameters or {})}
         for res in self.of_type("AWS::Serverless::HttpApi").values():
             if raw := res["Properties"].get("CorsConfiguration"):
-                config = {
-                    key: resolve_value(value, self.parameter_defaults(), {}) for key, value in raw.items()
-                }
+                config = {}
+                for key, expression in raw.items():
+                    chosen = expression
+                    if isinstance(expression, dict) and "Fn::If" in expression:
+                        name, if_true, if_false = expression["Fn::If"]
+                        chosen = if_true if self._condition(name, values) else if_false
+                    if chosen != {"Ref": "AWS::NoValue"}:
+                        config[key] = resolve_value(chosen, values, {})
 
                 def strings(name: str, config: dict[str, Any] = config) -> tuple[str, ...]:
                     value = config.get(name, [])  # a list, or a CommaDelimitedList's string
-                    return tuple(value.split(",") if isinstance(value, str) else value)
+                    items = value.split(",") if isinstance(value, str) else value
+                    return tuple(item.strip() for item in items if item.strip())
 
                 return CorsConfig(
                     allow_origins=strings("AllowOrigins"),
@@ -161,6 +170,27 @@ class Template:
                     max_age=config.get("MaxAge"),
                 )
         return None
+
+    def _condition(self, name: str, values: dict[str, Any]) -> bool:
+        """One of the template's ``Conditions``, over ``!Not``, ``!Equals``, ``!Join`` and ``!Ref``."""
+
+        def evaluate(expr: Any) -> Any:
+            if not isinstance(expr, dict):
+                return expr
+            if "Ref" in expr:
+                return values[expr["Ref"]]
+            if "Fn::Not" in expr:
+                return not evaluate(expr["Fn::Not"][0])
+            if "Fn::Equals" in expr:
+                left, right = (evaluate(part) for part in expr["Fn::Equals"])
+                return left == right
+            if "Fn::Join" in expr:
+                separator, items = expr["Fn::Join"]
+                items = evaluate(items)
+                return separator.join(items.split(",") if isinstance(items, str) else items)
+            raise TemplateError(f"cannot evaluate {expr} locally")
+
+        return bool(evaluate(self.doc["Conditions"][name]))
 
 
 def resolve_value(value: Any, parameters: dict[str, Any], resource_names: dict[str, str]) -> Any:

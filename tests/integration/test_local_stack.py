@@ -29,9 +29,12 @@ VALID_ID = "01JD3W5V6Q2XKQY7M5R8T9C0AB"
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    stack = start_dev(tmp_path_factory.mktemp("local"))
+    stack = start_dev(tmp_path_factory.mktemp("local"), CORS_ALLOWED_ORIGINS=FRONTEND_ORIGIN)
     yield stack
     assert stack.stop() == 0, stack.stderr
+
+
+FRONTEND_ORIGIN = "http://localhost:5173"
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -165,10 +168,17 @@ def test_unknown_routes_are_a_json_404(dev: DevStack) -> None:
         assert "x-local-function" not in response.headers
 
 
-def test_cors_preflight_from_the_template(dev: DevStack) -> None:
+def test_cors_allows_no_origin_by_default() -> None:
+    """Deployed with the defaults, no browser origin may call the API."""
     cors = load_template().http_api_cors()
-    assert cors is not None
-    origin = cors.allow_origins[0]
+    assert cors is not None and cors.allow_origins == ()
+    named = load_template().http_api_cors({"CorsAllowedOrigins": "https://app.example, https://b.example"})
+    assert named is not None and named.allow_origins == ("https://app.example", "https://b.example")
+
+
+def test_cors_preflight_from_the_template(dev: DevStack) -> None:
+    """The stack was started with CORS_ALLOWED_ORIGINS, the template's parameter set locally."""
+    origin = FRONTEND_ORIGIN
     preflight = requests.options(
         f"{dev.api}/accounts",
         headers={"Origin": origin, "Access-Control-Request-Method": "POST"},

@@ -1,4 +1,4 @@
-// The API's public routes (DESIGN.md §2) and the local Kinde stand-in's dev routes, with every
+// The API's public routes and the local Kinde stand-in's dev routes, with every
 // error code turned into a sentence a person can act on.
 import { config } from "./config.js";
 

@@ -34,7 +34,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"  # make openapi
 Invoker = Callable[[str, dict[str, Any]], InvokeResult]
 
-# The dashboard (DESIGN.md §10): GET/HEAD requests that match no template route are served from
+# The dashboard: GET/HEAD requests that match no template route are served from
 # frontend/, files only, never outside it. The page's dev sign-in and plan changes are POSTs to the
 # stand-in's /dev/token and /dev/plan, passed on by the gateway (same origin: no CORS needed).
 FRONTEND_DIR = Path(__file__).resolve().parents[1] / "frontend"

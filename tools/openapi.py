@@ -125,7 +125,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def response_schemas() -> dict[str, Any]:
-    """The success bodies of DESIGN.md §2, §4, §5 and §9."""
+    """The success bodies of every route: the accounts API, the usage count, the plan check and the hold."""
     usage = _object(
         {
             "used": _INT,
@@ -188,7 +188,7 @@ def response_schemas() -> dict[str, Any]:
 
 
 def error_schemas() -> tuple[dict[str, Any], dict[int, list[str]]]:
-    """The error body of §2, and the codes ``planguard.errors`` defines per status."""
+    """The error body, and the codes ``planguard.errors`` defines per status."""
     from planguard import errors  # noqa: PLC0415 - after _code_paths() put the layer on sys.path
 
     codes: dict[int, list[str]] = {}

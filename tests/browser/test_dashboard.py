@@ -1,4 +1,4 @@
-"""The dashboard in real headless Chromium against a ``make dev`` of its own (DESIGN.md §10)."""
+"""The dashboard in real headless Chromium against a ``make dev`` of its own."""
 
 from __future__ import annotations
 

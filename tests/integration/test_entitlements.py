@@ -118,7 +118,7 @@ def test_500_then_success(kinde: KindeStandIn, clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_token_refused_is_401_not_retried(kinde: KindeStandIn, clock: FakeClock, status: int) -> None:
-    """Kinde refusing the caller's own token: the token is no good (DESIGN §2), not an outage."""
+    """Kinde refusing the caller's own token: the token is no good, not an outage."""
     kinde.faults.append(Fault(status=status))
     with pytest.raises(Unauthorized) as caught:
         client(kinde, clock).entitlement(USER, kinde.mint(USER), FEATURE)

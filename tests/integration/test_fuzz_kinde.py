@@ -2,7 +2,7 @@
 
 The Account API stand-in answers with generated shapes, types, numbers, status codes, slowness and
 malformed JSON; each example calls one route of AccountsFunction in-process and compares the
-answer with an oracle written from DESIGN.md §2/§3 (not from the client's code):
+answer with an oracle written from the contract (not from the client's code):
 
 - adds fail closed: 401 when Kinde refuses the caller's token (401/403), 403 NO_ENTITLEMENT for a
   missing entitlement, 403 LIMIT_REACHED at the limit, 503 ENTITLEMENT_ERROR with Retry-After
@@ -146,7 +146,7 @@ class Answer:
 
 
 def meaning_of_body(body: Any) -> tuple[str, int | None]:
-    """The oracle for a 2xx body (DESIGN.md §3, KINDE.md): the limit, missing or unreadable."""
+    """The oracle for a 2xx body: the limit, missing or unreadable."""
     if not isinstance(body, dict):
         return "unreadable", None
     data = body.get("data")

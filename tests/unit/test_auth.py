@@ -164,7 +164,7 @@ def test_audience_checked_when_configured(kinde: KindeStandIn, fetches: JwksFetc
 def test_token_for_another_application_refused_when_no_audience_configured(
     kinde: KindeStandIn, fetches: JwksFetches
 ) -> None:
-    """DESIGN.md §7: with KINDE_AUDIENCE unset, any non-empty aud is another application's token."""
+    """With KINDE_AUDIENCE unset, any non-empty aud is another application's token."""
     for audience in (["https://api.planguard.dev"], "https://other.example", ["", "x"]):
         with pytest.raises(Unauthorized):
             verifier().verify(mint(kinde, aud=audience))

@@ -136,7 +136,7 @@ class TokenVerifier:
             raise Unauthorized()
         if self.audience is None and claims.get("aud"):
             # No audience configured: a token minted for another application of the same Kinde
-            # business (any non-empty aud) is not ours (DESIGN.md §7).
+            # business (any non-empty aud) is not ours.
             logger.info("Token refused: audience %s not expected", type(claims["aud"]).__name__)
             raise Unauthorized()
         grant_types = claims.get("gty") or []

@@ -35,7 +35,7 @@ MAX_WAIT_SECONDS = 2.0
 SAFETY_MARGIN_SECONDS = 1.0
 CACHE_MAX_USERS = 2048
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Kinde refusing the caller's own token: the token is no good, a retry cannot help (DESIGN §2).
+# Kinde refusing the caller's own token: the token is no good, a retry cannot help.
 TOKEN_REFUSED_STATUSES = frozenset({401, 403})
 DEFAULT_REMAINING_SECONDS = 30.0  # outside Lambda (scripts, tests): no deadline to respect
 # A user hammering "add" at their limit must not become one Kinde call per attempt.

@@ -7,19 +7,17 @@ that cannot be a limit is a 400, never a 500: this runs on Kinde's plan-change p
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from planguard.errors import BadRequest, PayloadTooLarge
-from planguard.headers import header
+from planguard.errors import BadRequest
+from planguard.headers import is_json, media_type
+from planguard.request_body import body_bytes
 
 MAX_LIMIT = 1_000_000
-MAX_BODY_BYTES = 16 * 1024
 _LIMIT = re.compile(r"[0-9]{1,7}")  # ASCII only: str.isdigit() also takes "²"
 _PLAN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 BAD_LIMIT = f"'limit' must be a whole number from 0 to {MAX_LIMIT:,}, or empty for an unlimited plan."
@@ -33,18 +31,11 @@ class HoldRequest:
 
 
 def _body_fields(event: dict[str, Any]) -> dict[str, Any]:
-    raw = event.get("body") or ""
-    try:
-        data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise BadRequest("The request body could not be decoded.") from None
-    if len(data) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    data = body_bytes(event.get("body"), bool(event.get("isBase64Encoded")))
     if not data.strip():
         return {}
-    media_type = (header(event.get("headers"), "content-type") or "").split(";", 1)[0].strip().lower()
     try:
-        if media_type == "application/json" or media_type.endswith("+json"):
+        if is_json(media_type(event.get("headers"))):
             fields = json.loads(data)
         else:
             text = data.decode("utf-8")

@@ -7,8 +7,6 @@ parse bodies and query strings into 4xx errors, never into 500s.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -25,13 +23,12 @@ from planguard.errors import (
     ApiError,
     BadRequest,
     NotFound,
-    PayloadTooLarge,
     ValidationFailed,
     to_http_response,
 )
-from planguard.headers import header
+from planguard.headers import is_json, media_type
+from planguard.request_body import body_bytes
 
-MAX_BODY_BYTES = 16 * 1024
 _ASCII_DIGITS = re.compile(r"[0-9]{1,9}")  # str.isdigit() also takes "²", which int() refuses
 
 if TYPE_CHECKING:
@@ -87,22 +84,14 @@ def authenticate(event: APIGatewayProxyEventV2) -> Principal:
 
 def raw_body(event: APIGatewayProxyEventV2) -> bytes:
     """The request body's bytes (API Gateway may base64 them): 400 when undecodable, 413 when large."""
-    raw = event.body or ""
-    try:
-        data = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode("utf-8")
-    except (binascii.Error, ValueError, UnicodeEncodeError):  # ValueError: non-ASCII "base64"
-        raise BadRequest("The request body could not be decoded.") from None
-    if len(data) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
-    return data
+    return body_bytes(event.body, bool(event.is_base64_encoded))
 
 
 def json_body(event: APIGatewayProxyEventV2) -> Any:
     """The request body as JSON: 413 when too large, 400 when absent, not JSON or not UTF-8."""
     data = raw_body(event)
-    content_type = header(event.headers, "content-type") or ""
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+    media = media_type(event.headers)
+    if media and not is_json(media):
         raise BadRequest("The request body must be JSON (Content-Type: application/json).")
     if not data.strip():
         raise BadRequest("A JSON request body is required.")

@@ -20,3 +20,12 @@ def bearer_token(headers: Mapping[str, str] | None) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+def media_type(headers: Mapping[str, str] | None) -> str:
+    """The ``Content-Type``'s media type, lower-cased, without parameters; "" when absent."""
+    return (header(headers, "content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")

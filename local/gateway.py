@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -255,17 +255,8 @@ class Gateway(BackgroundHTTPServer):
             def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
                 """What http.server refuses before routing (a header line over 64 KiB, a bad request
                 line) gets the API's error body too, not the stdlib's HTML page."""
-                body = json.dumps(
-                    {"error": {"code": "BAD_REQUEST", "message": message or "The request is malformed."}}
-                ).encode()
                 self.close_connection = True
-                self.send_response(code, message)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                if self.command != "HEAD" and code >= 200 and code not in (204, 304):
-                    self.wfile.write(body)
+                self._send(replace(error_response(BadRequest(message)), status=code))
 
             def _serve(self) -> None:
                 raw = (self.headers.get("Content-Length") or "0").strip()
@@ -285,6 +276,9 @@ class Gateway(BackgroundHTTPServer):
                     except Exception as exc:  # a gateway bug: say so, keep serving
                         traceback.print_exc()
                         response = error_response(GatewayError(f"The local gateway failed: {exc}"))
+                self._send(response)
+
+            def _send(self, response: HttpResponse) -> None:
                 self.send_response(response.status)
                 for name, value in response.headers:
                     self.send_header(name, value)

@@ -234,16 +234,11 @@ def test_a_missing_parameter_means_no_key_and_is_looked_up_once(
 def test_ssm_unreachable_is_503(
     call: Callable[..., HttpResult], env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from botocore.exceptions import EndpointConnectionError
     from usage_count_api import usage_key
 
     reset_settings(env, USAGE_API_KEY=None, USAGE_API_KEY_PARAM=PARAM)
-
-    class Unreachable:
-        def get_parameter(self, **_: Any) -> Any:
-            raise EndpointConnectionError(endpoint_url="https://ssm.us-east-1.amazonaws.com")
-
-    monkeypatch.setattr(usage_key, "_fetch_client", Unreachable)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", "http://127.0.0.1:9")  # nothing listens there
+    usage_key.forget()
     result = call(headers={"x-api-key": "anything"})
     assert (result.status, result.error_code) == (503, "SERVICE_UNAVAILABLE")
     assert result.headers["retry-after"] == "1"

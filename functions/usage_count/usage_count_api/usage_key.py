@@ -23,10 +23,6 @@ _lock = threading.Lock()
 _cached: dict[str, tuple[float, str | None]] = {}  # parameter name -> (expires at, key)
 
 
-def _fetch_client() -> Any:
-    return _ssm()
-
-
 @functools.cache
 def _ssm() -> Any:
     """Short timeouts: botocore's 60 s default would stall Kinde's workflow."""
@@ -67,7 +63,7 @@ def _fetch(name: str) -> tuple[str | None, float]:
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
     try:
-        value = _fetch_client().get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        value = _ssm().get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
             return None, MISSING_MAX_AGE_SECONDS

@@ -20,8 +20,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from planguard.accounts_store import AccountRepository
+from planguard.dynamodb import dynamodb_client
 from planguard.errors import ApiError
-from planguard.repository import AccountRepository, dynamodb_client
 
 from local.config import (
     DEV_TOKEN_TTL_SECONDS,

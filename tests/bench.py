@@ -242,7 +242,7 @@ def _in_process(endpoint: str, standin: Any) -> tuple[Callable[..., Any], Any]:
     import logging
 
     logging.disable(logging.INFO)
-    from planguard.repository import get_repository
+    from planguard.accounts_store import get_repository
 
     from local.lambda_runtime import LocalContext
 
@@ -473,7 +473,7 @@ def main() -> None:
     figures["import.bare_botocore_client"] = _ratio(bare, _env(None), BASELINE_IMPORT, _env(None))["ratio"]
     for function, (code_dir, module) in HANDLERS.items():
         # Both sides end with a ready DynamoDB client, so laziness cannot hide the client's cost.
-        ready = f"import {module}; from planguard.repository import get_repository; get_repository()"
+        ready = f"import {module}; from planguard.accounts_store import get_repository; get_repository()"
         row = _ratio(ready, _env(code_dir), BASELINE_IMPORT, _env(None))
         figures[f"import.{function}"] = row["ratio"]
         imports[function] = top_imports(code_dir, module)

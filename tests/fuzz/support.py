@@ -89,7 +89,7 @@ def credentials(kinde: KindeStandIn) -> dict[str, str]:
 @contextmanager
 def running_stack(kinde: KindeStandIn) -> Iterator[Stack]:
     """Needs the ``env`` and ``aws`` fixtures active. PRO has 3 accounts, FULL its 3 of free."""
-    from planguard.repository import get_repository
+    from planguard.accounts_store import get_repository
 
     kinde.set_plan(PRO, "pro")
     kinde.set_plan(FREE, "free")

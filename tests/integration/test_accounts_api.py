@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from planguard.repository import get_repository
+from planguard.accounts_store import get_repository
 
 from local.kinde import Fault, KindeStandIn
 from tests.support import OTHER_USER, USER, AccountsClient

@@ -8,8 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
+from planguard.accounts_store import AccountRepository
+from planguard.dynamodb import dynamodb_client
 from planguard.errors import ApiError, NotFound
-from planguard.repository import AccountRepository, CounterConditionFailed, dynamodb_client
+from planguard.usage_counter import CounterConditionFailed
 
 USER = "kp_concurrent"
 

@@ -27,10 +27,12 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.retries import standard
-from planguard import repository as repository_module
+from planguard import dynamodb as repository_module
+from planguard.accounts_store import AccountRepository, get_repository
 from planguard.errors import ServiceUnavailable
 from planguard.ids import new_account_id
-from planguard.repository import AccountRepository, _guard_sk, get_repository, normalise_account_number
+from planguard.keys import guard_sk as _guard_sk
+from planguard.keys import normalise_account_number
 
 from local.kinde import KindeStandIn
 from tests.support import AccountsClient, clear_caches, deliver_webhook, place_hold, sign_webhook

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from planguard.repository import get_repository
+from planguard.accounts_store import get_repository
 
 from local.kinde import KindeStandIn
 from tests.support import (
@@ -363,8 +363,8 @@ def test_more_accounts_than_one_page_of_deletes(
 def test_a_failure_half_way_is_retried_by_kinde_and_completes(
     env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from planguard.accounts_store import AccountRepository
     from planguard.errors import ServiceUnavailable
-    from planguard.repository import AccountRepository
 
     seed(USER, 5)
     original = AccountRepository.delete
@@ -380,8 +380,10 @@ def test_a_failure_half_way_is_retried_by_kinde_and_completes(
     body = user_deleted(kinde)
     first = deliver_webhook(body, "msg_flaky")
     assert (first.status, first.error_code) == (503, "SERVICE_UNAVAILABLE")
+    assert calls["n"] == 3  # the cascade went through the patched delete: two, then the fault
     assert get_repository().usage_count(USER) == 3  # two went, each with its count
     assert len(partition(USER)) == 3 * 2 + 1
     second = deliver_webhook(body, "msg_flaky")  # Kinde's retry of the same delivery
     assert second.status == 200
+    assert calls["n"] == 3 + 3  # the retry removed the three left, through the same delete
     assert partition(USER) == []

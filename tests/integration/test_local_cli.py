@@ -64,7 +64,7 @@ def test_reconcile_a_deployed_table_with_aws_credentials(
 ) -> None:
     """``--table`` goes to the named table through the default AWS chain (moto here), not .local/."""
     import boto3
-    from planguard.repository import AccountRepository
+    from planguard.accounts_store import AccountRepository
 
     from local.cli import main
 

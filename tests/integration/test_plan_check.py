@@ -10,11 +10,12 @@ from typing import Any
 from unittest.mock import ANY
 
 import pytest
+from planguard.accounts_store import get_repository
 from planguard.entitlements import get_account_api
 from planguard.errors import ServiceUnavailable
 from planguard.plan_rule import DENY_MESSAGE, HoldResult, PlanCheckError, deny_reasons
-from planguard.repository import AccountRepository, get_repository
 from planguard.settings import get_settings
+from planguard.usage_counter import UsageCounter
 
 from local.kinde import Fault, KindeStandIn
 from local.lambda_runtime import LocalContext, stamp_token
@@ -52,10 +53,10 @@ def plan_selection(base: str, current: str | None, requested: str) -> dict[str, 
 
 
 class FakeHolds:
-    """Spies on ``AccountRepository.place_hold``: the real conditional write, recorded, unless a
+    """Spies on ``UsageCounter.place_hold``: the real conditional write, recorded, unless a
     test sets ``answer``/``error``."""
 
-    real = AccountRepository.place_hold
+    real = UsageCounter.place_hold
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int | None, str | None, int]] = []
@@ -80,7 +81,9 @@ def ready(env: pytest.MonkeyPatch, aws: None) -> None:
 def holds(ready: None, monkeypatch: pytest.MonkeyPatch) -> FakeHolds:
     """On the class, so a repository built after ``clear_caches()`` has it too."""
     fake = FakeHolds()
-    monkeypatch.setattr(AccountRepository, "place_hold", fake)
+    monkeypatch.setattr(UsageCounter, "place_hold", fake)
+    # The function's store must reach the spy: else every ``holds.calls == []`` below passes unseen.
+    assert get_repository().place_hold is fake
     return fake
 
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-from planguard.repository import get_repository
+from planguard.accounts_store import get_repository
 
 from local.kinde import KindeStandIn
 from tests.support import OTHER_USER, ROOT, USER, HttpResult, api_over_http, invoke_http, load_event, seed

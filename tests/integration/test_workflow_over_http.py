@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from planguard.repository import get_repository
+from planguard.accounts_store import get_repository
 
 from tests.support import ROOT, USER, api_over_http, seed
 

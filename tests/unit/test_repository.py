@@ -8,15 +8,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from planguard.accounts_store import AccountRepository, Cursor
 from planguard.errors import DuplicateAccountNumber, NotFound, ServiceUnavailable
 from planguard.ids import is_account_id, new_account_id
-from planguard.repository import (
-    AccountRepository,
-    Counter,
-    CounterConditionFailed,
-    Cursor,
-    normalise_account_number,
-)
+from planguard.keys import normalise_account_number
+from planguard.usage_counter import Counter, CounterConditionFailed
 
 USER = "kp_repo"
 

@@ -15,11 +15,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from planguard.accounts_store import get_repository
 from planguard.api import authenticate, build_resolver, json_body, parse_model, query_int, remaining_seconds
+from planguard.dynamodb import dynamodb_client
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest
 from planguard.headers import header
-from planguard.repository import dynamodb_client, get_repository
 from planguard.settings import get_settings
 
 from accounts_api.service import AccountsService, NewAccount

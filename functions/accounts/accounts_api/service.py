@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from planguard.accounts_store import Account, AccountRepository, Page
 from planguard.auth import Principal
 from planguard.entitlements import Entitlement, KindeAccountApi
 from planguard.errors import (
@@ -26,8 +27,8 @@ from planguard.errors import (
     NoEntitlement,
     ServiceUnavailable,
 )
-from planguard.repository import Account, AccountRepository, Counter, CounterConditionFailed, Page
 from planguard.settings import FEATURE_KEY
+from planguard.usage_counter import Counter, CounterConditionFailed
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer

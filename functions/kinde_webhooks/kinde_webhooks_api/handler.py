@@ -15,12 +15,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from planguard.accounts_store import get_repository
 from planguard.api import build_resolver, raw_body
 from planguard.auth import get_verifier
 from planguard.errors import BadRequest
 from planguard.headers import header
 from planguard.ids import is_kinde_id
-from planguard.repository import get_deliveries, get_repository
+from planguard.webhook_deliveries import get_deliveries
 
 logger = Logger()
 app = build_resolver()

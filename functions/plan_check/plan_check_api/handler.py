@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from planguard.accounts_store import get_repository
 from planguard.json_logs import json_logger
 from planguard.plan_rule import HoldResult, PlanDecision, check_plan_change
-from planguard.repository import get_repository
 from planguard.settings import FEATURE_KEY, get_settings
 
 # The direct invoke is Kinde's plan-change path: no Powertools, no HTTP stack on it. The HTTP

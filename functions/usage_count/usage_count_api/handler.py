@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+from planguard.accounts_store import get_repository
 from planguard.errors import (
     JSON_HEADERS,
     ApiError,
@@ -24,7 +25,6 @@ from planguard.errors import (
 )
 from planguard.ids import is_kinde_id
 from planguard.json_logs import json_logger
-from planguard.repository import get_repository
 from planguard.settings import get_settings
 
 from usage_count_api.access import authorize, authorize_key

@@ -1,0 +1,73 @@
+"""The single table's key layout: the only module that spells a partition or sort key.
+
+    account           PK=USER#<kindeId>  SK=ACCOUNT#<id>
+    number guard      PK=USER#<kindeId>  SK=ACCOUNTNUMBER#<sha256 of the normalised number>
+    usage counter     PK=USER#<kindeId>  SK=USAGE#tracked_accounts
+                      count=<int> version=<int> [holdLimit=<int> holdUntil=<epoch s> holdPlan=<str>]
+
+Everything of one user shares a partition, so a user's accounts are one Query and a user's removal
+is one Query away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Any
+
+from planguard.dynamodb import s
+from planguard.settings import FEATURE_KEY
+
+ACCOUNT_PREFIX = "ACCOUNT#"
+USAGE_SK = f"USAGE#{FEATURE_KEY}"
+_NORMALISE = re.compile(r"[\s\-]+")
+
+
+def normalise_account_number(number: str) -> str:
+    """Trimmed, case-folded, spaces and hyphens removed; leading zeros kept."""
+    return _NORMALISE.sub("", number.strip().casefold())
+
+
+def user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def account_sk(account_id: str) -> str:
+    return f"{ACCOUNT_PREFIX}{account_id}"
+
+
+def guard_sk(normalised: str) -> str:
+    """Hashed: a 200-character number can case-fold past DynamoDB's 1 KiB sort-key limit."""
+    return f"ACCOUNTNUMBER#{hashlib.sha256(normalised.encode()).hexdigest()}"
+
+
+def account_key(user_id: str, account_id: str) -> dict[str, Any]:
+    return {"PK": s(user_pk(user_id)), "SK": s(account_sk(account_id))}
+
+
+def counter_key(user_id: str) -> dict[str, Any]:
+    return {"PK": s(user_pk(user_id)), "SK": s(USAGE_SK)}
+
+
+def user_query(table: str, user_id: str) -> dict[str, Any]:
+    """Query arguments for every item of a user."""
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "PK = :pk",
+        "ExpressionAttributeValues": {":pk": s(user_pk(user_id))},
+    }
+
+
+def accounts_query(table: str, user_id: str) -> dict[str, Any]:
+    """Query arguments for a user's accounts: ``ACCOUNT#`` sort keys, oldest id first."""
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+        "ExpressionAttributeValues": {":pk": s(user_pk(user_id)), ":prefix": s(ACCOUNT_PREFIX)},
+    }
+
+
+def iso(moment: datetime) -> str:
+    """The timestamp format items and answers carry: UTC, milliseconds, ``Z``."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

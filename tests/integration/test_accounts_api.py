@@ -369,6 +369,7 @@ def test_request_still_running_is_409(accounts: AccountsClient, monkeypatch: pyt
 
     monkeypatch.setattr(handler.service(), "_add", add_while_a_retry_arrives)
     assert accounts.add("Electricity", "001234", headers=key).status == 201
+    assert len(inner) == 1, "the keyed add never reached the patched service add"
     error = assert_error(inner[0], 409, "IDEMPOTENCY_IN_PROGRESS")
     assert error["message"]
     assert get_repository().usage_count(USER) == 1

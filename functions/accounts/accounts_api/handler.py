@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from planguard.accounts_store import get_repository
-from planguard.api import authenticate, build_resolver, json_body, parse_model, query_int, remaining_seconds
-from planguard.dynamodb import dynamodb_client
+from planguard.api import authenticate, build_resolver, invocation_deadline, json_body, parse_model, query_int
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest
 from planguard.headers import header
 from planguard.settings import get_settings
 
+from accounts_api.idempotency import IdempotencyTable
 from accounts_api.service import AccountsService, NewAccount
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 logger = Logger()
 metrics = Metrics()
@@ -38,24 +35,11 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 @functools.cache
 def service() -> AccountsService:
-    """One per container: its clients, caches and idempotency store live across warm requests."""
+    """One per container: its clients, caches and idempotency table live across warm requests."""
     settings = get_settings()
-    return AccountsService(
-        get_repository(), get_account_api(), idempotency_store if settings.idempotency_table_name else None
-    )
-
-
-def idempotency_store() -> DynamoDBPersistenceLayer:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
-
-    settings = get_settings()
-    return DynamoDBPersistenceLayer(
-        table_name=settings.idempotency_table_name or "",
-        boto3_client=dynamodb_client(settings.dynamodb_endpoint_url),
-    )
-
-
-_remaining_seconds = remaining_seconds(app)
+    table = settings.idempotency_table_name
+    idempotency = IdempotencyTable(table, settings.dynamodb_endpoint_url) if table else None
+    return AccountsService(get_repository(), get_account_api(), idempotency)
 
 
 def _json(status: int, body: Any) -> Response[Any]:
@@ -70,7 +54,7 @@ def list_accounts() -> Response[Any]:
     cursor = (params or {}).get("cursor")
     if cursor is not None and not cursor:
         raise BadRequest("The cursor is not valid.")
-    return _json(200, service().list(principal, limit, cursor, _remaining_seconds))
+    return _json(200, service().list(principal, limit, cursor, invocation_deadline(app)))
 
 
 @app.post("/accounts")
@@ -82,13 +66,8 @@ def create_account() -> Response[Any]:
     key = header(app.current_event.headers, "idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("The Idempotency-Key header must be 1-255 visible ASCII characters.")
-    account = service().add(
-        principal,
-        NewAccount(payload.name, payload.account_number),
-        _remaining_seconds,
-        idempotency_key=key,
-        lambda_context=getattr(app, "lambda_context", None),
-    )
+    new = NewAccount(payload.name, payload.account_number)
+    account = service().add(principal, new, invocation_deadline(app), idempotency_key=key)
     return _json(201, account.to_json())
 
 
@@ -117,7 +96,7 @@ def delete_account(id: str) -> Response[str]:
 @app.get("/usage")
 def get_usage() -> Response[Any]:
     principal = authenticate(app.current_event)
-    return _json(200, {"tracked_accounts": service().usage(principal, _remaining_seconds)})
+    return _json(200, {"tracked_accounts": service().usage(principal, invocation_deadline(app))})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

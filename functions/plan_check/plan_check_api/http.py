@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from planguard.api import authenticate, build_resolver, remaining_seconds
+from planguard.api import authenticate, build_resolver, invocation_deadline
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest, ValidationFailed
 from planguard.plan_rule import PlanDecision
@@ -25,8 +25,6 @@ logger = Logger()
 app = build_resolver()
 
 FEATURE_NOUN = ("tracked account", "tracked accounts")
-
-_remaining_seconds = remaining_seconds(app)
 
 
 def hint(decision: PlanDecision, requested_plan: str) -> str | None:
@@ -47,7 +45,7 @@ def plan_check() -> Response[Any]:
     known = get_settings().plan_limits
     if requested not in known:
         raise ValidationFailed([{"field": "plan", "message": f"must be one of: {', '.join(known)}"}])
-    current = get_account_api().current_plan(principal.token, _remaining_seconds)
+    current = get_account_api().current_plan(principal.token, invocation_deadline(app))
     # A storage fault reaches the resolver as the repository raised it (503 SERVICE_UNAVAILABLE).
     decision = decide(principal.user_id, current, requested)
     logger.info(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -18,7 +19,6 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from planguard.auth import Principal, get_verifier
-from planguard.entitlements import DEFAULT_REMAINING_SECONDS
 from planguard.errors import (
     ApiError,
     BadRequest,
@@ -68,14 +68,13 @@ def build_resolver() -> APIGatewayHttpResolver:
     return app
 
 
-def remaining_seconds(app: APIGatewayHttpResolver) -> Callable[[], float]:
-    """How long the current invocation has left, for clients that must not outlive it."""
+def invocation_deadline(app: APIGatewayHttpResolver) -> float | None:
+    """When the current invocation ends, on ``time.monotonic()``'s clock; None outside Lambda.
 
-    def remaining() -> float:
-        context = getattr(app, "lambda_context", None)
-        return context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_REMAINING_SECONDS
-
-    return remaining
+    Read once per request and passed down as a value, so nothing below reaches back for the context.
+    """
+    context = getattr(app, "lambda_context", None)
+    return time.monotonic() + context.get_remaining_time_in_millis() / 1000 if context else None
 
 
 def authenticate(event: APIGatewayProxyEventV2) -> Principal:

@@ -82,20 +82,24 @@ class KindeAccountApi:
         user_id: str,
         token: str,
         feature_key: str,
-        remaining_seconds: Callable[[], float] | None = None,
+        deadline: float | None = None,
     ) -> Entitlement:
-        """The user's limit for ``feature_key``; raises ``EntitlementUnavailable`` when Kinde fails."""
+        """The user's limit for ``feature_key``; raises ``EntitlementUnavailable`` when Kinde fails.
+
+        ``deadline``: when the caller's invocation ends, on ``time.monotonic()``'s clock (None: no
+        invocation, e.g. a script); no call or retry outlives it.
+        """
         cached = self._cached(user_id, feature_key)
         if cached is not None:
             return cached
-        return self._fetch_entitlement(user_id, token, feature_key, remaining_seconds)
+        return self._fetch_entitlement(user_id, token, feature_key, deadline)
 
     def refreshed(
         self,
         user_id: str,
         token: str,
         feature_key: str,
-        remaining_seconds: Callable[[], float] | None = None,
+        deadline: float | None = None,
     ) -> Entitlement | None:
         """A fresh answer from Kinde past the cache (a plan may have just changed), or None when
         this user's entitlement was already refreshed in the last ``REFRESH_INTERVAL_SECONDS``."""
@@ -108,17 +112,13 @@ class KindeAccountApi:
             self._refreshed.move_to_end(key)
             while len(self._refreshed) > CACHE_MAX_USERS:
                 self._refreshed.popitem(last=False)
-        return self._fetch_entitlement(user_id, token, feature_key, remaining_seconds)
+        return self._fetch_entitlement(user_id, token, feature_key, deadline)
 
     def _fetch_entitlement(
-        self,
-        user_id: str,
-        token: str,
-        feature_key: str,
-        remaining_seconds: Callable[[], float] | None,
+        self, user_id: str, token: str, feature_key: str, deadline: float | None
     ) -> Entitlement:
         url = f"{self.base_url}/account_api/v1/entitlement/{quote(feature_key, safe='')}"
-        response = self._get(url, token, remaining_seconds)
+        response = self._get(url, token, deadline)
         if response.status == 404:
             result = self._missing()
         else:
@@ -126,10 +126,10 @@ class KindeAccountApi:
         self._store(user_id, feature_key, result)
         return result
 
-    def current_plan(self, token: str, remaining_seconds: Callable[[], float] | None = None) -> str | None:
+    def current_plan(self, token: str, deadline: float | None = None) -> str | None:
         """The key of the user's first plan (``data.plans[0].key``), or None when there is none."""
         url = f"{self.base_url}/account_api/v1/entitlements?page_size=1"
-        payload = self._json(self._get(url, token, remaining_seconds))
+        payload = self._json(self._get(url, token, deadline))
         data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
         plans = data.get("plans") if isinstance(data, dict) else None
         if isinstance(plans, list):
@@ -195,17 +195,13 @@ class KindeAccountApi:
             raise EntitlementUnavailable(detail="Account API answered with a non-object")
         return payload
 
-    def _get(
-        self, url: str, token: str, remaining_seconds: Callable[[], float] | None
-    ) -> urllib3.BaseHTTPResponse:
+    def _get(self, url: str, token: str, deadline: float | None) -> urllib3.BaseHTTPResponse:
         """GET with bounded retries; a final 2xx/404 is returned, 401/403 is the caller's token
         refused (``Unauthorized``), anything else raises ``EntitlementUnavailable``."""
         wait = 0.0
         response: urllib3.BaseHTTPResponse | None
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            budget = (
-                remaining_seconds() if remaining_seconds else DEFAULT_REMAINING_SECONDS
-            ) - SAFETY_MARGIN_SECONDS
+            budget = _remaining(deadline) - SAFETY_MARGIN_SECONDS
             read_timeout = min(READ_TIMEOUT_SECONDS, budget - CONNECT_TIMEOUT_SECONDS)
             if read_timeout <= 0.1:
                 raise EntitlementUnavailable(int(wait) or 1, detail="no time left to call Kinde")
@@ -234,8 +230,8 @@ class KindeAccountApi:
                     raise EntitlementUnavailable(detail=detail)
             wait = self._wait_before_retry(response, attempt)
             out_of_time = (
-                remaining_seconds is not None
-                and remaining_seconds() - wait - SAFETY_MARGIN_SECONDS < CONNECT_TIMEOUT_SECONDS + 0.5
+                deadline is not None
+                and _remaining(deadline) - wait - SAFETY_MARGIN_SECONDS < CONNECT_TIMEOUT_SECONDS + 0.5
             )
             if attempt == MAX_ATTEMPTS or wait > MAX_WAIT_SECONDS or out_of_time:
                 logger.warning("%s; giving up after %d attempt(s)", detail, attempt)
@@ -252,6 +248,11 @@ class KindeAccountApi:
                 if value.isascii() and value.isdigit():
                     return float(value)
         return random.uniform(0.1, 0.25 * 2**attempt)  # noqa: S311 - jitter, not crypto
+
+
+def _remaining(deadline: float | None) -> float:
+    """Seconds until ``deadline`` (the real monotonic clock: the invocation's time is real time)."""
+    return deadline - time.monotonic() if deadline is not None else DEFAULT_REMAINING_SECONDS
 
 
 @functools.cache

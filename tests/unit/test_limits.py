@@ -1,0 +1,169 @@
+"""The limit rule, table-driven: which limit binds an add, why one is refused, what ``/usage`` shows,
+when a hold may be placed; and, on moto, that the store's DynamoDB conditions decide every row
+of the table as the Python rule does."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from planguard.accounts_store import AccountRepository
+from planguard.entitlements import Entitlement
+from planguard.errors import LimitReached
+from planguard.keys import counter_key
+from planguard.limits import (
+    Binding,
+    binding,
+    fits,
+    hold_fits,
+    refusal,
+    refused_by_hold,
+    refuses_without_writing,
+    shown_limit,
+)
+from planguard.usage_counter import Counter, CounterConditionFailed
+
+UNLIMITED = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    code: str
+    limit: int | None = None  # the error's usage.limit
+    by_hold: bool = False  # refused by the hold alone: Kinde is not asked again
+
+
+@dataclass(frozen=True)
+class Add:
+    """One add: the count before it, the entitlement's limit, an active hold, a missing entitlement."""
+
+    case: str
+    count: int
+    limit: int | None
+    hold: int | None
+    missing: bool
+    refused: Refused | None  # None: the add goes through
+
+
+FULL = "LIMIT_REACHED"
+ADDS = [
+    Add("below the limit", 4, 5, None, False, None),
+    Add("at the limit", 5, 5, None, False, Refused(FULL, 5)),
+    Add("unlimited", 1000, UNLIMITED, None, False, None),
+    Add("unlimited, below a hold", 2, UNLIMITED, 3, False, None),
+    Add("unlimited, at a hold", 3, UNLIMITED, 3, False, Refused(FULL, 3, by_hold=True)),
+    Add("a hold below the limit binds", 3, 5, 3, False, Refused(FULL, 3, by_hold=True)),
+    Add("a hold equal to the limit: the hold", 3, 3, 3, False, Refused(FULL, 3, by_hold=True)),
+    Add("a hold above the limit never binds", 3, 3, 5, False, Refused(FULL, 3)),
+    Add("full hold above the limit: the limit", 5, 3, 5, False, Refused(FULL, 3)),
+    Add("below both", 2, 5, 3, False, None),
+    Add("missing entitlement, fail closed", 0, 0, None, True, Refused("NO_ENTITLEMENT")),
+    Add("missing entitlement taken as unlimited", 7, UNLIMITED, None, True, None),
+    Add("missing as unlimited, at a hold", 2, UNLIMITED, 2, True, Refused(FULL, 2, by_hold=True)),
+    Add("a zero limit", 0, 0, None, False, Refused(FULL, 0)),
+]
+
+
+@pytest.mark.parametrize("row", ADDS, ids=[row.case for row in ADDS])
+def test_add(row: Add) -> None:
+    entitlement = Entitlement(row.limit, missing=row.missing)
+    counter = Counter(row.count, row.hold)
+    assert (fits(row.limit, row.count) and fits(row.hold, row.count)) is (row.refused is None)
+    if row.refused is None:
+        return
+    assert refused_by_hold(entitlement, counter) is row.refused.by_hold
+    error = refusal(entitlement, counter)
+    assert error.code == row.refused.code
+    if isinstance(error, LimitReached):
+        assert error.extra["usage"] == {"used": row.count, "limit": row.refused.limit}
+
+
+@pytest.mark.parametrize(
+    ("limit", "refused"), [(0, True), (1, False), (UNLIMITED, False)], ids=["zero", "one", "unlimited"]
+)
+def test_only_a_zero_limit_refuses_without_writing(limit: int | None, refused: bool) -> None:
+    assert refuses_without_writing(Entitlement(limit)) is refused
+
+
+@pytest.mark.parametrize(
+    ("entitlement", "hold", "source", "shown"),
+    [
+        (5, None, "kinde", (5, "kinde")),
+        (5, 3, "cache", (3, "hold")),
+        (5, 5, "kinde", (5, "kinde")),  # a tie is named after the plan
+        (3, 5, "cache", (3, "cache")),
+        (UNLIMITED, 3, "kinde", (3, "hold")),
+        (UNLIMITED, None, "kinde", (None, "kinde")),
+    ],
+)
+def test_usage_shows_the_binding_limit(
+    entitlement: int | None, hold: int | None, source: str, shown: tuple[int | None, str]
+) -> None:
+    assert shown_limit(entitlement, source, hold) == shown
+
+
+def test_on_a_tie_both_limits_bind() -> None:
+    assert binding(3, 3) == Binding(3, by_entitlement=True, by_hold=True)
+    assert binding(UNLIMITED, UNLIMITED).limit is None
+
+
+HOLDS = [(None, 0, True), (0, 0, True), (1, 0, False), (3, 3, True), (4, 3, False), (2, 5, True)]
+
+
+@pytest.mark.parametrize(("count", "limit", "held"), HOLDS)
+def test_a_hold_is_placed_only_within_it(count: int | None, limit: int, held: bool) -> None:
+    assert hold_fits(limit, count or 0) is held
+
+
+# -- the same table, decided by DynamoDB's conditions (moto) ----------------------------------------
+@pytest.fixture
+def repo(aws: None) -> AccountRepository:
+    return AccountRepository(boto3.client("dynamodb"), "AccountsTable")
+
+
+def put_counter(
+    user: str, count: int | None, hold: int | None = None, hold_until: float | None = None
+) -> None:
+    if count is None:
+        return  # a new user: no counter item at all
+    item = {**counter_key(user), "count": {"N": str(count)}, "version": {"N": "1"}}
+    if hold is not None:
+        until = time.time() + 300 if hold_until is None else hold_until
+        item |= {"holdLimit": {"N": str(hold)}, "holdUntil": {"N": str(int(until))}}
+    boto3.client("dynamodb").put_item(TableName="AccountsTable", Item=item)
+
+
+@pytest.mark.parametrize("row", [row for row in ADDS if row.limit != 0], ids=lambda row: row.case)
+def test_the_add_condition_decides_as_the_rule(repo: AccountRepository, row: Add) -> None:
+    put_counter("kp_row", row.count, row.hold)
+    try:
+        repo.create("kp_row", "A", "1", row.limit)
+    except CounterConditionFailed as refused:
+        assert row.refused is not None
+        assert refused.counter == Counter(row.count, row.hold, refused.counter.hold_until)
+    else:
+        assert row.refused is None
+
+
+def test_an_expired_hold_binds_nothing(repo: AccountRepository) -> None:
+    put_counter("kp_row", 3, hold=1, hold_until=time.time() - 1)
+    repo.create("kp_row", "A", "1", 5)
+    assert repo.counter("kp_row") == Counter(4)
+
+
+def test_why_a_zero_limit_never_writes(repo: AccountRepository) -> None:
+    """The condition alone would let a new user's first add through (no counter, nothing to fail)."""
+    repo.create("kp_new", "A", "1", 0)
+    assert repo.usage_count("kp_new") == 1
+
+
+@pytest.mark.parametrize(("count", "limit", "held"), HOLDS)
+def test_the_hold_condition_decides_as_the_rule(
+    repo: AccountRepository, count: int | None, limit: int, held: bool
+) -> None:
+    put_counter("kp_row", count)
+    result = repo.place_hold("kp_row", limit, "small", 300)
+    assert (result.held, result.count) == (held, count or 0)
+    assert repo.counter("kp_row").hold_limit == (limit if held else None)

@@ -25,7 +25,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from planguard.errors import JSON_HEADERS, ApiError, BadRequest, NotFound, PayloadTooLarge, to_http_response
 
 from local.functions import InvokeResult, LogSink, console
-from local.kinde import standin_for
 from local.lambda_runtime import http_api_event
 from local.template import CorsConfig, Template
 from local.web import BackgroundHTTPServer, http_request
@@ -162,6 +161,7 @@ class Gateway(BackgroundHTTPServer):
         port: int = 3000,
         log: LogSink = console,
         cors_origins: str | None = None,
+        standin_url: str | None = None,
     ) -> None:
         # Literal routes before parameterised ones, as API Gateway prefers the most specific.
         self.routes = sorted(template.routes(), key=lambda route: route.path.count("{"))
@@ -170,6 +170,9 @@ class Gateway(BackgroundHTTPServer):
         self.cors = template.http_api_cors(parameters)
         self._invoke = invoke
         self._log = log
+        # The Kinde stand-in that the page's POST /dev/token and /dev/plan go on to (None: a real
+        # Kinde is trusted). The stack sets it once the stand-in is bound, after the gateway.
+        self.standin_url = standin_url
         super().__init__(host, port, self._handler_class())
 
     def handle(
@@ -229,13 +232,12 @@ class Gateway(BackgroundHTTPServer):
 
     def _to_standin(self, path: str, headers: dict[str, str], body: bytes) -> HttpResponse:
         """The dashboard's dev sign-in and plan change, passed on to this stack's Kinde stand-in."""
-        standin = standin_for(self.url)
-        if standin is None:
+        if self.standin_url is None:
             message = "No Kinde stand-in: make dev trusts a real Kinde (KINDE_ISSUER_URL); paste a token."
             return error_response(NotFound(message, extra={"method": "POST", "path": path}))
         content_type = headers.get("content-type", "application/json")
         status, answer = http_request(
-            "POST", f"{standin.url}{path}", body, {"Content-Type": content_type}, timeout=60
+            "POST", f"{self.standin_url}{path}", body, {"Content-Type": content_type}, timeout=60
         )
         self._log(f"POST {path} -> Kinde stand-in {status}")
         data = json.dumps(answer, ensure_ascii=False).encode()

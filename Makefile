@@ -64,10 +64,14 @@ test: sync kinde/node_modules/.package-lock.json tests/browser/node_modules/.pac
 unit: sync  ## Python unit tests only
 	@$(RUN) pytest -q tests/unit
 
-lint: sync kinde/node_modules/.package-lock.json  ## ruff (lint + format check), mypy, tsc
+# Where the functions' and the layer's packages are found: pytest's pythonpath in pyproject.toml.
+PACKAGE_PATHS = $$($(RUN) python -c 'import tomllib; print(":".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["pytest"]["ini_options"]["pythonpath"]))')
+
+lint: sync kinde/node_modules/.package-lock.json  ## ruff (lint + format check), mypy, import-linter (no import cycles), tsc
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
 	@$(RUN) mypy .
+	@PYTHONPATH="$(PACKAGE_PATHS)" $(RUN) lint-imports --no-cache --no-logo
 	@cd kinde && npm run --silent typecheck
 
 openapi: sync  ## write docs/openapi.json from the code (offline; the functions never import it)

@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -25,59 +25,18 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from planguard.errors import JSON_HEADERS, ApiError, BadRequest, NotFound, PayloadTooLarge, to_http_response
 
 from local.functions import InvokeResult, LogSink, console
-from local.kinde import standin_for
 from local.lambda_runtime import http_api_event
+from local.static import static_response
 from local.template import CorsConfig, Template
-from local.web import BackgroundHTTPServer, http_request
+from local.web import BackgroundHTTPServer, HttpResponse, http_request
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"  # make openapi
 Invoker = Callable[[str, dict[str, Any]], InvokeResult]
 
-# The dashboard: GET/HEAD requests that match no template route are served from
-# frontend/, files only, never outside it. The page's dev sign-in and plan changes are POSTs to the
-# stand-in's /dev/token and /dev/plan, passed on by the gateway (same origin: no CORS needed).
-FRONTEND_DIR = Path(__file__).resolve().parents[1] / "frontend"
-STATIC_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-}
-STATIC_HEADERS = [
-    ("Cache-Control", "no-cache"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    (
-        "Content-Security-Policy",
-        "default-src 'self'; connect-src 'self' https: http://127.0.0.1:* http://localhost:*; "
-        "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-    ),
-]
+# The page's dev sign-in and plan changes are POSTs to the stand-in's /dev/token and /dev/plan,
+# passed on by the gateway (same origin: no CORS needed).
 DEV_ROUTES = ("/dev/token", "/dev/plan")
-
-
-def static_file(path: str, root: Path = FRONTEND_DIR) -> Path | None:
-    """The file under ``root`` that a URL path names (``/`` and folders: their index.html), or None."""
-    relative = unquote(path).lstrip("/")
-    if "\\" in relative or "\x00" in relative or any(part in ("..", ".") for part in relative.split("/")):
-        return None
-    candidate = (root / relative).resolve()
-    if candidate.is_dir():
-        candidate = candidate / "index.html"
-    if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
-        return None
-    return candidate if candidate.suffix in STATIC_TYPES else None
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
 
 
 # Failures only API Gateway itself answers; they go through the layer's one error mapping too.
@@ -162,6 +121,7 @@ class Gateway(BackgroundHTTPServer):
         port: int = 3000,
         log: LogSink = console,
         cors_origins: str | None = None,
+        standin_url: str | None = None,
     ) -> None:
         # Literal routes before parameterised ones, as API Gateway prefers the most specific.
         self.routes = sorted(template.routes(), key=lambda route: route.path.count("{"))
@@ -170,6 +130,9 @@ class Gateway(BackgroundHTTPServer):
         self.cors = template.http_api_cors(parameters)
         self._invoke = invoke
         self._log = log
+        # The Kinde stand-in that the page's POST /dev/token and /dev/plan go on to (None: a real
+        # Kinde is trusted). The stack sets it once the stand-in is bound, after the gateway.
+        self.standin_url = standin_url
         super().__init__(host, port, self._handler_class())
 
     def handle(
@@ -192,9 +155,8 @@ class Gateway(BackgroundHTTPServer):
             if (path_parameters := route.match(method, path)) is not None:
                 break
         else:
-            if method in ("GET", "HEAD") and (file := static_file(path)) is not None:
-                headers = [("Content-Type", STATIC_TYPES[file.suffix]), *STATIC_HEADERS]
-                return HttpResponse(200, headers, file.read_bytes())
+            if method in ("GET", "HEAD") and (static := static_response(path)) is not None:
+                return static
             if method == "POST" and path in DEV_ROUTES:
                 return self._to_standin(path, merged, body)
             self._log(f"{method} {path} -> no route 404")
@@ -229,13 +191,12 @@ class Gateway(BackgroundHTTPServer):
 
     def _to_standin(self, path: str, headers: dict[str, str], body: bytes) -> HttpResponse:
         """The dashboard's dev sign-in and plan change, passed on to this stack's Kinde stand-in."""
-        standin = standin_for(self.url)
-        if standin is None:
+        if self.standin_url is None:
             message = "No Kinde stand-in: make dev trusts a real Kinde (KINDE_ISSUER_URL); paste a token."
             return error_response(NotFound(message, extra={"method": "POST", "path": path}))
         content_type = headers.get("content-type", "application/json")
         status, answer = http_request(
-            "POST", f"{standin.url}{path}", body, {"Content-Type": content_type}, timeout=60
+            "POST", f"{self.standin_url}{path}", body, {"Content-Type": content_type}, timeout=60
         )
         self._log(f"POST {path} -> Kinde stand-in {status}")
         data = json.dumps(answer, ensure_ascii=False).encode()
@@ -258,6 +219,14 @@ class Gateway(BackgroundHTTPServer):
                 self.close_connection = True
                 self._send(replace(error_response(BadRequest(message)), status=code))
 
+            def parse_request(self) -> bool:
+                """Every method goes to routing, as on API Gateway: one with no route (TRACE, or a
+                made-up one) is a 404 with the error body, not http.server's 501."""
+                if not super().parse_request():
+                    return False
+                setattr(self, f"do_{self.command}", self._serve)
+                return True
+
             def _serve(self) -> None:
                 raw = (self.headers.get("Content-Length") or "0").strip()
                 if self.headers.get("Transfer-Encoding") or not re.fullmatch(r"[0-9]+", raw):
@@ -274,8 +243,9 @@ class Gateway(BackgroundHTTPServer):
                             self.command, self.path, list(self.headers.items()), body, self.client_address[0]
                         )
                     except Exception as exc:  # a gateway bug: say so, keep serving
-                        traceback.print_exc()
-                        response = error_response(GatewayError(f"The local gateway failed: {exc}"))
+                        traceback.print_exc()  # the details (paths of this machine) stay on the console
+                        message = f"The local gateway failed ({type(exc).__name__}); see its console."
+                        response = error_response(GatewayError(message))
                 self._send(response)
 
             def _send(self, response: HttpResponse) -> None:
@@ -288,7 +258,5 @@ class Gateway(BackgroundHTTPServer):
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(response.body)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
         return Handler

@@ -66,6 +66,8 @@ class LocalStack:
         except OSError as exc:
             raise _port_error(exc, "API", config.port, "PORT") from None
         self._start_kinde(self.gateway.url)
+        if self.standin is not None:  # the page's /dev/token and /dev/plan go on to it
+            self.gateway.standin_url = self.standin.url
         self._start_dynamodb()
         environments = {
             name: function_environment(

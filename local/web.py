@@ -6,8 +6,18 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+
+@dataclass
+class HttpResponse:
+    """One HTTP answer as the local gateway writes it (headers in order, repeats allowed)."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
 
 
 class BackgroundHTTPServer:

@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from local.gateway import FRONTEND_DIR, static_file
+from local.static import FRONTEND_DIR, static_file
 from tests.integration.local_stack import DevStack
 
 pytestmark = pytest.mark.integration

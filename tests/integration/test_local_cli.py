@@ -8,7 +8,7 @@ import pytest
 import requests
 from planguard.plan_rule import DENY_MESSAGE, deny_reasons
 
-from local.cli import describe_plan_change
+from local.commands.kinde import describe_plan_change
 from local.kinde import KindeStandIn
 
 pytestmark = pytest.mark.integration

@@ -16,6 +16,7 @@ from planguard.errors import to_http_response
 from local.functions import InvokeResult
 from local.gateway import FunctionError, Gateway, GatewayError, error_response
 from local.template import Route, Template, TemplateError, load_template, resolve_value
+from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -229,3 +230,55 @@ def test_what_http_server_refuses_still_gets_the_error_body(gateway: Gateway, re
     assert response.status_code == 431
     assert response.headers["content-type"] == "application/json"
     assert response.json()["error"]["code"] == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "FOO"])
+def test_a_method_with_no_route_is_a_404_with_the_error_body(
+    gateway: Gateway, recorder: Recorder, method: str
+) -> None:
+    """API Gateway answers a method no route has with 404 (http.server alone would say 501)."""
+    gateway.start()
+    status, headers, body = raw_exchange(
+        gateway, f"{method} /usage HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n".encode()
+    )
+    assert status == 404
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"] == {
+        "code": "NOT_FOUND",
+        "message": f"No route for {method} /usage in template.yaml.",
+        "method": method,
+        "path": "/usage",
+    }
+    assert recorder.calls == []
+    # the connection and the gateway keep serving
+    status, _, _ = raw_exchange(gateway, b"GET /usage HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert status == 200 and len(recorder.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/" + b"a" * 300,  # one segment longer than a file name may be
+        b"/" + b"a" * 300 + b"/index.html",
+        b"/x" * 3000,  # a path longer than the file system takes
+        b"/" + b"%ff%fe%00" * 10 + b".js",  # odd bytes, escaped
+        b"/\xff\xfe\x80.html",  # odd bytes, raw
+        b"/" + b"%F0%9F%92%A9" * 80,  # 80 characters, but 320 bytes: too long a file name
+    ],
+)
+def test_a_static_path_the_file_system_refuses_is_a_404(
+    gateway: Gateway, recorder: Recorder, capfd: pytest.CaptureFixture[str], target: bytes
+) -> None:
+    """Nothing a client sends to the dashboard's files is a 5xx, nor shows where the checkout is."""
+    gateway.start()
+    for method in (b"GET", b"HEAD"):
+        status, headers, body = raw_exchange(
+            gateway, method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        assert status == 404, (method, target[:40])
+        assert headers["content-type"] == "application/json"
+        if method == b"GET":
+            assert json.loads(body)["error"]["code"] == "NOT_FOUND"
+            assert str(ROOT).encode() not in body
+    assert recorder.calls == []
+    assert "Traceback" not in capfd.readouterr().err

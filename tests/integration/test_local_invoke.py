@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from local import cli
+from local.commands.invoke import function_for_event
 from local.template import load_template
 from tests.integration.local_stack import CLEARED, ROOT, DevStack, run_module, start_dev
 
@@ -41,7 +42,7 @@ def run_invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any
 @pytest.mark.parametrize("path", EVENTS, ids=lambda path: path.name)
 def test_every_sample_event_runs(path: Path, local_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     event = json.loads(path.read_text())
-    function = cli.function_for_event(load_template(), event)
+    function = function_for_event(load_template(), event)
     assert function is not None, f"{path.name}: no function in template.yaml takes this event"
     code, result, err = run_invoke(capsys, str(path))
     assert result is not None, err

@@ -13,18 +13,22 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from planguard.accounts_store import get_repository
 from planguard.api import authenticate, build_resolver, invocation_deadline
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest, ValidationFailed
-from planguard.plan_rule import PlanDecision
+from planguard.plan_rule import PlanDecision, check_plan_change
 from planguard.settings import get_settings
-
-from plan_check_api.handler import decide
 
 logger = Logger()
 app = build_resolver()
 
 FEATURE_NOUN = ("tracked account", "tracked accounts")
+
+
+def _read_usage(user_id: str) -> int:
+    """Resolved per call: the repository is built on first use."""
+    return get_repository().usage_count(user_id)
 
 
 def hint(decision: PlanDecision, requested_plan: str) -> str | None:
@@ -47,7 +51,13 @@ def plan_check() -> Response[Any]:
         raise ValidationFailed([{"field": "plan", "message": f"must be one of: {', '.join(known)}"}])
     current = get_account_api().current_plan(principal.token, invocation_deadline(app))
     # A storage fault reaches the resolver as the repository raised it (503 SERVICE_UNAVAILABLE).
-    decision = decide(principal.user_id, current, requested)
+    decision = check_plan_change(
+        user_id=principal.user_id,
+        current_plan=current,
+        requested_plan=requested,
+        plan_limits=known,
+        read_usage=_read_usage,
+    )
     logger.info(
         "plan check",
         extra={"current_plan": current, "requested_plan": requested, "allowed": decision.allowed},

@@ -1,0 +1,72 @@
+"""Kinde's ``user:plan_selection`` event in, the downgrade rule's decision out (the workflow's part).
+
+It decides by placing the downgrade hold (``AccountRepository.place_hold``, one conditional write
+that binds later adds to the requested limit), so no add can slip in between the check and Kinde
+applying the change. For a downgrade the hold is the read and any failure raises, so the Kinde
+side fails closed; for any other move it lifts an earlier hold, best-effort.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planguard.accounts_store import get_repository
+from planguard.json_logs import json_logger
+from planguard.plan_rule import HoldResult, check_plan_change
+from planguard.settings import FEATURE_KEY, get_settings
+
+# Kinde's plan-change path: no Powertools, no HTTP stack on it.
+logger = json_logger("planguard.plan_check")
+
+
+def _place_hold(user_id: str, limit: int | None, plan: str) -> HoldResult:
+    """Resolved per call (the repository is built on first use); lasts ``Settings.hold_seconds``."""
+    return get_repository().place_hold(user_id, limit, plan, get_settings().hold_seconds)
+
+
+def _field(parent: Any, *path: str) -> str | None:
+    """``parent[path0][path1]…`` when every step is an object and the leaf a string, else None."""
+    for key in path:
+        parent = parent.get(key) if isinstance(parent, dict) else None
+    return parent if isinstance(parent, str) else None
+
+
+def check_plan_selection(event: Any) -> dict[str, Any]:
+    """``{"allowed","message","reasons","usage","hold"}`` (``hold``: what the hold answered, or null).
+
+    Raises ``PlanCheckError`` when the change cannot be judged, and whatever placing a
+    downgrade's hold raised (e.g. ``ServiceUnavailable``) unchanged.
+    """
+    user_id = _field(event, "context", "user", "id")
+    current = _field(event, "context", "billing", "currentPlanCode")
+    requested = _field(event, "context", "billing", "requestedPlanCode")
+    try:
+        decision = check_plan_change(
+            user_id=user_id,
+            current_plan=current,
+            requested_plan=requested,
+            plan_limits=get_settings().plan_limits,
+            place_hold=_place_hold,
+        )
+    except Exception as error:
+        logger.warning(
+            "plan selection cannot be judged: failing closed", extra={"fields": {"error": str(error)}}
+        )
+        raise
+    hold = decision.hold.to_json() if decision.hold else None
+    result = {**decision.to_json(), "hold": hold}
+    usage = result["usage"]
+    logger.info(
+        "plan selection",
+        extra={
+            "fields": {
+                "user_id": user_id,
+                "current_plan": current,
+                "requested_plan": requested,
+                "allowed": decision.allowed,
+                "usage": usage[FEATURE_KEY] if usage else None,
+                "hold": hold,
+            }
+        },
+    )
+    return result

@@ -1,0 +1,175 @@
+"""The stand-in's HTTP surface: Kinde's JWKS and Account API, and the dev endpoints.
+
+Dev endpoints (what ``make token``, ``make plan`` and ``make webhook`` call):
+  POST /dev/token   {"user", "plan"?, "ttlSeconds"?}   -> {"access_token", ...}
+  POST /dev/plan    {"user", "plan", "applyAfter"?}    -> the plan check's decision, applied or not
+  POST /dev/webhook {"type", "user", "data"?} or {"redeliver": webhookId} -> the API's answer
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from local.kinde.account_api import PlanStore, entitlement_body, entitlements_body
+from local.kinde.faults import Fault, FaultQueues
+from local.kinde.keys import KeyRing
+from local.kinde.plan_changes import PlanChanges
+from local.kinde.webhooks import Webhooks
+
+JWKS_PATHS = ("/.well-known/jwks", "/.well-known/jwks.json")
+ACCOUNT_API = "/account_api/v1/"
+
+
+@dataclass
+class Parts:
+    """What the HTTP surface answers from: one of each part of the stand-in."""
+
+    keys: KeyRing
+    plans: PlanStore
+    plan_changes: PlanChanges
+    webhooks: Webhooks
+    faults: FaultQueues
+
+
+def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
+    """A request handler class bound to ``parts`` (http.server makes one handler per request)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers = headers or {}
+            self.send_response(status)
+            if not any(name.lower() == "content-type" for name in headers):
+                self.send_header("Content-Type", "application/json")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: HTTPStatus, message: str) -> None:
+            code = status.phrase.upper().replace(" ", "_")
+            self._send(status, {"errors": [{"code": code, "message": message}]})
+
+        def _fault(self, fault: Fault | None) -> bool:
+            """Answer with a queued fault; False when there is none (or only a delay)."""
+            if fault is None:
+                return False
+            time.sleep(fault.delay_seconds)
+            if fault.status:
+                body = {"errors": [{"code": "FAULT"}]} if fault.body is None else fault.body
+                self._send(fault.status, body, fault.headers)
+            return bool(fault.status)
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            if path in JWKS_PATHS:
+                if not self._fault(parts.faults.jwks_call()):
+                    self._send(200, parts.keys.jwks())
+            elif path.startswith(ACCOUNT_API):
+                if not self._fault(parts.faults.account_api_call()):
+                    self._account_api(path)
+            else:
+                self._error(HTTPStatus.NOT_FOUND, "Not found")
+
+        def _account_api(self, path: str) -> None:
+            user = parts.keys.user_from(self.headers.get("Authorization"))
+            prefix = f"{ACCOUNT_API}entitlement/"
+            if user is None:
+                self._error(HTTPStatus.UNAUTHORIZED, "Invalid token")
+            elif path == f"{ACCOUNT_API}entitlements":
+                self._send(200, entitlements_body(parts.plans, user))
+            elif path.startswith(prefix) and (
+                body := entitlement_body(parts.plans, user, unquote(path[len(prefix) :]))
+            ):
+                self._send(200, body)
+            else:
+                self._error(HTTPStatus.NOT_FOUND, "Entitlement not found")
+
+        def _json_body(self) -> dict[str, Any]:
+            """The JSON object sent, or ``{}`` (then the caller answers 400 for what is missing)."""
+            raw_length = self.headers.get("Content-Length") or "0"
+            if not re.fullmatch(r"[0-9]{1,7}", raw_length):
+                self.close_connection = True  # the body's end is unknown: do not reuse it
+                return {}
+            try:
+                data = json.loads(self.rfile.read(int(raw_length)) or b"{}")
+            except ValueError:
+                return {}
+            return data if isinstance(data, dict) else {}
+
+        def do_POST(self) -> None:
+            self._dev(self._json_body())
+
+        def _dev(self, body: dict[str, Any]) -> None:
+            """The dev endpoints: each needs a user, but a redelivery names only the webhook."""
+            user, plan = body.get("user"), body.get("plan")
+            if self.path == "/dev/webhook" and isinstance(body.get("redeliver"), str):
+                self._webhook(body["redeliver"], None)
+            elif not isinstance(user, str) or not user:
+                self._error(HTTPStatus.BAD_REQUEST, 'Give {"user": "kp_..."}')
+            elif self.path == "/dev/token":
+                self._token(user, plan, body.get("ttlSeconds"))
+            elif self.path == "/dev/plan":
+                self._plan(user, plan, body.get("applyAfter", 0))
+            elif self.path == "/dev/webhook":
+                event_type, data = body.get("type"), body.get("data", {"user": {"id": user}})
+                if not isinstance(event_type, str) or not isinstance(data, dict):
+                    self._error(HTTPStatus.BAD_REQUEST, 'Give {"type": "user.deleted", "user": "kp_..."}')
+                elif body.get("deliver") is False:  # make invoke: the signed body only
+                    self._send(200, {"body": parts.webhooks.sign(event_type, data)})
+                else:
+                    self._webhook(None, parts.webhooks.sign(event_type, data))
+            else:
+                self._error(HTTPStatus.NOT_FOUND, "Not found")
+
+        def _token(self, user: str, plan: Any, ttl: Any) -> None:
+            try:
+                if isinstance(plan, str):
+                    parts.plans.set_plan(user, plan)
+            except ValueError as exc:
+                self._error(HTTPStatus.BAD_REQUEST, str(exc))
+                return
+            ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0 else 3600
+            token = parts.keys.mint(user, ttl_seconds=ttl)
+            answer = {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": ttl,
+                "plan": parts.plans.plan_of(user),
+            }
+            self._send(200, answer)
+
+        def _plan(self, user: str, plan: Any, apply_after: Any) -> None:
+            if not isinstance(plan, str):
+                self._error(HTTPStatus.BAD_REQUEST, 'Give {"user": "kp_...", "plan": "free"}')
+            elif isinstance(apply_after, bool) or not isinstance(apply_after, int | float) or apply_after < 0:
+                self._error(HTTPStatus.BAD_REQUEST, "applyAfter must be a number of seconds, 0 or more")
+            else:
+                try:
+                    answer = parts.plan_changes.request(user, plan, apply_after)
+                except ValueError as exc:
+                    self._error(HTTPStatus.BAD_REQUEST, str(exc))
+                    return
+                self._send(502 if "error" in answer else 200, answer)
+
+        def _webhook(self, webhook_id: str | None, token: str | None) -> None:
+            if token is None and (token := parts.webhooks.sent.get(webhook_id or "")) is None:
+                self._error(HTTPStatus.NOT_FOUND, f"No webhook {webhook_id!r} was sent")
+                return
+            answer = parts.webhooks.deliver(token, webhook_id)
+            self._send(200 if answer["delivered"] else 502, answer)
+
+    return Handler

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -229,16 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     session = boto3.Session(region_name=args.region or samconfig_default("region"))
     try:
         dashboard = read_stack(session.client("cloudformation"), stack, args.client_id)
-    except PublishError as error:
+        if dashboard is None:
+            print(f"stack {stack} hosts no dashboard (HostDashboard=false): nothing to publish")
+            return 0
+        print(f"publishing {args.frontend} to s3://{dashboard.bucket}")
+        invalidation = publish(
+            session.client("s3"), session.client("cloudfront"), dashboard, args.frontend, args.page_size
+        )
+    except (PublishError, ClientError, BotoCoreError) as error:
         print(f"dashboard not published: {error}")
         return 1
-    if dashboard is None:
-        print(f"stack {stack} hosts no dashboard (HostDashboard=false): nothing to publish")
-        return 0
-    print(f"publishing {args.frontend} to s3://{dashboard.bucket}")
-    invalidation = publish(
-        session.client("s3"), session.client("cloudfront"), dashboard, args.frontend, args.page_size
-    )
     print(f"invalidation {invalidation} of /* on {dashboard.distribution_id}; the dashboard: {dashboard.url}")
     return 0
 

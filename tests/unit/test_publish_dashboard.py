@@ -194,6 +194,11 @@ def test_without_a_client_id_nothing_is_published(
     assert invalidations["InvalidationList"]["Quantity"] == 0
 
 
+def test_a_missing_stack_is_reported(deployed: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert publish_dashboard.main(["--stack", "no-such-stack"]) == 1
+    assert "dashboard not published" in capsys.readouterr().out
+
+
 def test_an_api_only_stack_has_nothing_to_publish(capsys: pytest.CaptureFixture[str]) -> None:
     with mock_aws():
         boto3.client("cloudformation").create_stack(

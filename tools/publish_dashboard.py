@@ -134,9 +134,11 @@ def read_stack(cloudformation: CloudFormationClient, stack: str, client_id: str 
             "client id>, or run make publish CLIENT_ID=<id>"
         )
     try:
-        plans = tuple(json.loads(params["PlanLimits"]))
-    except (KeyError, ValueError, TypeError) as error:
-        raise PublishError(f"the stack's PlanLimits parameter is not a JSON object: {error}") from error
+        limits = json.loads(params.get("PlanLimits", ""))
+    except ValueError:
+        limits = None
+    if not isinstance(limits, dict) or not limits:
+        raise PublishError("the stack's PlanLimits parameter is not a JSON object of plan codes")
     return Dashboard(
         bucket=outputs["DashboardBucket"],
         distribution_id=outputs["DistributionId"],
@@ -144,7 +146,7 @@ def read_stack(cloudformation: CloudFormationClient, stack: str, client_id: str 
         kinde_domain=params["KindeIssuerUrl"].rstrip("/"),
         client_id=client_id,
         audience=params.get("KindeAudience", ""),
-        plans=plans,
+        plans=tuple(limits),
     )
 
 

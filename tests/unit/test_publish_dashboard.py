@@ -194,6 +194,31 @@ def test_without_a_client_id_nothing_is_published(
     assert invalidations["InvalidationList"]["Quantity"] == 0
 
 
+@pytest.mark.parametrize("limits", ["", "[]", '"free"', "{}", "{not json"])
+def test_plan_limits_that_name_no_plans_are_refused(limits: str) -> None:
+    stack = {
+        "Stacks": [
+            {
+                "Outputs": [
+                    {"OutputKey": key, "OutputValue": "x"}
+                    for key in ("DashboardBucket", "DistributionId", "DashboardUrl", "DashboardKindeClientId")
+                ],
+                "Parameters": [
+                    {"ParameterKey": "KindeIssuerUrl", "ParameterValue": KINDE},
+                    {"ParameterKey": "PlanLimits", "ParameterValue": limits},
+                ],
+            }
+        ]
+    }
+
+    class Fake:
+        def describe_stacks(self, StackName: str) -> dict[str, Any]:
+            return stack
+
+    with pytest.raises(publish_dashboard.PublishError, match="PlanLimits"):
+        publish_dashboard.read_stack(Fake(), STACK, None)  # type: ignore[arg-type]
+
+
 def test_a_missing_stack_is_reported(deployed: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert publish_dashboard.main(["--stack", "no-such-stack"]) == 1
     assert "dashboard not published" in capsys.readouterr().out

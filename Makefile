@@ -29,7 +29,7 @@ SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 FN ?= AccountsFunction
 EVENT ?= events/accounts_list.json
 
-.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy bench invoke token plan reconcile webhook openapi fuzz screenshots clean
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy publish bench invoke token plan reconcile webhook openapi fuzz screenshots clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -89,8 +89,12 @@ build: $(UV)  ## sam validate --lint and sam build (no Docker, no AWS account)
 	@$(SAM) validate --lint
 	@$(SAM) build
 
-deploy: build  ## sam deploy --guided (needs AWS credentials; the only target that does)
+deploy: build sync  ## sam deploy --guided, then make publish (needs AWS credentials, as publish does)
 	@$(SAM) deploy --guided
+	@$(MAKE) --no-print-directory publish
+
+publish: sync  ## the dashboard to a deployed stack (frontend/, its config.js, a CloudFront invalidation): make publish [STACK=…] [REGION=…] [CLIENT_ID=…]
+	@$(RUN) python -m tools.publish_dashboard $(if $(STACK),--stack $(STACK)) $(if $(REGION),--region $(REGION)) $(if $(CLIENT_ID),--client-id $(CLIENT_ID))
 
 bench: sync  ## benchmarks that print ratios (cold-start imports, hot paths)
 	@$(RUN) python -m tests.bench

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local.gateway import FRONTEND_DIR, STATIC_HEADERS
+from local.static import FRONTEND_DIR, STATIC_HEADERS
 from local.template import Route, load_template, resolve_value
 
 TEMPLATE = load_template()

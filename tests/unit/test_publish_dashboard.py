@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.gateway import FRONTEND_DIR, STATIC_TYPES
+from local.static import FRONTEND_DIR, STATIC_TYPES
 from tools import publish_dashboard
 from tools.publish_dashboard import (
     IMMUTABLE,

@@ -33,13 +33,13 @@ def load_event(name: str) -> dict[str, Any]:
 
 def clear_caches() -> None:
     """Settings and clients are per container; tests start each one fresh."""
-    from planguard import auth, entitlements, repository, settings
+    from planguard import auth, entitlements, repository, settings, webhook_deliveries
 
     settings.get_settings.cache_clear()
     auth.get_verifier.cache_clear()
     entitlements.get_account_api.cache_clear()
     repository.get_repository.cache_clear()
-    repository.get_deliveries.cache_clear()
+    webhook_deliveries.get_deliveries.cache_clear()
     for module in HANDLER_MODULES:
         loaded = sys.modules.get(module)
         for name in ("service", "_idempotent_create", "usage_api_key"):

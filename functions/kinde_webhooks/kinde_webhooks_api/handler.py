@@ -20,7 +20,8 @@ from planguard.auth import get_verifier
 from planguard.errors import BadRequest
 from planguard.headers import header
 from planguard.ids import is_kinde_id
-from planguard.repository import get_deliveries, get_repository
+from planguard.repository import get_repository
+from planguard.webhook_deliveries import get_deliveries
 
 logger = Logger()
 app = build_resolver()

@@ -650,38 +650,6 @@ class AccountRepository:
             raise ServiceUnavailable() from None
 
 
-class WebhookDeliveries:
-    """Kinde webhook deliveries already processed, in the idempotency table (its TTL cleans up).
-
-    A delivery is marked only after it succeeded, so a failed attempt is retried by Kinde,
-    never locked out; Kinde retries a delivery for up to 36 hours, hence the 72-hour memory.
-    """
-
-    TTL_SECONDS = 72 * 3600
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._db = client
-        self._table = table_name
-
-    def _key(self, delivery_id: str) -> dict[str, Any]:
-        return {"id": _s(f"webhook#{hashlib.sha256(delivery_id.encode()).hexdigest()}")}
-
-    def seen(self, delivery_id: str) -> bool:
-        item = _call(
-            self._db.get_item, TableName=self._table, Key=self._key(delivery_id), ConsistentRead=True
-        ).get("Item")
-        return item is not None and int(item.get("expiration", {}).get("N", "0")) > time.time()
-
-    def mark(self, delivery_id: str, event_type: str) -> None:
-        item = {
-            **self._key(delivery_id),
-            "status": _s("COMPLETED"),
-            "eventType": _s(event_type[:128]),
-            "expiration": {"N": str(int(time.time()) + self.TTL_SECONDS)},
-        }
-        _call(self._db.put_item, TableName=self._table, Item=item)
-
-
 @functools.cache
 def _botocore_session() -> botocore.session.Session:
     return botocore.session.get_session()
@@ -703,14 +671,6 @@ def dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
     )
     client = _botocore_session().create_client("dynamodb", endpoint_url=endpoint_url, config=config)
     return cast("DynamoDBClient", client)
-
-
-@functools.cache
-def get_deliveries() -> WebhookDeliveries:
-    settings = get_settings()
-    return WebhookDeliveries(
-        dynamodb_client(settings.dynamodb_endpoint_url), settings.idempotency_table_name or ""
-    )
 
 
 @functools.cache

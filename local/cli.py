@@ -296,9 +296,9 @@ def reconcile(config: LocalConfig, options: argparse.Namespace) -> int:
 def webhook(config: LocalConfig, options: argparse.Namespace) -> int:
     """The stand-in signs a Kinde webhook and delivers it to the local API; prints what it answered."""
     body = (
-        {"redeliver": options.redeliver}
+        {"redeliver": options.redeliver, "newWebhookId": options.new_id}
         if options.redeliver
-        else {"type": options.type, "user": options.user}
+        else {"type": options.type, "user": options.user, "ageSeconds": options.age}
     )
     with local_stack(config) as (endpoints, _):
         answer = ask_standin(endpoints, "/dev/webhook", body)
@@ -333,6 +333,16 @@ def main(argv: list[str] | None = None) -> int:
     webhook_parser = commands.add_parser("webhook", help="send a signed Kinde webhook to the local API")
     webhook_parser.add_argument("--type", default="user.deleted")
     webhook_parser.add_argument("--redeliver", metavar="WEBHOOK_ID", help="send an earlier webhook again")
+    webhook_parser.add_argument(
+        "--new-id", action="store_true", help="with --redeliver: under a new webhook-id, as a replayer would"
+    )
+    webhook_parser.add_argument(
+        "--age",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="sign the event as this old (negative: in the future), to try stale and future events",
+    )
     for sub, run in (
         (invoke_parser, invoke),
         (token_parser, token),

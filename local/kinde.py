@@ -9,7 +9,8 @@ has a plan code, and limits come from ``PLAN_LIMITS``. ``make dev`` runs it unle
 Dev endpoints (what ``make token``, ``make plan`` and ``make webhook`` call):
   POST /dev/token   {"user", "plan"?, "ttlSeconds"?}   -> {"access_token", ...}
   POST /dev/plan    {"user", "plan", "applyAfter"?}    -> the plan check's decision, applied or not
-  POST /dev/webhook {"type", "user", "data"?} or {"redeliver": webhookId} -> the API's answer
+  POST /dev/webhook {"type", "user", "data"?, "ageSeconds"?}            -> the API's answer
+                    or {"redeliver": webhookId, "newWebhookId"?: true}   (the same body again)
 """
 
 from __future__ import annotations
@@ -51,6 +52,20 @@ def standin_for(api_url: str) -> KindeStandIn | None:
 
 def new_rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def webhook_claims(
+    event_type: str, data: dict[str, Any], *, event_id: str | None = None, age_seconds: float = 0
+) -> dict[str, Any]:
+    """What Kinde signs in every webhook: a new ``event_id`` (unless given) and the ``timestamp``
+    of the event, ``age_seconds`` ago (negative: in the future), to try stale and future events."""
+    return {
+        "type": event_type,
+        "event_id": event_id or f"event_{uuid.uuid4().hex}",
+        "source": "admin",
+        "timestamp": datetime.fromtimestamp(time.time() - age_seconds, UTC).isoformat(),
+        "data": data,
+    }
 
 
 def _iso(epoch: float) -> str:
@@ -264,15 +279,11 @@ class KindeStandIn(BackgroundHTTPServer):
         return claims["sub"] if isinstance(claims.get("sub"), str) else None
 
     # -- webhooks --------------------------------------------------------------------------------
-    def sign_webhook(self, event_type: str, data: dict[str, Any], *, event_id: str | None = None) -> str:
+    def sign_webhook(
+        self, event_type: str, data: dict[str, Any], *, event_id: str | None = None, age_seconds: float = 0
+    ) -> str:
         """A Kinde webhook body: a JWT signed RS256 with the current key (``kid`` in the header)."""
-        claims = {
-            "type": event_type,
-            "event_id": event_id or f"event_{uuid.uuid4().hex}",
-            "source": "admin",
-            "timestamp": datetime.now(UTC).isoformat(),
-            "data": data,
-        }
+        claims = webhook_claims(event_type, data, event_id=event_id, age_seconds=age_seconds)
         key = self.keys[-1]
         return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
 
@@ -382,7 +393,7 @@ class KindeStandIn(BackgroundHTTPServer):
                 body = self._json_body()
                 user, plan = body.get("user"), body.get("plan")
                 if self.path == "/dev/webhook" and isinstance(body.get("redeliver"), str):
-                    self._webhook(body["redeliver"], None)
+                    self._webhook(body["redeliver"], None, new_id=body.get("newWebhookId") is True)
                 elif not isinstance(user, str) or not user:
                     self._error(HTTPStatus.BAD_REQUEST, 'Give {"user": "kp_..."}')
                 elif self.path == "/dev/token":
@@ -391,12 +402,15 @@ class KindeStandIn(BackgroundHTTPServer):
                     self._plan(user, plan, body.get("applyAfter", 0))
                 elif self.path == "/dev/webhook":
                     event_type, data = body.get("type"), body.get("data", {"user": {"id": user}})
+                    age = body.get("ageSeconds", 0)
                     if not isinstance(event_type, str) or not isinstance(data, dict):
                         self._error(HTTPStatus.BAD_REQUEST, 'Give {"type": "user.deleted", "user": "kp_..."}')
+                    elif isinstance(age, bool) or not isinstance(age, int | float) or not -1e9 <= age <= 1e9:
+                        self._error(HTTPStatus.BAD_REQUEST, "ageSeconds must be a number of seconds")
                     elif body.get("deliver") is False:  # make invoke: the signed body only
-                        self._send(200, {"body": standin.sign_webhook(event_type, data)})
+                        self._send(200, {"body": standin.sign_webhook(event_type, data, age_seconds=age)})
                     else:
-                        self._webhook(None, standin.sign_webhook(event_type, data))
+                        self._webhook(None, standin.sign_webhook(event_type, data, age_seconds=age))
                 else:
                     self._error(HTTPStatus.NOT_FOUND, "Not found")
 
@@ -434,11 +448,12 @@ class KindeStandIn(BackgroundHTTPServer):
                         return
                     self._send(502 if "error" in answer else 200, answer)
 
-            def _webhook(self, webhook_id: str | None, token: str | None) -> None:
+            def _webhook(self, webhook_id: str | None, token: str | None, *, new_id: bool = False) -> None:
                 if token is None and (token := standin.webhooks.get(webhook_id or "")) is None:
                     self._error(HTTPStatus.NOT_FOUND, f"No webhook {webhook_id!r} was sent")
                     return
-                answer = standin.deliver_webhook(token, webhook_id)
+                # new_id: the same signed body under a webhook-id of its own, as a replayer sends it
+                answer = standin.deliver_webhook(token, None if new_id else webhook_id)
                 self._send(200 if answer["delivered"] else 502, answer)
 
         return Handler

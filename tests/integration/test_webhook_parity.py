@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import get_default_algorithms
 
 from local.kinde import KindeStandIn, SigningKey, new_rsa_key, webhook_claims
-from tests.support import ROOT, deliver_webhook
+from tests.support import ROOT, deliver_webhook, webhook_refusals
 
 pytestmark = pytest.mark.integration
 
@@ -166,33 +165,14 @@ def kinde_decoder(domain: str, tokens: dict[str, str]) -> dict[str, dict[str, An
     return answers
 
 
-class Refusals(logging.Handler):
-    """The checks our verifier logs as ``webhook refused``."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.checks: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage() == "webhook refused":
-            self.checks.append(str(getattr(record, "check", "?")))
-
-
 def ours(token: str) -> tuple[int, str]:
     """The webhook function's status for ``token``, and the check of ours that refused it."""
-    refusals, source = Refusals(), logging.getLogger("planguard.webhook_token")
-    source.addHandler(refusals)
-    level = source.level
-    source.setLevel(logging.INFO)
-    try:
+    with webhook_refusals() as checks:
         result = deliver_webhook(token, f"msg_{uuid.uuid4().hex}")
-    finally:
-        source.removeHandler(refusals)
-        source.setLevel(level)
     if result.status == 200:
         return 200, "accepted"
-    if refusals.checks:
-        return result.status, refusals.checks[-1]
+    if checks:
+        return result.status, checks[-1]
     message = str(result.body["error"]["message"])
     return result.status, "not a JWT" if "must be a JWT" in message else message
 

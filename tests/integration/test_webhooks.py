@@ -13,7 +13,7 @@ import pytest
 from planguard.repository import get_repository
 
 from local.kinde import KindeStandIn, webhook_claims
-from tests.support import USER, clear_caches, deliver_webhook, seed, sign_webhook
+from tests.support import USER, clear_caches, deliver_webhook, seed, sign_webhook, webhook_refusals
 
 HOUR = 3600
 
@@ -174,6 +174,20 @@ def test_a_wrong_key_algorithm_or_signature_is_401(
     assert accounts_of() == 1
     assert deliver_webhook(good, "msg_forged").status == 200  # nothing was recorded
     assert accounts_of() == 0
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_a_key_under_2048_bits_is_refused_as_by_kindes_decoder(
+    env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from local.kinde import SigningKey
+
+    kinde.keys[:] = [SigningKey("short", rsa.generate_private_key(public_exponent=65537, key_size=1024))]
+    with webhook_refusals() as checks:
+        result = deliver_webhook(user_deleted(kinde), "msg_short")
+    assert (result.status, result.error_code, checks) == (401, "UNAUTHORIZED", ["key"])
 
 
 def test_access_tokens_keep_their_own_rules(kinde: KindeStandIn, env: pytest.MonkeyPatch) -> None:

@@ -51,6 +51,8 @@ def verify_webhook(token: str, verifier: TokenVerifier) -> dict[str, Any]:
             jwt.api_jws.decode_complete(
                 token, key=key, algorithms=[ALGORITHM], options={"enforce_minimum_key_length": True}
             )
+        except jwt.InvalidKeyError:  # under 2048 bits, which jose refuses for RS256 too
+            raise WebhookRefused("key", "RSA key too short") from None
         except jwt.PyJWTError as exc:
             raise WebhookRefused("signature", type(exc).__name__) from None
         check_times(claims, math.floor(time.time()))

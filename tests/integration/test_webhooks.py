@@ -190,6 +190,25 @@ def test_a_key_under_2048_bits_is_refused_as_by_kindes_decoder(
     assert (result.status, result.error_code, checks) == (401, "UNAUTHORIZED", ["key"])
 
 
+def test_kinde_jwks_unreachable_is_401_and_records_nothing(
+    env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn
+) -> None:
+    """Kinde retries a non-2xx answer, so the event is acted on once the key set answers again."""
+    from local.kinde import Fault
+
+    seed(USER, 1)
+    body = user_deleted(kinde)
+    kinde.jwks_faults.extend([Fault(503)] * 3)
+    with webhook_refusals() as checks:
+        result = deliver_webhook(body, "msg_outage")
+    assert (result.status, result.error_code, checks) == (401, "UNAUTHORIZED", ["key"])
+    assert accounts_of() == 1
+    kinde.jwks_faults.clear()
+    clear_caches()  # past the verifier's pause between fetch attempts
+    assert deliver_webhook(body, "msg_outage").status == 200
+    assert accounts_of() == 0
+
+
 def test_access_tokens_keep_their_own_rules(kinde: KindeStandIn, env: pytest.MonkeyPatch) -> None:
     """The webhook rules loosen nothing for access tokens: a kid is required and a 30 s leeway
     stays (a token 10 s past exp still passes, one without kid never does)."""

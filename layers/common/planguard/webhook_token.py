@@ -107,7 +107,10 @@ def _key(verifier: TokenVerifier, kid: Any) -> jwt.PyJWK:
             key = keys[0]
         else:
             raise WebhookRefused("kid", "no kid, and the set has more than one key")
-    except jwt.PyJWTError as exc:  # unknown kid, JWKS unreachable or unusable
+    except jwt.PyJWKClientConnectionError as exc:  # an outage to see, not one more forged token
+        logger.warning("JWKS unreachable: %s", exc)
+        raise WebhookRefused("key", "JWKS unreachable") from None
+    except jwt.PyJWTError as exc:  # an unknown kid, or a key set we cannot use
         raise WebhookRefused("key", f"{type(exc).__name__}: {str(exc)[:200]}") from None
     if key.key_type != "RSA" or key.algorithm_name != ALGORITHM or key.public_key_use not in (None, "sig"):
         raise WebhookRefused("key", "not an RS256 signing key")

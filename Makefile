@@ -54,10 +54,14 @@ kinde/node_modules/.package-lock.json: kinde/package-lock.json
 tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 	@cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 
+# Kinde's own webhook decoder (@kinde/webhooks) for the parity test of ours: its own package.json too
+tests/node/node_modules/.package-lock.json: tests/node/package-lock.json
+	@cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+
 dev: sync  ## run the whole system locally on PORT (default 3000)
 	@$(RUN) python -m local.cli dev
 
-test: sync kinde/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json  ## run all tests: Python (unit + integration + the dashboard in headless Chromium, when installed) and the Kinde workflow
+test: sync kinde/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json tests/node/node_modules/.package-lock.json  ## run all tests: Python (unit + integration + the dashboard in headless Chromium, when installed) and the Kinde workflow
 	@$(RUN) pytest -q
 	@cd kinde && npm test --silent
 
@@ -111,8 +115,8 @@ plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLA
 reconcile: sync  ## recount a user's accounts, repair the counter: make reconcile USER=kp_alice [TABLE=deployed]
 	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
 
-webhook: sync  ## send a signed Kinde webhook to the local API: make webhook TYPE=user.deleted USER=kp_alice
-	@$(RUN) python -m local.cli webhook $(if $(TYPE),--type $(TYPE)) $(if $(filter command line,$(origin USER)),--user $(USER))
+webhook: sync  ## send a signed Kinde webhook to the local API: make webhook TYPE=user.deleted USER=kp_alice [AGE=seconds, negative: future]
+	@$(RUN) python -m local.cli webhook $(if $(TYPE),--type $(TYPE)) $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(AGE),--age=$(AGE))
 
 screenshots: sync tests/browser/node_modules/.package-lock.json  ## the dashboard's screenshots in docs/screenshots/ (headless Chromium, a fresh make dev)
 	@PYTHONPATH=layers/common $(RUN) python -m tests.browser.screenshots

@@ -45,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     webhook_parser = commands.add_parser("webhook", help="send a signed Kinde webhook to the local API")
     webhook_parser.add_argument("--type", default="user.deleted")
     webhook_parser.add_argument("--redeliver", metavar="WEBHOOK_ID", help="send an earlier webhook again")
+    webhook_parser.add_argument(
+        "--new-id", action="store_true", help="with --redeliver: under a new webhook-id, as a replayer would"
+    )
+    webhook_parser.add_argument(
+        "--age",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="sign the event as this old (negative: in the future), to try stale and future events",
+    )
     for sub, run in (
         (invoke_parser, invoke),
         (token_parser, token),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,6 +182,28 @@ def deliver_webhook(body: str, webhook_id: str | None = None) -> HttpResult:
     if webhook_id is not None:
         event["headers"]["webhook-id"] = webhook_id
     return invoke_http(lambda_handler, event, "KindeWebhookFunction")
+
+
+@contextmanager
+def webhook_refusals() -> Iterator[list[str]]:
+    """The checks the webhook verifier logs as ``webhook refused`` meanwhile (its logger does not
+    propagate to pytest's caplog: the functions' log config is copied onto the layer's loggers)."""
+    checks: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "webhook refused":
+                checks.append(str(getattr(record, "check", "?")))
+
+    source, handler = logging.getLogger("planguard.webhook_token"), Collect(logging.INFO)
+    level = source.level
+    source.addHandler(handler)
+    source.setLevel(logging.INFO)
+    try:
+        yield checks
+    finally:
+        source.removeHandler(handler)
+        source.setLevel(level)
 
 
 @contextmanager

@@ -59,9 +59,9 @@ def plan(config: LocalConfig, options: argparse.Namespace) -> int:
 def webhook(config: LocalConfig, options: argparse.Namespace) -> int:
     """The stand-in signs a Kinde webhook and delivers it to the local API; prints what it answered."""
     body = (
-        {"redeliver": options.redeliver}
+        {"redeliver": options.redeliver, "newWebhookId": options.new_id}
         if options.redeliver
-        else {"type": options.type, "user": options.user}
+        else {"type": options.type, "user": options.user, "ageSeconds": options.age}
     )
     with local_stack(config) as (endpoints, _):
         answer = ask_standin(endpoints, "/dev/webhook", body)

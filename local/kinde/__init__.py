@@ -16,6 +16,14 @@ from local.kinde.account_api import DEFAULT_PLAN
 from local.kinde.faults import Fault
 from local.kinde.keys import SigningKey, new_rsa_key
 from local.kinde.standin import KindeStandIn
-from local.kinde.webhooks import WEBHOOK_PATH
+from local.kinde.webhooks import WEBHOOK_PATH, webhook_claims
 
-__all__ = ["DEFAULT_PLAN", "WEBHOOK_PATH", "Fault", "KindeStandIn", "SigningKey", "new_rsa_key"]
+__all__ = [
+    "DEFAULT_PLAN",
+    "WEBHOOK_PATH",
+    "Fault",
+    "KindeStandIn",
+    "SigningKey",
+    "new_rsa_key",
+    "webhook_claims",
+]

@@ -3,7 +3,8 @@
 Dev endpoints (what ``make token``, ``make plan`` and ``make webhook`` call):
   POST /dev/token   {"user", "plan"?, "ttlSeconds"?}   -> {"access_token", ...}
   POST /dev/plan    {"user", "plan", "applyAfter"?}    -> the plan check's decision, applied or not
-  POST /dev/webhook {"type", "user", "data"?} or {"redeliver": webhookId} -> the API's answer
+  POST /dev/webhook {"type", "user", "data"?, "ageSeconds"?}            -> the API's answer
+                    or {"redeliver": webhookId, "newWebhookId"?: true}   (the same body again)
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             """The dev endpoints: each needs a user, but a redelivery names only the webhook."""
             user, plan = body.get("user"), body.get("plan")
             if self.path == "/dev/webhook" and isinstance(body.get("redeliver"), str):
-                self._webhook(body["redeliver"], None)
+                self._webhook(body["redeliver"], None, new_id=body.get("newWebhookId") is True)
             elif not isinstance(user, str) or not user:
                 self._error(HTTPStatus.BAD_REQUEST, 'Give {"user": "kp_..."}')
             elif self.path == "/dev/token":
@@ -126,12 +127,15 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
                 self._plan(user, plan, body.get("applyAfter", 0))
             elif self.path == "/dev/webhook":
                 event_type, data = body.get("type"), body.get("data", {"user": {"id": user}})
+                age = body.get("ageSeconds", 0)
                 if not isinstance(event_type, str) or not isinstance(data, dict):
                     self._error(HTTPStatus.BAD_REQUEST, 'Give {"type": "user.deleted", "user": "kp_..."}')
+                elif isinstance(age, bool) or not isinstance(age, int | float) or not -1e9 <= age <= 1e9:
+                    self._error(HTTPStatus.BAD_REQUEST, "ageSeconds must be a number of seconds")
                 elif body.get("deliver") is False:  # make invoke: the signed body only
-                    self._send(200, {"body": parts.webhooks.sign(event_type, data)})
+                    self._send(200, {"body": parts.webhooks.sign(event_type, data, age_seconds=age)})
                 else:
-                    self._webhook(None, parts.webhooks.sign(event_type, data))
+                    self._webhook(None, parts.webhooks.sign(event_type, data, age_seconds=age))
             else:
                 self._error(HTTPStatus.NOT_FOUND, "Not found")
 
@@ -165,11 +169,12 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
                     return
                 self._send(502 if "error" in answer else 200, answer)
 
-        def _webhook(self, webhook_id: str | None, token: str | None) -> None:
+        def _webhook(self, webhook_id: str | None, token: str | None, *, new_id: bool = False) -> None:
             if token is None and (token := parts.webhooks.sent.get(webhook_id or "")) is None:
                 self._error(HTTPStatus.NOT_FOUND, f"No webhook {webhook_id!r} was sent")
                 return
-            answer = parts.webhooks.deliver(token, webhook_id)
+            # new_id: the same signed body under a webhook-id of its own, as a replayer sends it
+            answer = parts.webhooks.deliver(token, None if new_id else webhook_id)
             self._send(200 if answer["delivered"] else 502, answer)
 
     return Handler

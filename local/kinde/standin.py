@@ -136,8 +136,10 @@ class KindeStandIn(BackgroundHTTPServer):
     def webhooks(self) -> dict[str, str]:
         return self.webhook_sender.sent
 
-    def sign_webhook(self, event_type: str, data: dict[str, Any], *, event_id: str | None = None) -> str:
-        return self.webhook_sender.sign(event_type, data, event_id=event_id)
+    def sign_webhook(
+        self, event_type: str, data: dict[str, Any], *, event_id: str | None = None, age_seconds: float = 0
+    ) -> str:
+        return self.webhook_sender.sign(event_type, data, event_id=event_id, age_seconds=age_seconds)
 
     def deliver_webhook(self, body: str, webhook_id: str | None = None) -> dict[str, Any]:
         return self.webhook_sender.deliver(body, webhook_id)

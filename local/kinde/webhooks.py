@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,20 @@ from local.kinde.keys import KeyRing
 from local.web import http_request
 
 WEBHOOK_PATH = "/webhooks/kinde"
+
+
+def webhook_claims(
+    event_type: str, data: dict[str, Any], *, event_id: str | None = None, age_seconds: float = 0
+) -> dict[str, Any]:
+    """What Kinde signs in every webhook: a new ``event_id`` (unless given) and the ``timestamp``
+    of the event, ``age_seconds`` ago (negative: in the future), to try stale and future events."""
+    return {
+        "type": event_type,
+        "event_id": event_id or f"event_{uuid.uuid4().hex}",
+        "source": "admin",
+        "timestamp": datetime.fromtimestamp(time.time() - age_seconds, UTC).isoformat(),
+        "data": data,
+    }
 
 
 class Webhooks:
@@ -23,16 +38,13 @@ class Webhooks:
         self.sent: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def sign(self, event_type: str, data: dict[str, Any], *, event_id: str | None = None) -> str:
+    def sign(
+        self, event_type: str, data: dict[str, Any], *, event_id: str | None = None, age_seconds: float = 0
+    ) -> str:
         """A Kinde webhook body: a JWT signed RS256 with the current key (``kid`` in the header)."""
-        claims = {
-            "type": event_type,
-            "event_id": event_id or f"event_{uuid.uuid4().hex}",
-            "source": "admin",
-            "timestamp": datetime.now(UTC).isoformat(),
-            "data": data,
-        }
-        return self.key_ring.sign(claims)
+        return self.key_ring.sign(
+            webhook_claims(event_type, data, event_id=event_id, age_seconds=age_seconds)
+        )
 
     def deliver(self, body: str, webhook_id: str | None = None) -> dict[str, Any]:
         """POST a signed webhook to the local API, as Kinde delivers it. A new ``webhook-id`` unless

@@ -253,3 +253,19 @@ def test_webhook_errors_are_clear(standin: KindeStandIn, receiver: Receiver) -> 
     standin.api_url = None
     alone = post({"type": "user.deleted", "user": "kp_x"})
     assert alone.status_code == 502 and "No local API" in alone.json()["error"]
+
+
+def test_dev_webhook_signs_a_stale_or_future_event_on_request(
+    standin: KindeStandIn, receiver: Receiver
+) -> None:
+    """``ageSeconds`` (``make webhook AGE=``) dates the signed timestamp back, or ahead when negative."""
+    for age in (73 * 3600, -600, 0):
+        body = {"type": "user.deleted", "user": "kp_aged", "ageSeconds": age}
+        assert requests.post(f"{standin.url}/dev/webhook", json=body, timeout=10).status_code == 200
+        claims = jwt.decode(receiver.requests[-1][2], options={"verify_signature": False})
+        signed_at = datetime.fromisoformat(claims["timestamp"]).timestamp()
+        assert abs(time.time() - age - signed_at) < 5 and claims["event_id"].startswith("event_")
+    for bad in ("old", True, None, 1e12):
+        body = {"type": "user.deleted", "user": "kp_aged", "ageSeconds": bad}
+        answer = requests.post(f"{standin.url}/dev/webhook", json=body, timeout=10)
+        assert (answer.status_code, answer.json()["errors"][0]["code"]) == (400, "BAD_REQUEST")

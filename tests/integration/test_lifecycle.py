@@ -293,20 +293,6 @@ def test_user_deleted_removes_every_item_of_that_user_only(
     assert add(accounts, 0).status == 201  # the same number is free again
 
 
-def test_a_replay_answers_200_and_does_nothing(accounts: AccountsClient, kinde: KindeStandIn) -> None:
-    body = user_deleted(kinde)
-    assert deliver_webhook(body, "msg_replay").status == 200
-    fill(accounts, 1)  # the user is back (a new sign-up with the same id)
-    assert deliver_webhook(body, "msg_replay").body == {"received": True}
-    assert get_repository().usage_count(USER) == 1
-    # Without a webhook-id header the event_id deduplicates.
-    event_body = user_deleted(kinde, event_id="event_fixed")
-    assert deliver_webhook(event_body).status == 200
-    fill(accounts, 1)
-    assert deliver_webhook(event_body).status == 200
-    assert get_repository().usage_count(USER) == 1
-
-
 @pytest.mark.parametrize(
     "body", ["", "not-a-jwt", "a.b.c", "eyJhbGciOiJub25lIn0.eyJ0eXBlIjoidXNlci5kZWxldGVkIn0."]
 )

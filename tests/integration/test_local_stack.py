@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -130,13 +131,30 @@ def test_a_late_plan_change_over_http(dev: DevStack) -> None:
 def test_make_webhook_deletes_the_users_data_through_the_gateway(dev: DevStack) -> None:
     user = "kp_webhook"
     token = dev.token(user, "pro")
+
+    def webhook(*args: str) -> tuple[int, dict[str, Any]]:
+        result = run_module("local.cli", "webhook", "--user", user, *args, env=dev.env)
+        return result.returncode, json.loads(result.stdout)
+
+    def used() -> int:
+        listed = requests.get(f"{dev.api}/accounts", headers=bearer(token), timeout=30).json()
+        return int(listed["usage"]["used"])
+
     assert dev.add_account(token, "Gone soon", "G1").status_code == 201
-    result = run_module("local.cli", "webhook", "--type", "user.deleted", "--user", user, env=dev.env)
-    answer = json.loads(result.stdout)
-    assert result.returncode == 0 and answer["delivered"] is True, result.stderr
+    code, stale = webhook("--type", "user.deleted", f"--age={73 * 3600}")  # make webhook AGE=262800
+    assert (code, stale["response"], used()) == (0, {"received": True}, 1)  # ignored
+    code, ahead = webhook("--type", "user.deleted", "--age=-600")
+    assert (code, ahead["status"], ahead["response"]["error"]["code"], used()) == (1, 400, "BAD_REQUEST", 1)
+    code, answer = webhook("--type", "user.deleted")
+    assert code == 0 and answer["delivered"] is True
     assert answer["webhookId"] and answer["response"] == {"received": True}
-    listed = requests.get(f"{dev.api}/accounts", headers=bearer(token), timeout=30).json()
-    assert listed["items"] == [] and listed["usage"]["used"] == 0
+    assert used() == 0
+    # The user comes back; the captured body replayed under another webhook-id leaves them be.
+    for number in ("B1", "B2"):
+        assert dev.add_account(token, "Back", number).status_code == 201
+    code, replay = webhook("--redeliver", answer["webhookId"], "--new-id")
+    assert code == 0 and replay["webhookId"] != answer["webhookId"]
+    assert used() == 2
 
 
 def _concrete(path: str, user: str) -> str:

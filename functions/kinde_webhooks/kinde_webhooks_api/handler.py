@@ -1,13 +1,17 @@
 """KindeWebhookFunction handler: ``POST /webhooks/kinde``.
 
 Kinde sends each event as a JWT body signed by the environment's keys (the same JWKS as access
-tokens). Order of work: verify the signature first (anything unsigned, forged or unreadable
-records nothing), then skip a delivery already processed (``webhook-id``, else ``event_id``),
-then act, and only then mark the delivery processed, so a failure half-way is retried by Kinde.
+tokens). Order of work: verify the token, accepting no more than Kinde's own decoder (anything
+unsigned, forged or unreadable records nothing); read the event (``type``, ``event_id``, a
+``timestamp`` not in the future); ignore an event older than the deduplication window; skip an
+event already processed (by its signed ``event_id``: the ``webhook-id`` header is not signed, a
+replayer chooses it, so it is only logged); act; and only then mark the event processed, so a
+failure half-way is retried by Kinde.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,12 +25,15 @@ from planguard.auth import get_verifier
 from planguard.errors import BadRequest
 from planguard.headers import header
 from planguard.ids import is_kinde_id
-from planguard.webhook_deliveries import get_deliveries
+from planguard.webhook_deliveries import WINDOW_SECONDS, get_deliveries
+from planguard.webhook_token import verify_webhook
+
+from kinde_webhooks_api.events import WebhookEvent
 
 logger = Logger()
 app = build_resolver()
 
-MAX_DELIVERY_ID = 256
+LOGGED_HEADER_LENGTH = 256
 
 
 def user_deleted(data: dict[str, Any]) -> dict[str, Any]:
@@ -42,31 +49,41 @@ def user_deleted(data: dict[str, Any]) -> dict[str, Any]:
 HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"user.deleted": user_deleted}
 
 
+def received() -> Response[Any]:
+    return Response(status_code=200, content_type="application/json", body={"received": True})
+
+
 @app.post("/webhooks/kinde")
 def receive() -> Response[Any]:
     token = raw_body(app.current_event).decode("utf-8", errors="replace").strip()
     if not token:
         raise BadRequest("The body must be the webhook's JWT (Content-Type: application/jwt).")
-    claims = get_verifier().verify_webhook(token)
-    event_type, event_id, data = claims.get("type"), claims.get("event_id"), claims.get("data")
-    if not isinstance(event_type, str) or not isinstance(event_id, str) or not event_id:
-        raise BadRequest("The webhook must carry a type and an event_id.")
-    delivery = header(app.current_event.headers, "webhook-id") or event_id
-    if len(delivery) > MAX_DELIVERY_ID:
-        raise BadRequest("The webhook-id header is too long.")
-    context = {"type": event_type, "event_id": event_id, "delivery": delivery}
+    claims = verify_webhook(token, get_verifier())
+    now = time.time()
+    event = WebhookEvent.from_claims(claims, now)
+    context = {
+        "type": event.type,
+        "event_id": event.event_id,
+        "webhook_id": (header(app.current_event.headers, "webhook-id") or "")[:LOGGED_HEADER_LENGTH],
+    }
+    if event.is_stale(now, WINDOW_SECONDS):
+        # 200, not a 4xx: Kinde would retry it for 36 hours, and acting on it could undo what
+        # happened since (its deduplication record may be gone).
+        logger.info("webhook ignored: older than the deduplication window", extra=context)
+        return received()
     deliveries = get_deliveries()
-    if deliveries.seen(delivery):
+    if deliveries.seen(event.event_id):
         logger.info("webhook replayed: already processed", extra=context)
-        return Response(status_code=200, content_type="application/json", body={"received": True})
-    handle = HANDLERS.get(event_type)
+        return received()
+    handle = HANDLERS.get(event.type)
     if handle is None:
         logger.info("webhook type not handled", extra=context)
     else:
-        outcome = handle(data if isinstance(data, dict) else {})
+        outcome = handle(event.data)
         logger.info("webhook processed", extra={**context, **outcome})
-    deliveries.mark(delivery, event_type)
-    return Response(status_code=200, content_type="application/json", body={"received": True})
+    if not deliveries.mark(event.event_id, event.type, event.occurred_at):
+        logger.info("webhook processed concurrently by another delivery", extra=context)
+    return received()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -1,9 +1,10 @@
 """Kinde JWT verification: access tokens, and the signed bodies of Kinde webhooks.
 
-RS256 only, exact issuer, audience when configured, exp/nbf with a small leeway, signing key by
-``kid`` from a JWKS that is cached across warm invocations and refetched once for an unknown kid.
-Machine-to-machine tokens and tokens without a user ``sub`` are refused. Every failure is the
-same ``Unauthorized``: the reason is logged, never returned.
+Access tokens: RS256 only, exact issuer, audience when configured, exp/nbf with a small leeway,
+signing key by ``kid`` from a JWKS that is cached across warm invocations and refetched once for
+an unknown kid. Machine-to-machine tokens and tokens without a user ``sub`` are refused. Every
+failure is the same ``Unauthorized``: the reason is logged, never returned. Webhook bodies have
+rules of their own (``planguard.webhook_token``) over the same keys.
 """
 
 from __future__ import annotations
@@ -147,11 +148,6 @@ class TokenVerifier:
             raise Unauthorized()
         return Principal(user_id=subject, token=token, claims=claims)
 
-    def verify_webhook(self, token: str) -> dict[str, Any]:
-        """A Kinde webhook: a JWT signed by the same environment keys, carrying the event as claims
-        (``type``, ``event_id``, ``data``…); no user, no audience. Signature and ``kid`` only."""
-        return self._decode(token, audience=None, options={"verify_aud": False})
-
     def _decode(self, token: str, *, audience: str | None, options: Options) -> dict[str, Any]:
         """RS256 by the JWKS key of the token's ``kid``; every failure is the same 401."""
         try:
@@ -160,7 +156,7 @@ class TokenVerifier:
                 raise Unauthorized("Unsupported token algorithm.")
             if not isinstance(header.get("kid"), str):
                 raise Unauthorized()
-            key = self._signing_key(header["kid"])
+            key = self.signing_key(header["kid"])
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key.key,
@@ -179,7 +175,11 @@ class TokenVerifier:
             raise Unauthorized() from None
         return claims
 
-    def _signing_key(self, kid: str) -> jwt.PyJWK:
+    def key_set(self) -> list[jwt.PyJWK]:
+        """Every usable key of the set, from the same cache as ``signing_key``."""
+        return list(self._jwks.get_jwk_set().keys)
+
+    def signing_key(self, kid: str) -> jwt.PyJWK:
         """The key for ``kid``; if Kinde's JWKS is unreachable when the cache expires, the last
         key fetched for that kid keeps working rather than every request turning into a 401."""
         try:

@@ -1,11 +1,14 @@
-"""Kinde webhook deliveries already processed, kept in the idempotency table."""
+"""Kinde webhook events already processed: the one record of which events were handled."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import time
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from planguard.dynamodb import call, dynamodb_client, s
 from planguard.settings import get_settings
@@ -14,36 +17,56 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+# How long a processed event is remembered, and so the oldest event acted on: Kinde retries a
+# delivery for up to 36 hours, and gives up on an endpoint that has failed for 72.
+WINDOW_SECONDS = 72 * 3600
+
+
 class WebhookDeliveries:
-    """Kinde webhook deliveries already processed, in the idempotency table (its TTL cleans up).
+    """Kinde events already processed, by their signed ``event_id``, in the idempotency table
+    (its TTL cleans up).
 
-    A delivery is marked only after it succeeded, so a failed attempt is retried by Kinde,
-    never locked out; Kinde retries a delivery for up to 36 hours, hence the 72-hour memory.
+    An event is marked only after it succeeded, so a failed attempt is retried by Kinde, never
+    locked out. The mark is a conditional put: two deliveries of one event racing each other both
+    act (acting twice is harmless, each step is idempotent) and exactly one mark wins.
     """
-
-    TTL_SECONDS = 72 * 3600
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._db = client
         self._table = table_name
 
-    def _key(self, delivery_id: str) -> dict[str, Any]:
-        return {"id": s(f"webhook#{hashlib.sha256(delivery_id.encode()).hexdigest()}")}
+    def _key(self, event_id: str) -> dict[str, Any]:
+        return {"id": s(f"webhook#{hashlib.sha256(event_id.encode()).hexdigest()}")}
 
-    def seen(self, delivery_id: str) -> bool:
+    def seen(self, event_id: str) -> bool:
         item = call(
-            self._db.get_item, TableName=self._table, Key=self._key(delivery_id), ConsistentRead=True
+            self._db.get_item, TableName=self._table, Key=self._key(event_id), ConsistentRead=True
         ).get("Item")
-        return item is not None and int(item.get("expiration", {}).get("N", "0")) > time.time()
+        return item is not None
 
-    def mark(self, delivery_id: str, event_type: str) -> None:
+    def mark(self, event_id: str, event_type: str, occurred_at: float) -> bool:
+        """Record the event as processed; False when another delivery of it recorded it first.
+
+        Kept ``WINDOW_SECONDS`` from the later of now and the event's signed time, so the record
+        outlives every moment at which the event is not yet too old to act on.
+        """
+        expiration = math.ceil(max(time.time(), occurred_at) + WINDOW_SECONDS)
         item = {
-            **self._key(delivery_id),
+            **self._key(event_id),
             "status": s("COMPLETED"),
             "eventType": s(event_type[:128]),
-            "expiration": {"N": str(int(time.time()) + self.TTL_SECONDS)},
+            "expiration": {"N": str(expiration)},
         }
-        call(self._db.put_item, TableName=self._table, Item=item)
+        try:
+            call(
+                self._db.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(id)",
+            )
+        except ClientError:  # call re-raises only the failed condition
+            return False
+        return True
 
 
 @functools.cache

@@ -8,8 +8,8 @@ has a plan code, and limits come from ``PLAN_LIMITS``. ``make dev`` runs it unle
 
 One module per role it plays: ``keys`` (signing keys, JWKS, tokens), ``account_api`` (the plan
 store and the Account API's answers), ``plan_changes`` (a plan selection runs the plan check),
-``webhooks`` (signed and delivered to the local API), ``faults`` (what tests queue), ``http`` (its
-HTTP surface), and ``standin`` (the server that composes them).
+``webhooks`` (signed and delivered to the local API), ``faults`` (what tests queue); ``parts`` holds
+one of each, ``http`` is its HTTP surface over them, ``standin`` the server that composes them.
 """
 
 from local.kinde.account_api import DEFAULT_PLAN

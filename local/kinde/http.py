@@ -12,31 +12,17 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from local.kinde.account_api import PlanStore, entitlement_body, entitlements_body
-from local.kinde.faults import Fault, FaultQueues
-from local.kinde.keys import KeyRing
-from local.kinde.plan_changes import PlanChanges
-from local.kinde.webhooks import Webhooks
+from local.kinde.account_api import entitlement_body, entitlements_body
+from local.kinde.faults import Fault
+from local.kinde.parts import Parts
 
 JWKS_PATHS = ("/.well-known/jwks", "/.well-known/jwks.json")
 ACCOUNT_API = "/account_api/v1/"
-
-
-@dataclass
-class Parts:
-    """What the HTTP surface answers from: one of each part of the stand-in."""
-
-    keys: KeyRing
-    plans: PlanStore
-    plan_changes: PlanChanges
-    webhooks: Webhooks
-    faults: FaultQueues
 
 
 def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:

@@ -1,7 +1,7 @@
-"""The stand-in as one server: its parts composed, their state kept in one file, one lock.
+"""The stand-in as one server: its parts composed, their state kept in one file under one lock.
 
-Tests program it by these names (``set_plan``, ``faults``, ``plan_limits``, ``mint``...), which
-pass through to the part that plays that role.
+Tests program it by the names below (``set_plan``, ``faults``, ``plan_limits``, ``mint``...), each
+passed through to the part that plays that role.
 """
 
 from __future__ import annotations
@@ -9,18 +9,44 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from local.kinde.account_api import PlanLimits, PlanStore, entitlement_body, entitlements_body
 from local.kinde.faults import Fault, FaultQueues
-from local.kinde.http import Parts, handler_class
+from local.kinde.http import handler_class
 from local.kinde.keys import KeyRing, SigningKey
+from local.kinde.parts import Parts
 from local.kinde.plan_changes import PlanChangeHook, PlanChanges
 from local.kinde.webhooks import Webhooks
 from local.web import BackgroundHTTPServer
 
 
+class _PartAttribute[T]:
+    """An attribute of one of the parts, read and set through the stand-in under another name."""
+
+    def __init__(self, part: str, name: str) -> None:
+        self.part, self.name = part, name
+
+    def __get__(self, standin: Any, owner: Any = None) -> T:
+        return cast(T, getattr(getattr(standin.parts, self.part), self.name))
+
+    def __set__(self, standin: Any, value: T) -> None:
+        setattr(getattr(standin.parts, self.part), self.name, value)
+
+
 class KindeStandIn(BackgroundHTTPServer):
+    keys = _PartAttribute[list[SigningKey]]("keys", "keys")
+    plan_limits = _PartAttribute[PlanLimits]("plans", "plan_limits")
+    plans = _PartAttribute[dict[str, str]]("plans", "plans")
+    pending = _PartAttribute[dict[str, tuple[str, float]]]("plans", "pending")
+    plan_change_hook = _PartAttribute[PlanChangeHook | None]("plan_changes", "hook")
+    api_url = _PartAttribute[str | None]("webhooks", "api_url")  # the local API gateway
+    webhooks = _PartAttribute[dict[str, str]]("webhooks", "sent")
+    faults = _PartAttribute[list[Fault]]("faults", "account_api")  # the Account API's next answers
+    jwks_faults = _PartAttribute[list[Fault]]("faults", "jwks")  # the JWKS endpoint's next answers
+    account_api_calls = _PartAttribute[int]("faults", "account_api_calls")
+    jwks_calls = _PartAttribute[int]("faults", "jwks_calls")
+
     def __init__(
         self,
         plan_limits: PlanLimits,
@@ -34,147 +60,35 @@ class KindeStandIn(BackgroundHTTPServer):
         self.state_file = state_file
         self._lock = threading.RLock()
         state = json.loads(state_file.read_text()) if state_file and state_file.exists() else {}
-        saved = self._save
-        self.key_ring = KeyRing(self._lock, saved, KeyRing.from_state(state.get("keys", [])))
-        self.plan_store = PlanStore(plan_limits, self._lock, saved, state)
-        self.plan_changes = PlanChanges(self.plan_store)
-        self.webhook_sender = Webhooks(self.key_ring, api_url)  # api_url: the local API gateway
-        self.fault_queues = FaultQueues()
-        if not self.key_ring.keys:
-            self.key_ring.rotate()
-        parts = Parts(
-            self.key_ring, self.plan_store, self.plan_changes, self.webhook_sender, self.fault_queues
-        )
-        super().__init__(host, port, handler_class(parts))
-        self.key_ring.issuer = self.url
-        self.key_ring.audience = audience
+        keys = KeyRing(self._lock, self._save, KeyRing.from_state(state.get("keys", [])))
+        plans = PlanStore(plan_limits, self._lock, self._save, state)
+        self.parts = Parts(keys, plans, PlanChanges(plans), Webhooks(keys, api_url), FaultQueues())
+        if not keys.keys:
+            keys.rotate()
+        super().__init__(host, port, handler_class(self.parts))
+        keys.issuer, keys.audience = self.url, audience
+        self.mint = keys.mint
+        self.rotate_key = keys.rotate
+        self.jwks = keys.jwks
+        self.plan_of = plans.plan_of
+        self.set_plan = plans.set_plan
+        self.request_plan_change = self.parts.plan_changes.request
+        self.sign_webhook = self.parts.webhooks.sign
+        self.deliver_webhook = self.parts.webhooks.deliver
+
+    def entitlement_body(self, user_id: str, feature: str) -> dict[str, Any] | None:
+        return entitlement_body(self.parts.plans, user_id, feature)
+
+    def entitlements_body(self, user_id: str) -> dict[str, Any]:
+        return entitlements_body(self.parts.plans, user_id)
 
     def _save(self) -> None:
+        """Plans, plan changes due later and the signing keys, so tokens survive a restart."""
         if not self.state_file:
             return
         with self._lock:
-            state = {**self.plan_store.to_state(), "keys": self.key_ring.to_state()}
+            state = {**self.parts.plans.to_state(), "keys": self.parts.keys.to_state()}
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(state, indent=1))
             tmp.replace(self.state_file)
-
-    # -- keys and tokens ---------------------------------------------------------------------------
-    @property
-    def keys(self) -> list[SigningKey]:
-        return self.key_ring.keys
-
-    def mint(
-        self,
-        user_id: str | None,
-        *,
-        ttl_seconds: int = 3600,
-        key: SigningKey | None = None,
-        issuer: str | None = None,
-        **claims: Any,
-    ) -> str:
-        """A signed access token shaped like Kinde's, for ``user_id`` (None: no ``sub``)."""
-        return self.key_ring.mint(user_id, ttl_seconds=ttl_seconds, key=key, issuer=issuer, **claims)
-
-    def rotate_key(self) -> SigningKey:
-        return self.key_ring.rotate()
-
-    def jwks(self) -> dict[str, Any]:
-        return self.key_ring.jwks()
-
-    # -- plans and the Account API -----------------------------------------------------------------
-    @property
-    def plan_limits(self) -> PlanLimits:
-        return self.plan_store.plan_limits
-
-    @plan_limits.setter
-    def plan_limits(self, value: PlanLimits) -> None:
-        self.plan_store.plan_limits = value
-
-    @property
-    def plans(self) -> dict[str, str]:
-        return self.plan_store.plans
-
-    @property
-    def pending(self) -> dict[str, tuple[str, float]]:
-        return self.plan_store.pending
-
-    def plan_of(self, user_id: str) -> str:
-        return self.plan_store.plan_of(user_id)
-
-    def set_plan(self, user_id: str, plan: str) -> None:
-        self.plan_store.set_plan(user_id, plan)
-
-    def entitlement_body(self, user_id: str, feature: str) -> dict[str, Any] | None:
-        return entitlement_body(self.plan_store, user_id, feature)
-
-    def entitlements_body(self, user_id: str) -> dict[str, Any]:
-        return entitlements_body(self.plan_store, user_id)
-
-    # -- plan changes ------------------------------------------------------------------------------
-    @property
-    def plan_change_hook(self) -> PlanChangeHook | None:
-        return self.plan_changes.hook
-
-    @plan_change_hook.setter
-    def plan_change_hook(self, hook: PlanChangeHook | None) -> None:
-        self.plan_changes.hook = hook
-
-    def request_plan_change(self, user_id: str, plan: str, apply_after: float = 0) -> dict[str, Any]:
-        return self.plan_changes.request(user_id, plan, apply_after)
-
-    # -- webhooks ----------------------------------------------------------------------------------
-    @property
-    def api_url(self) -> str | None:
-        return self.webhook_sender.api_url
-
-    @api_url.setter
-    def api_url(self, url: str | None) -> None:
-        self.webhook_sender.api_url = url
-
-    @property
-    def webhooks(self) -> dict[str, str]:
-        return self.webhook_sender.sent
-
-    def sign_webhook(
-        self, event_type: str, data: dict[str, Any], *, event_id: str | None = None, age_seconds: float = 0
-    ) -> str:
-        return self.webhook_sender.sign(event_type, data, event_id=event_id, age_seconds=age_seconds)
-
-    def deliver_webhook(self, body: str, webhook_id: str | None = None) -> dict[str, Any]:
-        return self.webhook_sender.deliver(body, webhook_id)
-
-    # -- test faults -------------------------------------------------------------------------------
-    @property
-    def faults(self) -> list[Fault]:
-        """The Account API's next answers."""
-        return self.fault_queues.account_api
-
-    @faults.setter
-    def faults(self, queue: list[Fault]) -> None:
-        self.fault_queues.account_api = queue
-
-    @property
-    def jwks_faults(self) -> list[Fault]:
-        """The JWKS endpoint's next answers."""
-        return self.fault_queues.jwks
-
-    @jwks_faults.setter
-    def jwks_faults(self, queue: list[Fault]) -> None:
-        self.fault_queues.jwks = queue
-
-    @property
-    def account_api_calls(self) -> int:
-        return self.fault_queues.account_api_calls
-
-    @account_api_calls.setter
-    def account_api_calls(self, count: int) -> None:
-        self.fault_queues.account_api_calls = count
-
-    @property
-    def jwks_calls(self) -> int:
-        return self.fault_queues.jwks_calls
-
-    @jwks_calls.setter
-    def jwks_calls(self, count: int) -> None:
-        self.fault_queues.jwks_calls = count

@@ -1,0 +1,20 @@
+"""The stand-in's parts, one of each role it plays; its HTTP surface answers from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from local.kinde.account_api import PlanStore
+from local.kinde.faults import FaultQueues
+from local.kinde.keys import KeyRing
+from local.kinde.plan_changes import PlanChanges
+from local.kinde.webhooks import Webhooks
+
+
+@dataclass
+class Parts:
+    keys: KeyRing
+    plans: PlanStore
+    plan_changes: PlanChanges
+    webhooks: Webhooks
+    faults: FaultQueues

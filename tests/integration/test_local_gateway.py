@@ -17,8 +17,6 @@ from local.functions import InvokeResult
 from local.gateway import FunctionError, Gateway, GatewayError, error_response
 from local.template import Route, Template, TemplateError, load_template, resolve_value
 
-pytestmark = pytest.mark.integration
-
 
 class Recorder:
     """Plays the functions: records each event and answers with ``reply``."""

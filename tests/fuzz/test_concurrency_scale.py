@@ -20,7 +20,6 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import boto3
-import pytest
 from planguard.errors import ApiError
 from planguard.repository import (
     AccountRepository,
@@ -29,8 +28,6 @@ from planguard.repository import (
     dynamodb_client,
     normalise_account_number,
 )
-
-pytestmark = pytest.mark.fuzz
 
 PROCESSES = int(os.environ.get("FUZZ_PROCESSES", "3"))
 THREADS = 4

@@ -304,6 +304,9 @@ def test_huge_body_is_413(accounts: AccountsClient) -> None:
         ([1, 2], ["body"]),
         ("just a string", ["body"]),
     ],
+    ids=lambda value: (
+        "+".join(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
+    ),
 )
 def test_invalid_create_is_422_with_fields(accounts: AccountsClient, body: Any, fields: list[str]) -> None:
     error = assert_error(accounts.request("POST", "/accounts", body=body), 422, "VALIDATION_ERROR")

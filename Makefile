@@ -82,8 +82,8 @@ openapi: sync  ## write docs/openapi.json from the code (offline; the functions 
 	@$(RUN) python -m tools.openapi
 
 fuzz: sync  ## longer fuzzing: the API over HTTP (API_FUZZ_EXAMPLES=300), then Kinde/DynamoDB faults and concurrency (FUZZ_EXAMPLES=2000)
-	@FUZZ_EXAMPLES=$(or $(API_FUZZ_EXAMPLES),300) FUZZ_SEED=random $(RUN) pytest -q tests/fuzz
-	@FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),2000) $(RUN) pytest -q -s -m fuzz --timeout 3600
+	@FUZZ_EXAMPLES=$(or $(API_FUZZ_EXAMPLES),300) FUZZ_SEED=random $(RUN) pytest -q tests/fuzz/api
+	@FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),2000) $(RUN) pytest -q -s -m fuzz --ignore=tests/fuzz/api --timeout 3600
 
 format: sync  ## apply ruff fixes and formatting
 	@$(RUN) ruff check --fix .

@@ -1,4 +1,5 @@
-"""Fixtures only: env and moto tables from the template, the Kinde stand-in, an accounts client.
+"""Fixtures: env and moto tables from the template, the Kinde stand-in, an accounts client, a
+``make dev``; and the one rule that marks each test with its folder's kind (tests/__init__.py).
 
 Shared helpers live in ``tests/support.py``."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -15,7 +17,11 @@ from planguard.settings import DEFAULT_PLAN_LIMITS
 
 from local.kinde import KindeStandIn
 from local.template import load_template
+from tests import KINDS, kind_of
 from tests.support import USER, AccountsClient, clear_caches
+
+if TYPE_CHECKING:
+    from tests.integration.local_stack import DevStack
 
 os.environ.update(
     {
@@ -29,6 +35,16 @@ os.environ.update(
         "POWERTOOLS_DEV": "false",
     }
 )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test gets the marker of its folder, here and nowhere else."""
+    for item in items:
+        kind = kind_of(item.path)
+        if kind is None:
+            raise pytest.UsageError(f"{item.nodeid}: a test file sits outside tests/{{{','.join(KINDS)}}}/")
+        item.add_marker(kind)
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +117,13 @@ def endpoint() -> Iterator[str]:
 def accounts(env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn) -> AccountsClient:
     kinde.set_plan(USER, "pro")
     return AccountsClient(kinde)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """A ``make dev`` of its own on free ports, with fresh data."""
+    from tests.integration.local_stack import start_dev
+
+    stack = start_dev(tmp_path_factory.mktemp("dev"))
+    yield stack
+    assert stack.stop() == 0, stack.stderr

@@ -9,13 +9,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from local.kinde import KindeStandIn
 from local.lambda_runtime import LocalContext, stamp_token
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
 OTHER_USER = "kp_99999999999999999999999999999999"
@@ -33,7 +32,8 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def clear_caches() -> None:
-    """Settings and clients are per container; tests start each one fresh."""
+    """Settings and clients are per container; tests start each one fresh. Each target is named
+    (no lookup that skips what is gone): a cache that moves must fail here, not go stale."""
     from planguard import accounts_store, auth, entitlements, settings, webhook_deliveries
 
     settings.get_settings.cache_clear()
@@ -41,12 +41,9 @@ def clear_caches() -> None:
     entitlements.get_account_api.cache_clear()
     accounts_store.get_repository.cache_clear()
     webhook_deliveries.get_deliveries.cache_clear()
-    for module in HANDLER_MODULES:
-        loaded = sys.modules.get(module)
-        for name in ("service", "_idempotent_create", "usage_api_key"):
-            cached = getattr(loaded, name, None)
-            if cached is not None and hasattr(cached, "cache_clear"):
-                cached.cache_clear()
+    accounts_handler = sys.modules.get("accounts_api.handler")  # its service holds the clients above
+    if accounts_handler is not None:
+        accounts_handler.service.cache_clear()
 
 
 @dataclass

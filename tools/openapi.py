@@ -221,7 +221,8 @@ def error_schemas() -> tuple[dict[str, Any], dict[int, list[str]]]:
     return {"Error": body}, {status: sorted(found) for status, found in codes.items()}
 
 
-def error_response(status: int, codes: list[str]) -> dict[str, Any]:
+def described_error_response(status: int, codes: list[str]) -> dict[str, Any]:
+    """The OpenAPI response object of one error status: the error body limited to its codes."""
     schema: dict[str, Any] = {
         "allOf": [
             _ref("Error"),
@@ -320,7 +321,7 @@ def build() -> dict[str, Any]:
             if schema_name:
                 responses[status]["content"] = {"application/json": {"schema": _ref(schema_name)}}
         for status in spec.pop("x-errors"):
-            responses[str(status)] = error_response(status, codes[status])
+            responses[str(status)] = described_error_response(status, codes[status])
         operation.update(spec)
         operation["responses"] = responses
         paths.setdefault(path, {})[method.lower()] = operation

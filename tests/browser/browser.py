@@ -1,5 +1,9 @@
-"""Headless Chromium for the dashboard: Debian's ``chromium`` and ``chromium-driver`` driven by
-selenium (never a downloaded browser), axe-core's accessibility check, full-page screenshots."""
+"""The browser tests' helpers: headless Chromium for the dashboard (Debian's ``chromium`` and
+``chromium-driver`` driven by selenium, never a downloaded browser), axe-core's accessibility check,
+full-page screenshots, and the seed's scenario driven through the page step by step.
+
+The browser tests run the scenario and assert on what the page shows; ``make screenshots`` runs the
+same flow and saves the page at the moments the README shows."""
 
 from __future__ import annotations
 
@@ -7,14 +11,23 @@ import base64
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from planguard.errors import LIMIT_REACHED_MESSAGE
+from planguard.plan_rule import DENY_MESSAGE, deny_reasons
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 HERE = Path(__file__).resolve().parent
 AXE_JS = HERE / "node_modules" / "axe-core" / "axe.min.js"
@@ -119,3 +132,177 @@ def screenshot(driver: WebDriver, path: Path) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(base64.b64decode(shot["data"]))
+
+
+# -- the seed scenario through the page ------------------------------------------------------------
+WAIT_SECONDS = 20
+Shoot = Callable[[str], None]
+
+
+class Page:
+    """The dashboard as a user sees it: find by id, type, click, wait for text."""
+
+    def __init__(self, driver: WebDriver, base_url: str) -> None:
+        self.driver = driver
+        self.base_url = base_url
+
+    def open(self, query: str = "") -> None:
+        self.driver.get(f"{self.base_url}/{query}")
+        self.wait(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+
+    def wait(self, condition: Callable[[WebDriver], object], message: str = "") -> None:
+        ignored = (StaleElementReferenceException, NoSuchElementException)
+        WebDriverWait(self.driver, WAIT_SECONDS, ignored_exceptions=ignored).until(condition, message)
+
+    def by_id(self, element_id: str) -> WebElement:
+        return self.driver.find_element(By.ID, element_id)
+
+    def text(self, element_id: str) -> str:
+        return self.by_id(element_id).text
+
+    def wait_text(self, element_id: str, expected: str) -> None:
+        self.wait(
+            EC.text_to_be_present_in_element((By.ID, element_id), expected),
+            f"#{element_id} never showed {expected!r}",
+        )
+
+    def type(self, element_id: str, value: str) -> None:
+        field = self.by_id(element_id)
+        field.clear()
+        field.send_keys(value)
+
+    def usage(self) -> str:
+        return self.text("usage-text")
+
+    def sign_in(self, user: str, plan: str) -> None:
+        self.type("dev-user", user)
+        Select(self.by_id("dev-plan")).select_by_value(plan)
+        self.by_id("dev-signin").submit()
+        self.wait(lambda d: self.by_id("dashboard").is_displayed(), "the dashboard never showed")
+
+    def add(self, name: str, number: str, *, keyboard: bool = False) -> None:
+        """Add through the form; ``keyboard``: focus, type, Tab, type, Enter (no clicks)."""
+        if keyboard:
+            self.by_id("add-name").click()
+            active = self.driver.switch_to.active_element
+            active.send_keys(name, Keys.TAB)
+            self.driver.switch_to.active_element.send_keys(number, Keys.ENTER)
+        else:
+            self.type("add-name", name)
+            self.type("add-number", number)
+            self.by_id("add-button").click()
+        button = self.by_id("add-button")
+        self.wait(lambda d: button.is_enabled() and button.text == "Add account", "the add never finished")
+
+    def gone(self, name: str) -> Callable[[WebDriver], bool]:
+        return lambda _driver: name not in self.row_texts()
+
+    def rows(self) -> list[WebElement]:
+        return self.driver.find_elements(By.CSS_SELECTOR, "#accounts > li")
+
+    def row_texts(self) -> list[str]:
+        script = "return [...document.querySelectorAll('#accounts .account-name')].map(e => e.textContent)"
+        names: list[str] = self.driver.execute_script(script)
+        return names
+
+    def change_plan(self, plan: str, apply_after: int | None = None) -> None:
+        Select(self.by_id("plan-select")).select_by_value(plan)
+        if apply_after is not None:
+            self.type("apply-after", str(apply_after))
+        self.by_id("plan-button").click()
+        self.wait(lambda d: self.text("plan-result") != "" and self.text("plan-button") == "Change plan")
+
+    def assert_accessible(self, where: str) -> None:
+        violations = axe_violations(self.driver)
+        assert violations == [], f"axe-core, {where}: {violations}"
+
+
+def seed_scenario(page: Page, user: str, shoot: Shoot | None = None) -> None:
+    """pro, add 5, the 6th refused, downgrade refused with the reasons, delete 2, downgrade
+    accepted (Kinde applies it a minute later), an add right after refused at the new limit."""
+    snap = shoot or (lambda _name: None)
+    page.open()
+    page.wait(lambda d: page.by_id("signin").is_displayed())
+    page.assert_accessible("sign-in")
+    page.sign_in(user, "pro")
+    page.wait_text("usage-text", "0 of 5 tracked accounts")
+    page.wait_text("list-status", "No tracked accounts yet")
+
+    # inline validation errors come from the API's fields
+    page.add("   ", "ACC-000")
+    page.wait_text("add-name-error", "Name must not be empty.")
+    assert page.by_id("add-name").get_attribute("aria-invalid") == "true"
+    assert page.text("add-error") == "Please correct the highlighted fields."
+
+    names = ["Electricity", "Water", "Broadband", "Council tax", "Mobile phone"]
+    for i, name in enumerate(names, start=1):
+        page.add(name, f"ACC-00{i}", keyboard=i == 1)
+        page.wait_text("usage-text", f"{i} of 5 tracked accounts")
+        if i == 3:
+            snap("list-with-meter")
+    assert page.row_texts() == names  # oldest first
+    assert page.text("add-name-error") == ""
+
+    page.add("Gas", "ACC-006")
+    limit_5 = LIMIT_REACHED_MESSAGE.format(limit=5)
+    page.wait_text("usage-limit", limit_5)  # the meter turns into the API's message
+    assert page.by_id("usage-limit").get_attribute("role") == "alert"
+    assert page.text("add-error") == ""
+    assert len(page.rows()) == 5
+    page.assert_accessible("limit reached")
+    snap("limit-reached")
+
+    Select(page.by_id("plan-select")).select_by_value("free")
+    page.wait_text("plan-check", "Remove 2 tracked accounts to move to free.")
+    page.change_plan("free")
+    result = page.text("plan-result")
+    assert "Kinde denied the change to free:" in result
+    assert page.driver.find_element(By.CSS_SELECTOR, "#plan-result .deny-message").text == DENY_MESSAGE
+    reasons = [li.text for li in page.driver.find_elements(By.CSS_SELECTOR, "#plan-result .reasons li")]
+    assert reasons == list(deny_reasons(5, 3))
+    assert page.text("session-plan") == "Plan: pro"
+    page.assert_accessible("downgrade denied")
+    snap("downgrade-denied")
+
+    # rename and renumber one, and a duplicate number refused inline
+    row = page.rows()[2]
+    row.find_element(By.CLASS_NAME, "edit").click()
+    name_field = page.driver.switch_to.active_element
+    name_field.clear()
+    name_field.send_keys("Fibre broadband")
+    number_field = page.rows()[2].find_element(By.NAME, "accountNumber")
+    number_field.clear()
+    number_field.send_keys("ACC-001", Keys.ENTER)
+    page.wait(lambda d: "is already tracked" in page.rows()[2].text, "no inline duplicate error")
+    assert "You already track an account with this number." in page.rows()[2].text
+    number_field = page.rows()[2].find_element(By.NAME, "accountNumber")
+    number_field.clear()
+    number_field.send_keys("FB-3003", Keys.ENTER)
+    page.wait(lambda d: "Fibre broadband" in page.row_texts(), "the rename never showed")
+    assert "FB-3003" in page.rows()[2].text
+
+    for label in names[:2]:  # delete the two oldest
+        first = page.rows()[0]
+        assert first.find_element(By.CLASS_NAME, "account-name").text == label
+        first.find_element(By.CLASS_NAME, "delete").click()
+        page.wait(page.gone(label), f"{label} was never removed")
+    page.wait_text("usage-text", "3 of 5 tracked accounts")
+    page.wait_text("plan-check", "You can move to free now.")
+
+    page.change_plan("free", apply_after=60)  # Kinde applies it later: the hold bridges the gap
+    assert "Kinde accepted the change to free" in page.text("plan-result")
+    page.wait_text("usage-hold", "A plan downgrade is in progress: you can keep at most 3")
+    page.wait_text("usage-text", "3 of 3 tracked accounts")
+
+    page.add("Gas", "ACC-006")
+    page.wait_text("usage-limit", LIMIT_REACHED_MESSAGE.format(limit=3))
+    assert len(page.rows()) == 3
+    page.assert_accessible("downgrade hold")
+    snap("downgrade-hold")
+
+
+def screenshot_to(page: Page, folder: Path, viewport: Viewport) -> Shoot:
+    def shoot(name: str) -> None:
+        screenshot(page.driver, folder / f"{name}-{viewport.name}.png")
+
+    return shoot

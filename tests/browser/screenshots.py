@@ -7,9 +7,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.browser.browser import DESKTOP, PHONE, start_browser
-from tests.browser.flow import Page, screenshot_to, seed_scenario
-from tests.integration.local_stack import ROOT, start_dev
+from tests import ROOT
+from tests.browser.browser import DESKTOP, PHONE, Page, screenshot_to, seed_scenario, start_browser
+from tests.integration.local_stack import start_dev
 
 OUT = ROOT / "docs" / "screenshots"
 

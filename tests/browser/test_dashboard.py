@@ -8,11 +8,16 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.browser.browser import GET_CHROMIUM, PHONE, chromium, set_offline, set_viewport
-from tests.browser.flow import Page, seed_scenario
+from tests.browser.browser import (
+    GET_CHROMIUM,
+    PHONE,
+    Page,
+    chromium,
+    seed_scenario,
+    set_offline,
+    set_viewport,
+)
 from tests.integration.local_stack import DevStack
-
-pytestmark = pytest.mark.integration
 
 if chromium() is None:  # one line locally; in CI (.ci/run installs Chromium) a failure
     if os.environ.get("CI", "").lower() == "true":

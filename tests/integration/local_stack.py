@@ -20,7 +20,8 @@ from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
+
 # Shell settings that would change what the stack does; tests set what they need explicitly.
 CLEARED = (
     "PORT",

@@ -289,25 +289,28 @@ def test_huge_body_is_413(accounts: AccountsClient) -> None:
 
 # -- 422 ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "fields"),
     [
-        ({}, "name"),
-        ({"name": "A"}, "accountNumber"),
-        ({"name": 5, "accountNumber": "1"}, "name"),
-        ({"name": "A", "accountNumber": 1234}, "accountNumber"),
-        ({"name": "   ", "accountNumber": "1"}, "name"),
-        ({"name": "x" * 201, "accountNumber": "1"}, "name"),
-        ({"name": "bad\u0000name", "accountNumber": "1"}, "name"),
-        ({"name": "A", "accountNumber": "1\n2"}, "accountNumber"),
-        ({"name": None, "accountNumber": "1"}, "name"),
-        ({"name": "A", "accountNumber": "1", "kindeId": "kp_x"}, "kindeId"),
-        ([1, 2], "body"),
-        ("just a string", "body"),
+        ({}, ["name", "accountNumber"]),
+        ({"name": "A"}, ["accountNumber"]),
+        ({"name": 5, "accountNumber": "1"}, ["name"]),
+        ({"name": "A", "accountNumber": 1234}, ["accountNumber"]),
+        ({"name": "   ", "accountNumber": "1"}, ["name"]),
+        ({"name": "x" * 201, "accountNumber": "1"}, ["name"]),
+        ({"name": "bad\u0000name", "accountNumber": "1"}, ["name"]),
+        ({"name": "A", "accountNumber": "1\n2"}, ["accountNumber"]),
+        ({"name": None, "accountNumber": "1"}, ["name"]),
+        ({"name": "A", "accountNumber": "1", "kindeId": "kp_x"}, ["kindeId"]),
+        ([1, 2], ["body"]),
+        ("just a string", ["body"]),
     ],
+    ids=lambda value: (
+        "+".join(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
+    ),
 )
-def test_invalid_create_is_422_with_fields(accounts: AccountsClient, body: Any, field: str) -> None:
+def test_invalid_create_is_422_with_fields(accounts: AccountsClient, body: Any, fields: list[str]) -> None:
     error = assert_error(accounts.request("POST", "/accounts", body=body), 422, "VALIDATION_ERROR")
-    assert field in [f["field"] for f in error["fields"]], error
+    assert [f["field"] for f in error["fields"]] == fields, error
     assert all(f["message"] for f in error["fields"])
     assert get_repository().usage_count(USER) == 0
 
@@ -369,7 +372,7 @@ def test_request_still_running_is_409(accounts: AccountsClient, monkeypatch: pyt
 
     monkeypatch.setattr(handler.service(), "_add", add_while_a_retry_arrives)
     assert accounts.add("Electricity", "001234", headers=key).status == 201
-    assert len(inner) == 1, "the keyed add never reached the patched service add"
+    assert len(inner) == 1, "the patched add never ran"
     error = assert_error(inner[0], 409, "IDEMPOTENCY_IN_PROGRESS")
     assert error["message"]
     assert get_repository().usage_count(USER) == 1
@@ -443,11 +446,15 @@ def test_a_bug_is_a_500_error_body_without_a_trace(
 ) -> None:
     from accounts_api import handler
 
-    def broken(*_: Any) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    def broken(*args: Any) -> None:
+        calls.append(args)
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(handler.service().repository, "get", broken)
     result = accounts.request("GET", "/accounts/{id}", account_id="01JD3W5V6Q2XKQY7M5R8T9C0AB")
+    assert len(calls) == 1
     error = assert_error(result, 500, "INTERNAL_ERROR")
     assert "secret internals" not in json.dumps(error)
 

@@ -1,4 +1,4 @@
-"""Regressions for the defects the API fuzzers (tests/fuzz/) found: each was a 500 or a pass."""
+"""Regressions for the defects the API fuzzers (tests/fuzz/api/) found: each was a 500 or a pass."""
 
 from __future__ import annotations
 

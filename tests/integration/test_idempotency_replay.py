@@ -16,7 +16,8 @@ import pytest
 from planguard.accounts_store import get_repository
 
 from local.kinde import KindeStandIn
-from tests.support import OTHER_USER, ROOT, USER, AccountsClient
+from tests import ROOT
+from tests.support import OTHER_USER, USER, AccountsClient
 
 RECORD = ROOT / "tests/fixtures/idempotency_record.json"
 

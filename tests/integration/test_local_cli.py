@@ -11,8 +11,6 @@ from planguard.plan_rule import DENY_MESSAGE, deny_reasons
 from local.commands.kinde import describe_plan_change
 from local.kinde import KindeStandIn
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def standin(kinde: KindeStandIn) -> KindeStandIn:

@@ -16,9 +16,7 @@ from planguard.errors import to_http_response
 from local.functions import InvokeResult
 from local.gateway import FunctionError, Gateway, GatewayError, error_response
 from local.template import Route, Template, TemplateError, load_template, resolve_value
-from tests.support import ROOT
-
-pytestmark = pytest.mark.integration
+from tests import ROOT
 
 
 class Recorder:

@@ -12,9 +12,8 @@ import pytest
 from local import cli
 from local.commands.invoke import function_for_event
 from local.template import load_template
-from tests.integration.local_stack import CLEARED, ROOT, DevStack, run_module, start_dev
-
-pytestmark = pytest.mark.integration
+from tests import ROOT
+from tests.integration.local_stack import CLEARED, DevStack, run_module, start_dev
 
 EVENTS_DIR = ROOT / "events"
 EVENTS = sorted(EVENTS_DIR.glob("*.json"))

@@ -23,8 +23,6 @@ from local.kinde import KindeStandIn
 from local.template import Route, load_template
 from tests.integration.local_stack import DevStack, free_port, run_module, start_dev
 
-pytestmark = pytest.mark.integration
-
 VALID_ID = "01JD3W5V6Q2XKQY7M5R8T9C0AB"
 
 

@@ -10,8 +10,6 @@ import pytest
 
 from tests.integration.local_stack import free_port, local_env, run_module
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def busy_port() -> Iterator[int]:

@@ -14,7 +14,6 @@ from local.functions import Functions
 from local.gateway import lambda_to_http
 from local.template import Template
 
-pytestmark = pytest.mark.integration
 LOGS: list[str] = []  # what the workers' handlers printed, as the dev console would show it
 
 HANDLER = """

@@ -39,11 +39,16 @@ def invoke(event: Any) -> Any:
     return handler()(event, LocalContext(FUNCTION))
 
 
-def fail_usage_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    def unavailable(_user: str) -> int:
+def fail_usage_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every usage read fails; returns the users read (a test that reads must see them)."""
+    reads: list[str] = []
+
+    def unavailable(user: str) -> int:
+        reads.append(user)
         raise ServiceUnavailable()
 
     monkeypatch.setattr(get_repository(), "usage_count", unavailable)
+    return reads
 
 
 def plan_selection(base: str, current: str | None, requested: str) -> dict[str, Any]:
@@ -119,13 +124,14 @@ def test_downgrade_held_is_allowed(holds: FakeHolds) -> None:
 
 
 def test_the_hold_decides_not_a_separate_read(holds: FakeHolds, monkeypatch: pytest.MonkeyPatch) -> None:
-    fail_usage_reads(monkeypatch)
+    reads = fail_usage_reads(monkeypatch)
     holds.answer = HoldResult(ALLOWED_USER, 3, True, 3, HOLD_UNTIL)
     result = invoke(load_event("plan_selection_downgrade_allowed.json"))
     assert (result["allowed"], result["usage"]) == (
         True,
         {"tracked_accounts": {"used": 3, "limit": 3, "excess": 0}},
     )
+    assert (len(holds.calls), reads) == (1, [])
 
 
 @pytest.mark.parametrize("error", [ServiceUnavailable(), NotImplementedError("stub")])
@@ -134,10 +140,11 @@ def test_a_failed_hold_on_a_downgrade_raises_unchanged(holds: FakeHolds, error: 
     with pytest.raises(type(error)) as raised:
         invoke(load_event("plan_selection_downgrade_denied.json"))
     assert raised.value is error
+    assert len(holds.calls) == 1
 
 
 def test_upgrade_lifts_the_hold_to_the_new_limit(holds: FakeHolds, monkeypatch: pytest.MonkeyPatch) -> None:
-    fail_usage_reads(monkeypatch)
+    reads = fail_usage_reads(monkeypatch)
     holds.answer = HoldResult(UPGRADE_USER, 3, True, 5, HOLD_UNTIL)
     result = invoke(load_event("plan_selection_upgrade.json"))
     assert result == {
@@ -148,6 +155,7 @@ def test_upgrade_lifts_the_hold_to_the_new_limit(holds: FakeHolds, monkeypatch: 
         "hold": holds.answer.to_json(),
     }
     assert [call[:3] for call in holds.calls] == [(UPGRADE_USER, 5, "pro")]
+    assert reads == []
 
 
 @pytest.mark.parametrize("error", [ServiceUnavailable(), NotImplementedError("stub"), RuntimeError("boom")])
@@ -304,10 +312,11 @@ def test_upgrade_does_not_read_usage(
     ready: None, kinde: KindeStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kinde.set_plan(USER, "free")
-    fail_usage_reads(monkeypatch)
+    reads = fail_usage_reads(monkeypatch)
     result = get(kinde, "pro")
     assert result.status == 200, result.body
     assert result.body == {"allowed": True, "message": None, "reasons": [], "usage": None, "hint": None}
+    assert reads == []
 
 
 def test_current_plan_outside_our_table_is_allowed(ready: None, kinde: KindeStandIn) -> None:
@@ -348,13 +357,15 @@ def test_no_valid_token_is_401(ready: None, kinde: KindeStandIn, token: str | No
 def test_kinde_down_is_503_with_retry_after(
     ready: None, kinde: KindeStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(get_account_api(), "_sleep", lambda _seconds: None)
+    sleeps: list[float] = []
+    monkeypatch.setattr(get_account_api(), "_sleep", sleeps.append)
     kinde.faults[:] = [Fault(500)] * 3
     result = get(kinde, "free")
     assert result.status == 503, result.body
     assert result.error_code == "ENTITLEMENT_ERROR"
     assert int(result.headers["retry-after"]) >= 1
     assert kinde.account_api_calls == 3
+    assert len(sleeps) == 2  # between the attempts, through the patched sleep
 
 
 @pytest.mark.parametrize(("current", "requested"), [("pro", "free"), ("free", "pro"), ("pro", "pro")])
@@ -382,10 +393,11 @@ def test_storage_error_on_a_downgrade_is_503(
     ready: None, kinde: KindeStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kinde.set_plan(USER, "pro")
-    fail_usage_reads(monkeypatch)
+    reads = fail_usage_reads(monkeypatch)
     result = get(kinde, "free")
     assert result.status == 503, result.body
     assert result.error_code == "SERVICE_UNAVAILABLE"
+    assert reads == [USER]  # the failing read is the one the downgrade makes
 
 
 @pytest.mark.parametrize("event", ["not an event", None, [], {"context": None}])

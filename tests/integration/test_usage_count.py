@@ -17,7 +17,8 @@ import pytest
 from planguard.accounts_store import get_repository
 
 from local.kinde import KindeStandIn
-from tests.support import OTHER_USER, ROOT, USER, HttpResult, api_over_http, invoke_http, load_event, seed
+from tests import ROOT
+from tests.support import OTHER_USER, USER, HttpResult, api_over_http, invoke_http, load_event, seed
 
 TEST_KEY = "test-usage-key"  # what the env fixture configures
 DEV_KEY = "local-dev-usage-key"  # the documented local key in events/usage_count_with_key.json
@@ -249,10 +250,12 @@ def test_ssm_unreachable_is_503(
     "kinde_id", ["", "kp 1", "kp/1", "kp_1?x=1", "x" * 129, "kp_✓", "kp_1\n", "kp%5F1", "<script>"]
 )
 def test_a_malformed_kinde_id_is_400(call: Callable[..., HttpResult], kinde_id: str) -> None:
+    from usage_count_api.handler import BAD_KINDE_ID
+
     result = call(kinde_id, headers={"x-api-key": TEST_KEY})
     assert result.status == 400, result.body
     assert result.error_code == "BAD_REQUEST"
-    assert kinde_id not in result.body["error"]["message"] or not kinde_id
+    assert result.body["error"]["message"] == BAD_KINDE_ID  # one fixed text: the id is never echoed
 
 
 @pytest.mark.parametrize("kinde_id", ["kp_0f2c4a1b9e8d4c3b", "kp:legacy.user-1", "x" * 128, "A"])
@@ -313,11 +316,15 @@ def test_storage_failure_is_503(call: Callable[..., HttpResult], env: pytest.Mon
 def test_an_unexpected_error_is_a_500_body(
     call: Callable[..., HttpResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom(_user: str) -> int:
+    reads: list[str] = []
+
+    def boom(user: str) -> int:
+        reads.append(user)
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr(get_repository(), "usage_count", boom)
     result = call(headers={"x-api-key": TEST_KEY})
+    assert reads == [USER]
     assert result.status == 500
     assert result.error_code == "INTERNAL_ERROR"
     assert "kaboom" not in json.dumps(result.body)

@@ -26,9 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import get_default_algorithms
 
 from local.kinde import KindeStandIn, SigningKey, new_rsa_key, webhook_claims
-from tests.support import ROOT, deliver_webhook, webhook_refusals
-
-pytestmark = pytest.mark.integration
+from tests import ROOT
+from tests.support import deliver_webhook, webhook_refusals
 
 NODE_DIR = ROOT / "tests" / "node"
 DECODER = NODE_DIR / "node_modules" / "@kinde" / "webhooks" / "package.json"

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from planguard.accounts_store import get_repository
 
-from tests.support import ROOT, USER, api_over_http, seed
+from tests import ROOT
+from tests.support import USER, api_over_http, seed
 
 KINDE = ROOT / "kinde"
 BASE_PATH = "/api/users/accounts/count/"

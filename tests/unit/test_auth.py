@@ -7,7 +7,7 @@ import io
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
+import uuid
 from typing import Any
 
 import jwt
@@ -17,22 +17,60 @@ from planguard.auth import TokenVerifier
 from planguard.errors import Unauthorized
 from planguard.headers import bearer_token
 
-from local.kinde import KindeStandIn, SigningKey, new_rsa_key
+from local.kinde import SigningKey, new_rsa_key
 
 ISSUER = "https://planguard.kinde.com"
 USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
 
 
+class Issuer:
+    """Kinde's signing side without a server: its keys, its JWKS and tokens shaped like Kinde's."""
+
+    def __init__(self) -> None:
+        self.keys: list[SigningKey] = []
+        self.rotate_key()
+
+    def rotate_key(self) -> SigningKey:
+        """A new key published beside the old ones, as Kinde rotates."""
+        key = SigningKey(f"kid-{uuid.uuid4().hex[:8]}", new_rsa_key())
+        self.keys.append(key)
+        return key
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [key.public_jwk() for key in self.keys]}
+
+    def mint(
+        self,
+        user_id: str | None,
+        *,
+        issuer: str = ISSUER,
+        ttl_seconds: int = 3600,
+        key: SigningKey | None = None,
+        **claims: Any,
+    ) -> str:
+        now = int(time.time())
+        payload: dict[str, Any] = {
+            "iss": issuer,
+            "iat": now,
+            "exp": now + ttl_seconds,
+            "jti": uuid.uuid4().hex,
+            "azp": "plan-guard-dev",
+            "scp": ["openid", "profile", "email"],
+        }
+        if user_id is not None:
+            payload["sub"] = user_id
+        payload.update(claims)
+        signing = key or self.keys[-1]
+        return jwt.encode(payload, signing.private_key, algorithm="RS256", headers={"kid": signing.kid})
+
+
 @pytest.fixture
-def kinde() -> Iterator[KindeStandIn]:
-    """A stand-in used only to mint tokens and publish its JWKS (never started: no network)."""
-    standin = KindeStandIn({"free": {"tracked_accounts": 3}}, port=0)
-    yield standin
-    standin._server.server_close()
+def kinde() -> Issuer:
+    return Issuer()
 
 
 class JwksFetches:
-    def __init__(self, kinde: KindeStandIn) -> None:
+    def __init__(self, kinde: Issuer) -> None:
         self.kinde = kinde
         self.count = 0
 
@@ -50,7 +88,7 @@ class JwksFetches:
 
 
 @pytest.fixture
-def fetches(kinde: KindeStandIn, monkeypatch: pytest.MonkeyPatch) -> JwksFetches:
+def fetches(kinde: Issuer, monkeypatch: pytest.MonkeyPatch) -> JwksFetches:
     counter = JwksFetches(kinde)
     monkeypatch.setattr(urllib.request, "build_opener", counter.build_opener)
     return counter
@@ -60,29 +98,29 @@ def verifier(audience: str | None = None, cooldown: float = 0.0) -> TokenVerifie
     return TokenVerifier(ISSUER, f"{ISSUER}/.well-known/jwks", audience, refetch_cooldown_seconds=cooldown)
 
 
-def mint(kinde: KindeStandIn, user: str | None = USER, **claims: Any) -> str:
-    return kinde.mint(user, issuer=claims.pop("issuer", ISSUER), **claims)
+def mint(kinde: Issuer, user: str | None = USER, **claims: Any) -> str:
+    return kinde.mint(user, **claims)
 
 
-def test_valid_token_gives_the_user(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_valid_token_gives_the_user(kinde: Issuer, fetches: JwksFetches) -> None:
     principal = verifier().verify(mint(kinde))
     assert principal.user_id == USER
     assert fetches.count == 1
 
 
-def test_issuer_with_trailing_slash_matches(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_issuer_with_trailing_slash_matches(kinde: Issuer, fetches: JwksFetches) -> None:
     assert verifier().verify(mint(kinde, issuer=ISSUER + "/")).user_id == USER
     assert TokenVerifier(ISSUER + "/", f"{ISSUER}/.well-known/jwks").issuer == ISSUER
 
 
-def test_jwks_is_cached_across_calls(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_jwks_is_cached_across_calls(kinde: Issuer, fetches: JwksFetches) -> None:
     check = verifier()
     for _ in range(5):
         check.verify(mint(kinde))
     assert fetches.count == 1
 
 
-def _sign_with_new_key(kinde: KindeStandIn, **claims: Any) -> str:
+def _sign_with_new_key(kinde: Issuer, **claims: Any) -> str:
     stranger = SigningKey("unknown-kid", new_rsa_key())
     return mint(kinde, key=stranger, **claims)
 
@@ -103,18 +141,18 @@ def _sign_with_new_key(kinde: KindeStandIn, **claims: Any) -> str:
         pytest.param(lambda k: "", id="empty"),
     ],
 )
-def test_refused_tokens(make_token: Any, kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_refused_tokens(make_token: Any, kinde: Issuer, fetches: JwksFetches) -> None:
     with pytest.raises(Unauthorized) as caught:
         verifier().verify(make_token(kinde))
     assert caught.value.status == 401
     assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_small_clock_skew_is_tolerated(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_small_clock_skew_is_tolerated(kinde: Issuer, fetches: JwksFetches) -> None:
     assert verifier().verify(mint(kinde, ttl_seconds=-5)).user_id == USER
 
 
-def test_alg_none_is_refused(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_alg_none_is_refused(kinde: Issuer, fetches: JwksFetches) -> None:
     claims = jwt.decode(mint(kinde), options={"verify_signature": False})
     header = {"alg": "none", "typ": "JWT", "kid": kinde.keys[0].kid}
     token = ".".join(
@@ -124,7 +162,7 @@ def test_alg_none_is_refused(kinde: KindeStandIn, fetches: JwksFetches) -> None:
         verifier().verify(token + ".")
 
 
-def test_hs256_signed_with_the_public_key_is_refused(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_hs256_signed_with_the_public_key_is_refused(kinde: Issuer, fetches: JwksFetches) -> None:
     claims = jwt.decode(mint(kinde), options={"verify_signature": False})
     public_pem = (
         kinde.keys[0]
@@ -144,7 +182,7 @@ def test_hs256_signed_with_the_public_key_is_refused(kinde: KindeStandIn, fetche
         verifier().verify(token)
 
 
-def test_tampered_payload_is_refused(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_tampered_payload_is_refused(kinde: Issuer, fetches: JwksFetches) -> None:
     header, payload, signature = mint(kinde).split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     claims["sub"] = "kp_someone_else"
@@ -153,7 +191,7 @@ def test_tampered_payload_is_refused(kinde: KindeStandIn, fetches: JwksFetches) 
         verifier().verify(f"{header}.{forged}.{signature}")
 
 
-def test_audience_checked_when_configured(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_audience_checked_when_configured(kinde: Issuer, fetches: JwksFetches) -> None:
     assert verifier("https://api.planguard.dev").verify(mint(kinde, aud=["https://api.planguard.dev"]))
     with pytest.raises(Unauthorized):
         verifier("https://api.planguard.dev").verify(mint(kinde, aud=["https://other.example"]))
@@ -162,7 +200,7 @@ def test_audience_checked_when_configured(kinde: KindeStandIn, fetches: JwksFetc
 
 
 def test_token_for_another_application_refused_when_no_audience_configured(
-    kinde: KindeStandIn, fetches: JwksFetches
+    kinde: Issuer, fetches: JwksFetches
 ) -> None:
     """With KINDE_AUDIENCE unset, any non-empty aud is another application's token."""
     for audience in (["https://api.planguard.dev"], "https://other.example", ["", "x"]):
@@ -174,7 +212,7 @@ def test_token_for_another_application_refused_when_no_audience_configured(
     assert verifier().verify(mint(kinde)).user_id == USER
 
 
-def test_rotated_key_is_picked_up_with_one_refetch(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_rotated_key_is_picked_up_with_one_refetch(kinde: Issuer, fetches: JwksFetches) -> None:
     check = verifier()
     check.verify(mint(kinde))
     assert fetches.count == 1
@@ -185,7 +223,7 @@ def test_rotated_key_is_picked_up_with_one_refetch(kinde: KindeStandIn, fetches:
     assert fetches.count == 2  # the new key is cached now
 
 
-def test_unknown_kids_cannot_hammer_the_jwks(kinde: KindeStandIn, fetches: JwksFetches) -> None:
+def test_unknown_kids_cannot_hammer_the_jwks(kinde: Issuer, fetches: JwksFetches) -> None:
     check = verifier(cooldown=60)
     check.verify(mint(kinde))
     for _ in range(10):
@@ -210,7 +248,7 @@ def test_bearer_token_parsing(headers: dict[str, str] | None, token: str | None)
 
 
 def test_jwks_outage_after_expiry_keeps_the_last_good_key(
-    kinde: KindeStandIn, fetches: JwksFetches, monkeypatch: pytest.MonkeyPatch
+    kinde: Issuer, fetches: JwksFetches, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import urllib.error
 
@@ -218,12 +256,20 @@ def test_jwks_outage_after_expiry_keeps_the_last_good_key(
     check.verify(mint(kinde))
     cache = check._jwks.jwk_set_cache
     assert cache is not None
-    monkeypatch.setattr(cache, "is_expired", lambda: True)  # the 10-minute lifespan is over
+    patched: list[str] = []
+
+    def expired() -> bool:
+        patched.append("is_expired")
+        return True  # the 10-minute lifespan is over
 
     def kinde_down(*_handlers: Any) -> Any:
+        patched.append("build_opener")
         raise urllib.error.URLError("connection refused")
+
+    monkeypatch.setattr(cache, "is_expired", expired)
 
     monkeypatch.setattr(urllib.request, "build_opener", kinde_down)
     assert check.verify(mint(kinde)).user_id == USER  # a known kid still verifies
     with pytest.raises(Unauthorized):
         check.verify(_sign_with_new_key(kinde))  # an unknown kid cannot be checked: refused
+    assert {"is_expired", "build_opener"} <= set(patched), patched  # both patches were in the path

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 from local.template import load_template
-from tests.support import HANDLER_MODULES, ROOT
+from tests import ROOT
+from tests.support import HANDLER_MODULES
 from tools import openapi
 
 DOCUMENT = ROOT / "docs" / "openapi.json"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,8 @@ from planguard.plan_rule import HoldResult, PlanCheckError, check_plan_change
 from planguard.settings import DEFAULT_PLAN_LIMITS, FEATURE_KEY
 
 from local.template import load_template
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 TABLE = json.loads((ROOT / "tests" / "fixtures" / "plan_cases.json").read_text())
 WORKFLOW = ROOT / "kinde" / "kindeSrc" / "environment" / "workflows" / "denyPlanChange"
 CASES = TABLE["cases"]

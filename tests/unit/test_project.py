@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 from local.template import load_template
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 def _names(requirements: list[str]) -> dict[str, str]:

@@ -255,6 +255,7 @@ def test_reconcile_starts_over_when_a_write_lands_during_the_recount(
 
     monkeypatch.setattr(repo._db, "query", query_then_a_concurrent_create)
     before, actual = repo.reconcile(USER)
+    assert len(interleaved) == 1, "the patched query never ran"
     assert (before, actual) == (3, 3)  # the second pass saw the late account
     assert repo.usage_count(USER) == 3 == len(repo.list_page(USER, 10).items)
 

@@ -30,8 +30,6 @@ from planguard.entitlements import UNLIMITED_SENTINEL
 from local.kinde import Fault, KindeStandIn
 from tests.support import AccountsClient, seed
 
-pytestmark = pytest.mark.fuzz
-
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 SEED = int(os.environ.get("FUZZ_SEED", "20240610"))
 FEATURE = "tracked_accounts"

@@ -20,15 +20,12 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import boto3
-import pytest
 from planguard.accounts_store import AccountRepository
 from planguard.dynamodb import dynamodb_client
 from planguard.errors import ApiError
 from planguard.keys import guard_sk as _guard_sk
 from planguard.keys import normalise_account_number
 from planguard.usage_counter import CounterConditionFailed
-
-pytestmark = pytest.mark.fuzz
 
 PROCESSES = int(os.environ.get("FUZZ_PROCESSES", "3"))
 THREADS = 4

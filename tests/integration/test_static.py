@@ -11,8 +11,6 @@ import requests
 from local.static import FRONTEND_DIR, static_file
 from tests.integration.local_stack import DevStack
 
-pytestmark = pytest.mark.integration
-
 
 def test_the_dashboard_is_served_at_the_root(dev: DevStack) -> None:
     page = requests.get(f"{dev.api}/", timeout=10)

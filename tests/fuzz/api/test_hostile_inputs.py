@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from local.kinde import KindeStandIn
-from tests.fuzz.support import (
+from tests.fuzz.api.harness import (
     FIGURES,
     FREE,
     PRO,
@@ -30,8 +30,6 @@ from tests.fuzz.support import (
     seeded,
 )
 from tests.support import HttpResult, invoke_http, load_event
-
-pytestmark = pytest.mark.integration
 
 # -- strategies -------------------------------------------------------------------------------
 SPECIAL = "\u202e\u202d\u2066\u200f\u200b\ufeff\u0000\u0007\u001b\u007f\u0085\u2028\u2029\U0001f600\U00010348"
@@ -302,7 +300,7 @@ EXAMPLES_BODY = 0  # set below from the shared count (bodies are cheap: 4 reques
 
 
 def _examples() -> int:
-    from tests.fuzz.support import EXAMPLES
+    from tests.fuzz.api.harness import EXAMPLES
 
     return EXAMPLES * 2
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fuzz.support import EXAMPLES, FIGURES, SEED
+from tests.fuzz.api.harness import EXAMPLES, FIGURES, SEED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

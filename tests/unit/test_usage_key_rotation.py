@@ -126,7 +126,9 @@ def test_the_parameter_is_read_once_per_cache_period(
     assert reads == [PARAM, PARAM]
 
 
-def test_usage_api_key_takes_the_same_form(deployed: tuple[Any, Clock], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_usage_api_key_takes_the_same_form(
+    deployed: tuple[Any, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The local stack's ``USAGE_API_KEY`` (and ``sam local --env-vars``): one key per line too."""
     monkeypatch.setenv("USAGE_API_KEY", f"  {NEW}  \n\n{OLD}\r\n")
     clear_caches()

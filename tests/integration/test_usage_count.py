@@ -220,7 +220,7 @@ def test_a_missing_parameter_means_no_key_and_is_looked_up_once(
     lookups: list[str] = []
     real_fetch = usage_key._fetch
 
-    def counted_fetch(name: str) -> tuple[str | None, float]:
+    def counted_fetch(name: str) -> tuple[tuple[str, ...], float]:
         lookups.append(name)
         return real_fetch(name)
 

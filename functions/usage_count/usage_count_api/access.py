@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from planguard.errors import Unauthorized
@@ -33,21 +33,31 @@ def _same_secret(presented: str, expected: str) -> bool:
     )
 
 
+def _matches_any(presented: Sequence[str], keys: Sequence[str]) -> bool:
+    """Every presented value against every key, with no early exit: how long it takes says
+    nothing about which key matched, or whether an earlier one did."""
+    matched = False
+    for value in presented:
+        for key in keys:
+            matched |= _same_secret(value, key)
+    return matched
+
+
 def _looks_like_jwt(value: str) -> bool:
     return value.count(".") == 2
 
 
-def authorize_key(headers: Mapping[str, str], expected_key: Callable[[], str | None]) -> Method:
-    """The workflow's API key and nothing else: a user's own token never places a hold, and no
-    key configured refuses everyone, whatever ``USAGE_AUTH`` says."""
+def authorize_key(headers: Mapping[str, str], expected_keys: Callable[[], Sequence[str]]) -> Method:
+    """One of the workflow's API keys and nothing else: a user's own token never places a hold,
+    and no key configured refuses everyone, whatever ``USAGE_AUTH`` says."""
     api_key, bearer = header(headers, "x-api-key"), bearer_token(headers)
     presented = [value for value in (api_key, bearer) if value]
     if not presented:
         raise Denied("no credentials", token_given=False)
-    key = expected_key()
-    if key and any(_same_secret(value, key) for value in presented):
+    keys = expected_keys()
+    if _matches_any(presented, keys):
         return "api_key"
-    raise Denied("wrong key" if key else "no key configured")
+    raise Denied("wrong key" if keys else "no key configured")
 
 
 def authorize(
@@ -55,18 +65,18 @@ def authorize(
     headers: Mapping[str, str],
     *,
     mode: UsageAuth,
-    expected_key: Callable[[], str | None],
+    expected_keys: Callable[[], Sequence[str]],
 ) -> Method:
     """How the caller proved access to ``kinde_id``'s count; raises ``Unauthorized`` otherwise.
 
-    ``expected_key`` is called only when credentials were presented, so a request without any
+    ``expected_keys`` is called only when credentials were presented, so a request without any
     never touches SSM. No key configured means no key can match (fail closed); a user's own
     Kinde token still works, since it does not depend on the key.
     """
     if mode == "none":
         return "none"
     try:
-        return authorize_key(headers, expected_key)
+        return authorize_key(headers, expected_keys)
     except Denied:
         bearer = bearer_token(headers)
         if not bearer or not _looks_like_jwt(bearer):

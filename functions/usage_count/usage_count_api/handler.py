@@ -29,7 +29,7 @@ from planguard.settings import get_settings
 
 from usage_count_api.access import authorize, authorize_key
 from usage_count_api.hold_request import parse_hold_request
-from usage_count_api.usage_key import usage_api_key
+from usage_count_api.usage_key import usage_api_keys
 
 NO_STORE = {"Cache-Control": "no-store"}
 BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."
@@ -50,7 +50,7 @@ def _ok(body: dict[str, Any]) -> dict[str, Any]:
 def count(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """One GetItem; 0 for a user who never added an account."""
     fields["auth"] = authorize(
-        kinde_id, event.get("headers") or {}, mode=get_settings().usage_auth, expected_key=usage_api_key
+        kinde_id, event.get("headers") or {}, mode=get_settings().usage_auth, expected_keys=usage_api_keys
     )
     fields["count"] = get_repository().usage_count(kinde_id)
     return {"kindeId": kinde_id, "count": fields["count"]}
@@ -59,7 +59,7 @@ def count(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[
 def hold(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """ONE conditional write: bind the user's adds to ``limit`` while Kinde applies a downgrade,
     only if they are within it now. Answered 200 either way (Kinde's fetch sees bodies only)."""
-    fields["auth"] = authorize_key(event.get("headers") or {}, usage_api_key)
+    fields["auth"] = authorize_key(event.get("headers") or {}, usage_api_keys)
     request = parse_hold_request(event)
     result = get_repository().place_hold(kinde_id, request.limit, request.plan, get_settings().hold_seconds)
     fields.update(count=result.count, held=result.held, limit=request.limit, plan=request.plan)

@@ -1,9 +1,12 @@
-"""The key the Kinde workflow must send: ``USAGE_API_KEY``, else an SSM SecureString.
+"""The keys the Kinde workflow may send: ``USAGE_API_KEY``, else an SSM SecureString.
 
-Read with a bare botocore client (no boto3, no Powertools parameters: this is Kinde's plan-change
-path, where every import is cold-start time) and cached for a few minutes, so a rotated key is
-picked up without a redeploy. A parameter that does not exist means "no key configured": every
-key is refused, and that answer is cached too, so callers cannot make us hammer SSM.
+Either holds one key, or several, one per line, the first being the current one: every listed key
+is accepted, so a key is rotated without a window (add the new key on the first line, wait out the
+cache, switch Kinde to it, remove the old line). Read with a bare botocore client (no boto3, no
+Powertools parameters: this is Kinde's plan-change path, where every import is cold-start time)
+and cached for at most ``KEY_MAX_AGE_SECONDS``, so a rotated key is picked up without a redeploy.
+A parameter that does not exist means "no key configured": every key is refused, and that answer
+is cached too, so callers cannot make us hammer SSM.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from planguard.errors import ServiceUnavailable
@@ -19,8 +23,13 @@ from planguard.settings import get_settings
 KEY_MAX_AGE_SECONDS = 300
 MISSING_MAX_AGE_SECONDS = 30
 
+Keys = tuple[str, ...]
+
+# The cache's clock, read at each lookup: tests move it instead of waiting out the cache.
+clock: Callable[[], float] = time.monotonic
+
 _lock = threading.Lock()
-_cached: dict[str, tuple[float, str | None]] = {}  # parameter name -> (expires at, key)
+_cached: dict[str, tuple[float, Keys]] = {}  # parameter name -> (expires at, keys)
 
 
 @functools.cache
@@ -34,40 +43,46 @@ def _ssm() -> Any:
 
 
 def forget() -> None:
-    """Drop the cached key (tests; what expiry does)."""
+    """Drop the cached keys (tests; what expiry does)."""
     with _lock:
         _cached.clear()
     _ssm.cache_clear()
 
 
-def usage_api_key() -> str | None:
-    """The expected key, or None when none is configured (then every key is refused)."""
+def parse_keys(raw: str) -> Keys:
+    """One key per line, the current one first; surrounding spaces and blank lines dropped."""
+    return tuple(key for key in (line.strip() for line in raw.splitlines()) if key)
+
+
+def usage_api_keys() -> Keys:
+    """Every accepted key, the current one first; empty when none is configured (then every key
+    is refused)."""
     settings = get_settings()
     if settings.usage_api_key is not None:
-        return settings.usage_api_key.get_secret_value().strip() or None
+        return parse_keys(settings.usage_api_key.get_secret_value())
     name = settings.usage_api_key_param
     if not name:
-        return None
-    now = time.monotonic()
+        return ()
+    now = clock()
     with _lock:
         hit = _cached.get(name)
     if hit is not None and hit[0] > now:
         return hit[1]
-    key, max_age = _fetch(name)
+    keys, max_age = _fetch(name)
     with _lock:
-        _cached[name] = (now + max_age, key)
-    return key
+        _cached[name] = (now + max_age, keys)
+    return keys
 
 
-def _fetch(name: str) -> tuple[str | None, float]:
+def _fetch(name: str) -> tuple[Keys, float]:
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
     try:
         value = _ssm().get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            return None, MISSING_MAX_AGE_SECONDS
+            return (), MISSING_MAX_AGE_SECONDS
         raise ServiceUnavailable() from None  # throttled or denied: a retry may work
     except BotoCoreError:
         raise ServiceUnavailable() from None
-    return (value.strip() or None) if isinstance(value, str) else None, KEY_MAX_AGE_SECONDS
+    return (parse_keys(value) if isinstance(value, str) else ()), KEY_MAX_AGE_SECONDS

@@ -1,4 +1,5 @@
-"""A stdlib JSON-lines logger for the paths that must not pay for Powertools' import.
+"""Logging set-up shared by every function, and a stdlib JSON-lines logger for the paths that must
+not pay for Powertools' import.
 
 The usage count and the plan check's direct invoke sit on Kinde's plan-change path: one JSON
 object per line on stdout (CloudWatch parses it), fields passed as ``extra={"fields": {...}}``.
@@ -30,10 +31,26 @@ class _JsonLines(logging.Handler):
         sys.stdout.write(json.dumps(line, default=str) + "\n")
 
 
+# The AWS SDK's DEBUG lines carry request parameters (account numbers, their normalised and hashed
+# forms), response bodies (the usage keys from SSM) and signed headers (the session token).
+SDK_LOGGERS = ("botocore", "boto3")
+
+
+def _configured_level() -> int:
+    level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper()
+    return logging.getLevelNamesMapping().get(level, logging.INFO)
+
+
+def hold_sdk_logs_at_warning() -> None:
+    """The SDK logs WARNING and above (ERROR when the function is set to ERROR), whatever level
+    the root logger is at: LogLevel=DEBUG is for our own lines, never the SDK's."""
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, _configured_level()))
+
+
 def json_logger(name: str) -> logging.Logger:
     logger = logging.getLogger(name)
     logger.handlers[:] = [_JsonLines()]
     logger.propagate = False  # the Lambda runtime's root handler would print it a second time
-    level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper()
-    logger.setLevel(level if level in logging.getLevelNamesMapping() else logging.INFO)
+    logger.setLevel(_configured_level())
     return logger

@@ -40,6 +40,16 @@ def forget() -> None:
     _ssm.cache_clear()
 
 
+def lookup_pending() -> bool:
+    """Whether the next ``usage_api_key()`` asks SSM (a cold container, or the cached key expired)."""
+    settings = get_settings()
+    if settings.usage_api_key is not None or not settings.usage_api_key_param:
+        return False
+    with _lock:
+        hit = _cached.get(settings.usage_api_key_param)
+    return hit is None or hit[0] <= time.monotonic()
+
+
 def usage_api_key() -> str | None:
     """The expected key, or None when none is configured (then every key is refused)."""
     settings = get_settings()

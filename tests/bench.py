@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench_rtt import DEPTH_BUDGETS, over_depth_budget, round_trips
+from tests.bench_rtt import COST_TABLE, DEPTH_BUDGETS, ROUTES, over_depth_budget, round_trips
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -415,7 +415,7 @@ def connections_for_100_warm(call: Callable[..., Any], standin: Any) -> dict[str
     standin.set_plan(user, "pro")
     event = {**_event("accounts_list.json"), "headers": {"authorization": f"Bearer {standin.mint(user)}"}}
     call("AccountsFunction", event)  # the container is warm: its connections are open
-    pools.HTTPConnectionPool._new_conn = counted  # type: ignore[method-assign]
+    pools.HTTPConnectionPool._new_conn = counted  # type: ignore[method-assign,assignment]
     try:
         for _ in range(100):
             get_account_api().clear_cache()
@@ -481,6 +481,25 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
         "moto server. `rss.*`: peak RSS of the first-answer process, in MB.",
         "`dynamodb_calls.*`: calls counted at the client for one request (add without `Idempotency-Key`).",
         "",
+        "## Round trips per route (every external call delayed by one RTT)",
+        "",
+        f"RTT {RTT_SECONDS * 1000:.0f} ms. `depth`: the most calls that ran one after the other,",
+        "counted from each call's start and end (CI fails a route over its budget); `rtt`:",
+        "(time with the delay - time without) / RTT, median of the runs (timed, so noisy).",
+        "Before this change (branch `lead`): cold `GET /accounts` 4 (JWKS, Query, GetItem,",
+        "entitlement), warm 2; cold `GET /usage` 3; cold count with the key in SSM 2.",
+        "",
+        "| route | cold depth | cold rtt | warm depth | warm rtt | budget cold / warm |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {route} | {figures.get(f'depth.cold.{route}', 0):g} | "
+            f"{figures.get(f'rtt.cold.{route}', 0):.2f} | {figures.get(f'depth.warm.{route}', 0):g} | "
+            f"{figures.get(f'rtt.warm.{route}', 0):.2f} | "
+            f"{DEPTH_BUDGETS[f'cold.{route}']} / {DEPTH_BUDGETS[f'warm.{route}']} |"
+            for route in ROUTES
+        ],
+        "",
+        *COST_TABLE,
         "## Where a target is out of reach, and why",
         "",
         "- The usage count and the plan check's direct invoke (Kinde's plan-change path) import no",
@@ -542,8 +561,8 @@ def main() -> None:
             warm_runs=1 if QUICK else 3,
         )
         figures.update(rtt_figures)
-    for name, calls in rtt_calls.items():
-        print(f"calls {name}: " + " ".join(what for _, what in calls))
+    for name, made in rtt_calls.items():
+        print(f"calls {name}: " + " ".join(what for _, what in made))
     for function, rows in imports.items():
         print(f"top imports {function}: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in rows))
     if not QUICK:

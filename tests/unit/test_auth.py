@@ -215,7 +215,7 @@ def test_jwks_outage_after_expiry_keeps_the_last_good_key(
 
     class KindeDown:
         def request(self, *_: Any, **__: Any) -> Any:
-            raise urllib3.exceptions.NewConnectionError(None, "connection refused")
+            raise urllib3.exceptions.ProtocolError("connection refused")
 
     monkeypatch.setattr(planguard.auth, "http_pool", KindeDown)
     assert check.verify(mint(kinde)).user_id == USER  # a known kid still verifies

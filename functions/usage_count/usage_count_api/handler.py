@@ -29,7 +29,7 @@ from planguard.settings import get_settings
 
 from usage_count_api.access import authorize, authorize_key, has_credentials
 from usage_count_api.hold_request import parse_hold_request
-from usage_count_api.usage_key import lookup_pending, usage_api_key
+from usage_count_api.usage_key import lookup_pending, prepare_lookup, usage_api_key
 
 NO_STORE = {"Cache-Control": "no-store"}
 BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."
@@ -61,6 +61,7 @@ def count(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[
         return {"kindeId": kinde_id, "count": fields["count"]}
     from planguard.together import join, start  # noqa: PLC0415 - threads only on a cold lookup
 
+    prepare_lookup()
     read = start(get_repository().usage_count, kinde_id)
     try:
         fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_key=usage_api_key)

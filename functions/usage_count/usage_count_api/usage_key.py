@@ -50,6 +50,12 @@ def lookup_pending() -> bool:
     return hit is None or hit[0] <= time.monotonic()
 
 
+def prepare_lookup() -> None:
+    """Build the SSM client now (its service model takes longer to load than a round trip), so a
+    read started next runs beside the lookup itself."""
+    _ssm()
+
+
 def usage_api_key() -> str | None:
     """The expected key, or None when none is configured (then every key is refused)."""
     settings = get_settings()

@@ -12,6 +12,9 @@
 4. Warm overhead: the count route against the bare ``GetItem`` it makes, an add against its bare
    ``TransactWriteItems``, on the same moto server in the same run.
 5. Kinde calls for 100 adds by one user within a cache window.
+6. Round trips per route, cold and warm, with every external call delayed (``tests.bench_rtt``):
+   the sequential waits are counted (CI fails a route over its budget) and timed; and the
+   connections 100 warm requests open per host.
 Each timed measure is the median of several runs, interleaved with its baseline so load on the
 machine hits both alike. The last lines are ``name: value``, one figure each.
 """
@@ -35,10 +38,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests import ROOT
+from tests.bench_rtt import COST_TABLE, DEPTH_BUDGETS, ROUTES, over_depth_budget, round_trips
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = 1 if QUICK else int(os.environ.get("BENCH_RUNS", "7"))
 WARM_CALLS = 5 if QUICK else 200
+RTT_SECONDS = float(os.environ.get("BENCH_RTT_MS", "100")) / 1000
 USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
 USAGE_KEY = "bench-usage-key"
 KEY_PARAM = "/plan-guard/usage-api-key"
@@ -392,6 +397,47 @@ def kinde_calls_for_100_adds(call: Callable[..., Any], standin: Any) -> int:
     return int(standin.account_api_calls - before)
 
 
+def connections_for_100_warm(call: Callable[..., Any], standin: Any) -> dict[str, float]:
+    """New connections per host while one warm container answers 100 ``GET /accounts``, each
+    asking Kinde (its cache cleared): kept-alive connections are reused, none is opened."""
+    import urllib3.connectionpool as pools
+    from planguard.entitlements import get_account_api
+
+    opened: Counter[str] = Counter()
+    new_conn = pools.HTTPConnectionPool._new_conn
+
+    def counted(pool: Any) -> Any:
+        opened["kinde" if f":{pool.port}" in standin.url else "dynamodb"] += 1
+        return new_conn(pool)
+
+    user = "kp_bench_connections"
+    standin.set_plan(user, "pro")
+    event = {**_event("accounts_list.json"), "headers": {"authorization": f"Bearer {standin.mint(user)}"}}
+    call("AccountsFunction", event)  # the container is warm: its connections are open
+    pools.HTTPConnectionPool._new_conn = counted  # type: ignore[method-assign,assignment]
+    try:
+        for _ in range(100):
+            get_account_api().clear_cache()
+            call("AccountsFunction", event)
+    finally:
+        pools.HTTPConnectionPool._new_conn = new_conn  # type: ignore[method-assign]
+    return {f"connections.{host}.100_warm": opened[host] for host in ("kinde", "dynamodb")}
+
+
+def _rtt_env(endpoint: str, standin: Any) -> dict[str, str]:
+    return _env(
+        None,
+        KINDE_ISSUER_URL=standin.url,
+        DYNAMODB_ENDPOINT_URL=endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB=endpoint,
+        AWS_ENDPOINT_URL_SSM=endpoint,
+        IDEMPOTENCY_TABLE_NAME="IdempotencyTable",
+        ENTITLEMENT_CACHE_SECONDS="60",
+        KEY_PARAM=KEY_PARAM,
+        BENCH_USAGE_KEY=USAGE_KEY,
+    )
+
+
 # -- report ----------------------------------------------------------------------------------------
 def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, float]]]) -> None:
     lines = [
@@ -434,6 +480,25 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
         "moto server. `rss.*`: peak RSS of the first-answer process, in MB.",
         "`dynamodb_calls.*`: calls counted at the client for one request (add without `Idempotency-Key`).",
         "",
+        "## Round trips per route (every external call delayed by one RTT)",
+        "",
+        f"RTT {RTT_SECONDS * 1000:.0f} ms. `depth`: the most calls that ran one after the other,",
+        "counted from each call's start and end (CI fails a route over its budget); `rtt`:",
+        "(time with the delay - time without) / RTT, median of the runs (timed, so noisy).",
+        "Before this change (branch `lead`): cold `GET /accounts` 4 (JWKS, Query, GetItem,",
+        "entitlement), warm 2; cold `GET /usage` 3; cold count with the key in SSM 2.",
+        "",
+        "| route | cold depth | cold rtt | warm depth | warm rtt | budget cold / warm |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {route} | {figures.get(f'depth.cold.{route}', 0):g} | "
+            f"{figures.get(f'rtt.cold.{route}', 0):.2f} | {figures.get(f'depth.warm.{route}', 0):g} | "
+            f"{figures.get(f'rtt.warm.{route}', 0):.2f} | "
+            f"{DEPTH_BUDGETS[f'cold.{route}']} / {DEPTH_BUDGETS[f'warm.{route}']} |"
+            for route in ROUTES
+        ],
+        "",
+        *COST_TABLE,
         "## Where a target is out of reach, and why",
         "",
         "- The usage count and the plan check's direct invoke (Kinde's plan-change path) import no",
@@ -486,6 +551,17 @@ def main() -> None:
             figures[f"dynamodb_calls.{name}"] = sum(calls.values())
         figures.update(warm_overhead(call, client, standin))
         figures["kinde_calls.100_adds"] = kinde_calls_for_100_adds(call, standin)
+        figures.update(connections_for_100_warm(call, standin))
+        rtt_figures, rtt_calls = round_trips(
+            _rtt_env(endpoint, standin),
+            standin,
+            rtt=RTT_SECONDS,
+            runs=RUNS if not QUICK else 1,
+            warm_runs=1 if QUICK else 3,
+        )
+        figures.update(rtt_figures)
+    for name, made in rtt_calls.items():
+        print(f"calls {name}: " + " ".join(what for _, what in made))
     for function, rows in imports.items():
         print(f"top imports {function}: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in rows))
     if not QUICK:
@@ -495,8 +571,11 @@ def main() -> None:
         print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
     # Call counts are exact, not timed: a regression fails the run (CI runs the quick mode).
     over = [name for name, limit in CALL_TARGETS.items() if figures[f"dynamodb_calls.{name}"] > limit]
-    if over or figures["kinde_calls.100_adds"] > 1:
-        sys.exit(f"over budget: {', '.join(over) or 'Kinde calls'}")
+    over += [f"depth.{name}" for name in over_depth_budget(figures)]
+    if figures["kinde_calls.100_adds"] > 1:
+        over.append("kinde_calls.100_adds")
+    if over:
+        sys.exit(f"over budget: {', '.join(over)}")
 
 
 if __name__ == "__main__":

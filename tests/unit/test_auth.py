@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import time
-import urllib.request
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
+import planguard.auth
 import pytest
+import urllib3
 from cryptography.hazmat.primitives import serialization
 from planguard.auth import TokenVerifier
 from planguard.errors import Unauthorized
@@ -74,23 +75,17 @@ class JwksFetches:
         self.kinde = kinde
         self.count = 0
 
-    def build_opener(self, *_handlers: Any) -> Any:
-        """Stands in for urllib's opener: PyJWKClient's own caching and cooldown still run."""
-        outer = self
-
-        class Opener:
-            def open(self, request: Any, timeout: float) -> io.BytesIO:
-                assert request.full_url == f"{ISSUER}/.well-known/jwks"
-                outer.count += 1
-                return io.BytesIO(json.dumps(outer.kinde.jwks()).encode())
-
-        return Opener()
+    def request(self, method: str, url: str, **_: Any) -> Any:
+        """Stands in for the container's urllib3 pool: PyJWKClient's caching and cooldown still run."""
+        assert (method, url) == ("GET", f"{ISSUER}/.well-known/jwks")
+        self.count += 1
+        return SimpleNamespace(status=200, data=json.dumps(self.kinde.jwks()).encode())
 
 
 @pytest.fixture
 def fetches(kinde: Issuer, monkeypatch: pytest.MonkeyPatch) -> JwksFetches:
     counter = JwksFetches(kinde)
-    monkeypatch.setattr(urllib.request, "build_opener", counter.build_opener)
+    monkeypatch.setattr(planguard.auth, "http_pool", lambda: counter)
     return counter
 
 
@@ -250,8 +245,6 @@ def test_bearer_token_parsing(headers: dict[str, str] | None, token: str | None)
 def test_jwks_outage_after_expiry_keeps_the_last_good_key(
     kinde: Issuer, fetches: JwksFetches, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import urllib.error
-
     check = verifier()
     check.verify(mint(kinde))
     cache = check._jwks.jwk_set_cache
@@ -262,14 +255,14 @@ def test_jwks_outage_after_expiry_keeps_the_last_good_key(
         patched.append("is_expired")
         return True  # the 10-minute lifespan is over
 
-    def kinde_down(*_handlers: Any) -> Any:
-        patched.append("build_opener")
-        raise urllib.error.URLError("connection refused")
+    class KindeDown:
+        def request(self, *_: Any, **__: Any) -> Any:
+            patched.append("jwks fetch")
+            raise urllib3.exceptions.ProtocolError("connection refused")
 
     monkeypatch.setattr(cache, "is_expired", expired)
-
-    monkeypatch.setattr(urllib.request, "build_opener", kinde_down)
+    monkeypatch.setattr(planguard.auth, "http_pool", KindeDown)
     assert check.verify(mint(kinde)).user_id == USER  # a known kid still verifies
     with pytest.raises(Unauthorized):
         check.verify(_sign_with_new_key(kinde))  # an unknown kid cannot be checked: refused
-    assert {"is_expired", "build_opener"} <= set(patched), patched  # both patches were in the path
+    assert {"is_expired", "jwks fetch"} <= set(patched), patched  # both patches were in the path

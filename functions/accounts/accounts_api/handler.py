@@ -20,7 +20,8 @@ from planguard.api import authenticate, build_resolver, invocation_deadline, jso
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest
 from planguard.headers import header
-from planguard.settings import get_settings
+from planguard.prefetch import authenticate_prefetching
+from planguard.settings import FEATURE_KEY, get_settings
 
 from accounts_api.idempotency import IdempotencyTable
 from accounts_api.service import AccountsService, NewAccount
@@ -48,13 +49,16 @@ def _json(status: int, body: Any) -> Response[Any]:
 
 @app.get("/accounts")
 def list_accounts() -> Response[Any]:
-    principal = authenticate(app.current_event)
+    deadline = invocation_deadline(app)
+    principal, entitlement = authenticate_prefetching(
+        app.current_event.headers, service().kinde, FEATURE_KEY, deadline
+    )
     params = app.current_event.query_string_parameters
     limit = query_int(params, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
     cursor = (params or {}).get("cursor")
     if cursor is not None and not cursor:
         raise BadRequest("The cursor is not valid.")
-    return _json(200, service().list(principal, limit, cursor, invocation_deadline(app)))
+    return _json(200, service().list(principal, limit, cursor, deadline, entitlement))
 
 
 @app.post("/accounts")
@@ -95,8 +99,11 @@ def delete_account(id: str) -> Response[str]:
 
 @app.get("/usage")
 def get_usage() -> Response[Any]:
-    principal = authenticate(app.current_event)
-    return _json(200, {"tracked_accounts": service().usage(principal, invocation_deadline(app))})
+    deadline = invocation_deadline(app)
+    principal, entitlement = authenticate_prefetching(
+        app.current_event.headers, service().kinde, FEATURE_KEY, deadline
+    )
+    return _json(200, {"tracked_accounts": service().usage(principal, deadline, entitlement)})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -18,7 +18,8 @@ from planguard.entitlements import Entitlement, KindeAccountApi
 from planguard.errors import EntitlementUnavailable
 from planguard.limits import refusal, refused_by_hold, refuses_without_writing, shown_limit
 from planguard.settings import FEATURE_KEY
-from planguard.usage_counter import CounterConditionFailed
+from planguard.together import join, start
+from planguard.usage_counter import Counter, CounterConditionFailed
 
 from accounts_api.idempotency import IdempotencyTable, request_data
 
@@ -48,27 +49,40 @@ class AccountsService:
 
     # -- reads -------------------------------------------------------------------------------
     def list(
-        self, principal: Principal, limit: int, cursor: str | None, deadline: float | None
+        self,
+        principal: Principal,
+        limit: int,
+        cursor: str | None,
+        deadline: float | None,
+        prefetched: Entitlement | None = None,
     ) -> dict[str, Any]:
-        page: Page = self.repository.list_page(principal.user_id, limit, cursor)
+        """The page, the counter and the entitlement are independent reads: all three at once."""
+        counter = start(self.repository.counter, principal.user_id)
+        entitlement = start(self._shown_entitlement, principal, deadline, prefetched)
+        try:
+            page: Page = self.repository.list_page(principal.user_id, limit, cursor)
+        finally:
+            join([counter, entitlement])
         return {
             "items": [account.to_json() for account in page.items],
-            "usage": self.usage(principal, deadline),
+            "usage": _usage(counter.result(), entitlement.result()),
             "nextCursor": page.next_cursor,
         }
 
     def get(self, principal: Principal, account_id: str) -> Account:
         return self.repository.get(principal.user_id, account_id)
 
-    def usage(self, principal: Principal, deadline: float | None) -> dict[str, Any]:
-        """``{used, limit, limitSource}``: Kinde being down degrades the limit, never the answer."""
-        counter = self.repository.counter(principal.user_id)
+    def usage(
+        self, principal: Principal, deadline: float | None, prefetched: Entitlement | None = None
+    ) -> dict[str, Any]:
+        """``{used, limit, limitSource}``: the counter and the entitlement read at once; Kinde
+        being down degrades the limit, never the answer."""
+        entitlement = start(self._shown_entitlement, principal, deadline, prefetched)
         try:
-            entitlement = self._entitlement(principal, deadline)
-        except EntitlementUnavailable:
-            return {"used": counter.count, "limit": None, "limitSource": "unavailable"}
-        limit, source = shown_limit(entitlement.limit, entitlement.source, counter.hold_limit)
-        return {"used": counter.count, "limit": limit, "limitSource": source}
+            counter = self.repository.counter(principal.user_id)
+        finally:
+            join([entitlement])
+        return _usage(counter, entitlement.result())
 
     # -- writes ------------------------------------------------------------------------------
     def add(
@@ -139,6 +153,17 @@ class AccountsService:
             logger.warning("entitlement unavailable", extra={"detail": error.detail})
             raise
 
+    def _shown_entitlement(
+        self, principal: Principal, deadline: float | None, prefetched: Entitlement | None
+    ) -> Entitlement | None:
+        """The entitlement a read shows; None when Kinde is unavailable."""
+        if prefetched is not None:
+            return prefetched
+        try:
+            return self._entitlement(principal, deadline)
+        except EntitlementUnavailable:
+            return None
+
     def _refreshed(self, principal: Principal, deadline: float | None) -> Entitlement | None:
         """Kinde's answer past the cache, at most once per user per few seconds; None when not
         asked, or when Kinde fails (the cached refusal stands rather than becoming a 503)."""
@@ -147,3 +172,10 @@ class AccountsService:
         except EntitlementUnavailable as error:
             logger.warning("entitlement re-read failed", extra={"detail": error.detail})
             return None
+
+
+def _usage(counter: Counter, entitlement: Entitlement | None) -> dict[str, Any]:
+    if entitlement is None:
+        return {"used": counter.count, "limit": None, "limitSource": "unavailable"}
+    limit, source = shown_limit(entitlement.limit, entitlement.source, counter.hold_limit)
+    return {"used": counter.count, "limit": limit, "limitSource": source}

@@ -47,6 +47,11 @@ def _looks_like_jwt(value: str) -> bool:
     return value.count(".") == 2
 
 
+def has_credentials(headers: Mapping[str, str]) -> bool:
+    """An API key or a bearer token was presented (without either, nothing is read at all)."""
+    return bool(header(headers, "x-api-key") or bearer_token(headers))
+
+
 def authorize_key(headers: Mapping[str, str], expected_keys: Callable[[], Sequence[str]]) -> Method:
     """One of the workflow's API keys and nothing else: a user's own token never places a hold,
     and no key configured refuses everyone, whatever ``USAGE_AUTH`` says."""

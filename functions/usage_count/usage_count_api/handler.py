@@ -27,9 +27,9 @@ from planguard.ids import is_kinde_id
 from planguard.json_logs import json_logger
 from planguard.settings import get_settings
 
-from usage_count_api.access import authorize, authorize_key
+from usage_count_api.access import authorize, authorize_key, has_credentials
 from usage_count_api.hold_request import parse_hold_request
-from usage_count_api.usage_key import usage_api_keys
+from usage_count_api.usage_key import lookup_pending, prepare_lookup, usage_api_keys
 
 NO_STORE = {"Cache-Control": "no-store"}
 BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."
@@ -48,11 +48,26 @@ def _ok(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def count(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """One GetItem; 0 for a user who never added an account."""
-    fields["auth"] = authorize(
-        kinde_id, event.get("headers") or {}, mode=get_settings().usage_auth, expected_keys=usage_api_keys
-    )
-    fields["count"] = get_repository().usage_count(kinde_id)
+    """One GetItem; 0 for a user who never added an account.
+
+    When the key must first be read from SSM (a cold container), the count is read alongside it,
+    and answered only once the key matched: a refused caller gets the 401, never the count.
+    """
+    headers = event.get("headers") or {}
+    mode = get_settings().usage_auth
+    if mode == "none" or not lookup_pending() or not has_credentials(headers):
+        fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_keys=usage_api_keys)
+        fields["count"] = get_repository().usage_count(kinde_id)
+        return {"kindeId": kinde_id, "count": fields["count"]}
+    from planguard.together import join, start  # noqa: PLC0415 - threads only on a cold lookup
+
+    prepare_lookup()
+    read = start(get_repository().usage_count, kinde_id)
+    try:
+        fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_keys=usage_api_keys)
+    finally:
+        join([read])  # a refusal is raised after the read ended, its answer dropped
+    fields["count"] = read.result()
     return {"kindeId": kinde_id, "count": fields["count"]}
 
 

@@ -49,6 +49,22 @@ def forget() -> None:
     _ssm.cache_clear()
 
 
+def lookup_pending() -> bool:
+    """Whether the next ``usage_api_keys()`` asks SSM (a cold container, or the cached key expired)."""
+    settings = get_settings()
+    if settings.usage_api_key is not None or not settings.usage_api_key_param:
+        return False
+    with _lock:
+        hit = _cached.get(settings.usage_api_key_param)
+    return hit is None or hit[0] <= clock()
+
+
+def prepare_lookup() -> None:
+    """Build the SSM client now (its service model takes longer to load than a round trip), so a
+    read started next runs beside the lookup itself."""
+    _ssm()
+
+
 def parse_keys(raw: str) -> Keys:
     """One key per line, the current one first; surrounding spaces and blank lines dropped."""
     return tuple(key for key in (line.strip() for line in raw.splitlines()) if key)

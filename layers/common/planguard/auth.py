@@ -10,6 +10,7 @@ rules of their own (``planguard.webhook_token``) over the same keys.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -17,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+import urllib3
 from jwt.types import Options
 
 from planguard.errors import Unauthorized
 from planguard.headers import bearer_token
+from planguard.http_pool import http_pool
 from planguard.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -42,12 +45,15 @@ class BoundedJWKClient(jwt.PyJWKClient):
     on its timeout. A failed attempt is remembered for ``min_interval`` and raised again without a
     fetch. Any unusable answer (not JSON, not a key set, too deep) counts as a failed fetch, raised
     as ``PyJWKClientConnectionError`` so the last good key for a known ``kid`` keeps working.
+    Fetched through the container's urllib3 pool (PyJWT's own fetch opens a new connection, and a
+    new TLS handshake, every time), with no redirects.
     """
 
     def __init__(self, uri: str, *, min_interval: float, **kwargs: Any) -> None:
         super().__init__(uri, **kwargs)
         self.min_interval = min_interval
         self.fetch_attempts = 0
+        self.loaded = False  # a key set was fetched once in this container
         self._failed_at: float | None = None
         self._failure = ""
 
@@ -70,12 +76,30 @@ class BoundedJWKClient(jwt.PyJWKClient):
             )
         self.fetch_attempts += 1
         try:
-            data = super().fetch_data()
+            data = self._as_jwk_set_payload(self._download())
+            # What PyJWT's own fetch does on success: the cache (which refuses a set with no usable
+            # key), and the start of the refetch cooldown.
+            if self.jwk_set_cache is not None:
+                self.jwk_set_cache.put(data)
         except Exception as exc:  # any unusable answer: not JSON, no usable key, nesting too deep...
             self._failed_at, self._failure = time.monotonic(), f"{type(exc).__name__}: {exc}"[:200]
             raise jwt.PyJWKClientConnectionError(self._failure) from None
-        self._failed_at = None
+        self._last_successful_fetch = time.monotonic()
+        self._failed_at, self.loaded = None, True
         return data
+
+    def _download(self) -> Any:
+        response = http_pool().request(
+            "GET",
+            self.uri,
+            headers={"Accept": "application/json", **self.headers},
+            timeout=urllib3.Timeout(total=self.timeout),
+            retries=False,
+            redirect=False,
+        )
+        if response.status != 200:
+            raise jwt.PyJWKClientConnectionError(f"JWKS endpoint answered {response.status}")
+        return json.loads(response.data)
 
 
 def _loadable(key: Any) -> bool:
@@ -194,6 +218,24 @@ class TokenVerifier:
 
     def authenticate(self, headers: Mapping[str, str] | None) -> Principal:
         return self.verify(bearer_token(headers))
+
+    def jwks_loaded(self) -> bool:
+        """Whether this container ever fetched a key set: from then on, nothing may be started for a
+        token before it verified (so a forged token never buys a call to Kinde)."""
+        return self._jwks.loaded
+
+
+def unverified_subject(token: str | None) -> str | None:
+    """The ``sub`` a token claims, signature NOT checked: only to start a read that is discarded
+    unless the token then verifies as this subject."""
+    if not token:
+        return None
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    subject = claims.get("sub")
+    return subject if isinstance(subject, str) and subject.strip() else None
 
 
 @functools.cache

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import urllib3
 
 from planguard.errors import EntitlementUnavailable, Unauthorized
+from planguard.http_pool import http_pool
 from planguard.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,8 @@ class KindeAccountApi:
         self.cache_seconds = cache_seconds
         self.missing_unlimited = missing_unlimited
         # urllib3 directly: botocore already loaded it, so Kinde calls cost no import of their own.
-        # No retries or redirects of its own: the loop below owns both.
-        self._http = http or urllib3.PoolManager(retries=False)
+        # The container's one pool, shared with the JWKS fetch (same host, kept-alive connections).
+        self._http = http or http_pool()
         self._clock = clock
         self._sleep = sleep
         self._cache: OrderedDict[tuple[str, str], tuple[float, Entitlement]] = OrderedDict()
@@ -114,15 +115,23 @@ class KindeAccountApi:
                 self._refreshed.popitem(last=False)
         return self._fetch_entitlement(user_id, token, feature_key, deadline)
 
-    def _fetch_entitlement(
-        self, user_id: str, token: str, feature_key: str, deadline: float | None
-    ) -> Entitlement:
+    def fetch_unstored(self, token: str, feature_key: str, deadline: float | None = None) -> Entitlement:
+        """Kinde's answer for the token's user, not cached: for a token not verified yet, which
+        must never fill the cache (``remember`` it once the token verified)."""
         url = f"{self.base_url}/account_api/v1/entitlement/{quote(feature_key, safe='')}"
         response = self._get(url, token, deadline)
         if response.status == 404:
-            result = self._missing()
-        else:
-            result = self._parse_entitlement(self._json(response), feature_key)
+            return self._missing()
+        return self._parse_entitlement(self._json(response), feature_key)
+
+    def remember(self, user_id: str, feature_key: str, result: Entitlement) -> None:
+        """Cache an answer of ``fetch_unstored`` once its token verified as ``user_id``'s."""
+        self._store(user_id, feature_key, result)
+
+    def _fetch_entitlement(
+        self, user_id: str, token: str, feature_key: str, deadline: float | None
+    ) -> Entitlement:
+        result = self.fetch_unstored(token, feature_key, deadline)
         self._store(user_id, feature_key, result)
         return result
 

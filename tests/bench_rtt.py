@@ -27,7 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import ROOT
+
 RESULT = "RTT-RESULT "
 # Routes of AccountsFunction and UsageCountFunction. "count" has the key in the environment,
 # "count_ssm" and "hold" read it from SSM (once per container).

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 from planguard.auth import get_verifier
-from planguard.entitlements import get_account_api
-from planguard.errors import Unauthorized
+from planguard.entitlements import Entitlement, get_account_api
+from planguard.errors import EntitlementUnavailable, Unauthorized
 from planguard.prefetch import authenticate_prefetching
 from planguard.settings import FEATURE_KEY
 
-from local.kinde import KindeStandIn, SigningKey, new_rsa_key
+from local.kinde import Fault, KindeStandIn, SigningKey, new_rsa_key
 
 USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
 
@@ -35,7 +35,8 @@ def test_cold_reads_the_entitlement_beside_the_jwks_and_caches_it(
         _headers(kinde.mint(USER)), get_account_api(), FEATURE_KEY, None
     )
     assert principal.user_id == USER
-    assert entitlement is not None and (entitlement.limit, entitlement.source) == (5, "kinde")
+    assert isinstance(entitlement, Entitlement)
+    assert (entitlement.limit, entitlement.source) == (5, "kinde")
     assert (kinde.jwks_calls - jwks_before, kinde.account_api_calls) == (1, 1)
     assert _cached() is not None
 
@@ -78,3 +79,28 @@ def test_warm_a_valid_token_reads_nothing_beside_the_verification(
         _headers(kinde.mint(USER)), get_account_api(), FEATURE_KEY, None
     )
     assert (principal.user_id, entitlement, kinde.account_api_calls) == (USER, None, 0)
+
+
+def test_a_failed_read_beside_the_jwks_is_the_answer_never_a_second_call(
+    env: pytest.MonkeyPatch, kinde: KindeStandIn
+) -> None:
+    """Kinde failing the overlapped read is what the request shows (unavailable), not a reason to
+    ask again: one Account API call, nothing cached."""
+    kinde.faults.append(Fault(200, body=b"{not json"))  # unreadable: no retry helps
+    principal, entitlement = authenticate_prefetching(
+        _headers(kinde.mint(USER)), get_account_api(), FEATURE_KEY, None
+    )
+    assert principal.user_id == USER
+    assert isinstance(entitlement, EntitlementUnavailable)
+    assert kinde.account_api_calls == 1
+    assert _cached() is None
+
+
+def test_kinde_refusing_the_token_beside_the_jwks_is_a_401(
+    env: pytest.MonkeyPatch, kinde: KindeStandIn
+) -> None:
+    kinde.faults.append(Fault(401))
+    with pytest.raises(Unauthorized):
+        authenticate_prefetching(_headers(kinde.mint(USER)), get_account_api(), FEATURE_KEY, None)
+    assert kinde.account_api_calls == 1
+    assert _cached() is None

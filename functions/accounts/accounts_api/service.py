@@ -8,7 +8,7 @@ past the cache, when a cached answer refused an add that a fresher one might all
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -17,6 +17,7 @@ from planguard.auth import Principal
 from planguard.entitlements import Entitlement, KindeAccountApi
 from planguard.errors import EntitlementUnavailable
 from planguard.limits import refusal, refused_by_hold, refuses_without_writing, shown_limit
+from planguard.prefetch import Prefetched
 from planguard.settings import FEATURE_KEY
 from planguard.together import join, start
 from planguard.usage_counter import Counter, CounterConditionFailed
@@ -54,7 +55,7 @@ class AccountsService:
         limit: int,
         cursor: str | None,
         deadline: float | None,
-        prefetched: Entitlement | None = None,
+        prefetched: Prefetched = None,
     ) -> dict[str, Any]:
         """The page, the counter and the entitlement are independent reads: all three at once."""
         counter = start(self.repository.counter, principal.user_id)
@@ -73,7 +74,7 @@ class AccountsService:
         return self.repository.get(principal.user_id, account_id)
 
     def usage(
-        self, principal: Principal, deadline: float | None, prefetched: Entitlement | None = None
+        self, principal: Principal, deadline: float | None, prefetched: Prefetched = None
     ) -> dict[str, Any]:
         """``{used, limit, limitSource}``: the counter and the entitlement read at once; Kinde
         being down degrades the limit, never the answer."""
@@ -149,17 +150,23 @@ class AccountsService:
         try:
             return self.kinde.entitlement(principal.user_id, principal.token, FEATURE_KEY, deadline)
         except EntitlementUnavailable as error:
-            metrics.add_metric(name="EntitlementErrors", unit=MetricUnit.Count, value=1)
-            logger.warning("entitlement unavailable", extra={"detail": error.detail})
-            raise
+            self._unavailable(error)
+
+    @staticmethod
+    def _unavailable(error: EntitlementUnavailable) -> NoReturn:
+        metrics.add_metric(name="EntitlementErrors", unit=MetricUnit.Count, value=1)
+        logger.warning("entitlement unavailable", extra={"detail": error.detail})
+        raise error
 
     def _shown_entitlement(
-        self, principal: Principal, deadline: float | None, prefetched: Entitlement | None
+        self, principal: Principal, deadline: float | None, prefetched: Prefetched
     ) -> Entitlement | None:
         """The entitlement a read shows; None when Kinde is unavailable."""
-        if prefetched is not None:
-            return prefetched
         try:
+            if isinstance(prefetched, EntitlementUnavailable):
+                self._unavailable(prefetched)
+            if prefetched is not None:
+                return prefetched
             return self._entitlement(principal, deadline)
         except EntitlementUnavailable:
             return None

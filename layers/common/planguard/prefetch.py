@@ -4,8 +4,9 @@ Only while no key set was ever loaded (a cold container, which fetches the JWKS 
 entitlement is asked with the caller's own token, by the subject the token claims, while the
 JWKS is fetched and the token checked. Its answer is discarded unless the token then verifies as
 that subject, and only then cached; a verification failure is raised whatever Kinde answered; the
-read is joined before anything is returned. Once a key set is loaded nothing overlaps, so a
-forged token never buys a call to Kinde.
+read is joined before anything is returned. A failed read is the request's answer from Kinde (Kinde
+refusing the token is a 401, Kinde unavailable is shown as such), never a reason to ask twice.
+Once a key set is loaded nothing overlaps, so a forged token never buys a call to Kinde.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from planguard.together import join, start
 logger = logging.getLogger(__name__)
 
 
+Prefetched = Entitlement | EntitlementUnavailable | None
+"""What the overlapped read gave: the entitlement, Kinde being unavailable, or None (not read:
+the caller reads it as usual)."""
+
+
 def authenticate_prefetching(
     headers: Mapping[str, str] | None, kinde: KindeAccountApi, feature_key: str, deadline: float | None
-) -> tuple[Principal, Entitlement | None]:
-    """The verified caller, and their entitlement when it was read alongside (else None: the
-    caller reads it as usual)."""
+) -> tuple[Principal, Prefetched]:
+    """The verified caller, and what the entitlement read alongside gave (see ``Prefetched``)."""
     verifier = get_verifier()
     token = bearer_token(headers)
     subject = None if verifier.jwks_loaded() else unverified_subject(token)
@@ -37,12 +42,14 @@ def authenticate_prefetching(
         principal = verifier.verify(token)
     finally:
         join([read])  # a verification failure is raised after the read ended, its answer dropped
+    if principal.user_id != subject:  # cannot happen for one token; never use it if it does
+        return principal, None
     try:
         entitlement = read.result()
-    except (EntitlementUnavailable, Unauthorized) as error:
-        logger.info("entitlement read beside the JWKS failed (%s); read again", type(error).__name__)
-        return principal, None
-    if principal.user_id != subject:  # cannot happen for one token; never cache it if it does
-        return principal, None
+    except Unauthorized:  # Kinde refused the caller's own token: as the usual read answers
+        raise
+    except EntitlementUnavailable as error:
+        logger.info("entitlement read beside the JWKS failed: Kinde unavailable")
+        return principal, error
     kinde.remember(principal.user_id, feature_key, entitlement)
     return principal, entitlement

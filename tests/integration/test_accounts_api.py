@@ -299,6 +299,8 @@ def test_huge_body_is_413(accounts: AccountsClient) -> None:
         ({"name": "x" * 201, "accountNumber": "1"}, ["name"]),
         ({"name": "bad\u0000name", "accountNumber": "1"}, ["name"]),
         ({"name": "A", "accountNumber": "1\n2"}, ["accountNumber"]),
+        ({"name": "A", "accountNumber": " - - "}, ["accountNumber"]),  # normalises to nothing
+        ({"name": "A", "accountNumber": "--"}, ["accountNumber"]),
         ({"name": None, "accountNumber": "1"}, ["name"]),
         ({"name": "A", "accountNumber": "1", "kindeId": "kp_x"}, ["kindeId"]),
         ([1, 2], ["body"]),
@@ -317,6 +319,16 @@ def test_invalid_create_is_422_with_fields(accounts: AccountsClient, body: Any, 
 
 def test_name_of_200_characters_is_fine(accounts: AccountsClient) -> None:
     assert accounts.add("x" * 200, "y" * 200).status == 201
+
+
+def test_renumbering_to_only_separators_is_422(accounts: AccountsClient) -> None:
+    account = accounts.add("A", "1").body
+    result = accounts.request(
+        "PATCH", "/accounts/{id}", account_id=account["id"], body={"accountNumber": "- -"}
+    )
+    assert_error(result, 422, "VALIDATION_ERROR")
+    stored = accounts.request("GET", "/accounts/{id}", account_id=account["id"]).body
+    assert stored["accountNumber"] == "1"
 
 
 def test_empty_patch_is_422(accounts: AccountsClient) -> None:

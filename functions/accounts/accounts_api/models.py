@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
+from planguard.keys import normalise_account_number
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 MAX_TEXT = 200
@@ -25,7 +26,16 @@ def _clean(value: str) -> str:
     return value
 
 
+def _number(value: str) -> str:
+    """An account number must keep something once spaces and hyphens go (the duplicate guard
+    compares that normalised form), e.g. not " - - "."""
+    if not normalise_account_number(value):
+        raise ValueError("must contain more than spaces and hyphens")
+    return value
+
+
 Text = Annotated[str, Field(strict=True), AfterValidator(_clean)]
+AccountNumber = Annotated[Text, AfterValidator(_number)]
 
 
 class _Request(BaseModel):
@@ -34,12 +44,12 @@ class _Request(BaseModel):
 
 class CreateAccountRequest(_Request):
     name: Text
-    account_number: Text = Field(alias="accountNumber")
+    account_number: AccountNumber = Field(alias="accountNumber")
 
 
 class UpdateAccountRequest(_Request):
     name: Text | None = None
-    account_number: Text | None = Field(default=None, alias="accountNumber")
+    account_number: AccountNumber | None = Field(default=None, alias="accountNumber")
 
     @model_validator(mode="after")
     def _something_to_change(self) -> UpdateAccountRequest:

@@ -14,6 +14,7 @@ from moto import mock_aws
 from planguard.settings import DEFAULT_PLAN_LIMITS
 
 from local.kinde import KindeStandIn
+from local.kinde.account_api import DEFAULT_PAGE_SIZE
 from local.template import load_template
 from tests.support import USER, AccountsClient, clear_caches
 
@@ -44,6 +45,9 @@ def kinde(kinde_server: KindeStandIn) -> Iterator[KindeStandIn]:
     first_key = kinde_server.keys[0]
     kinde_server.plans.clear()
     kinde_server.pending.clear()
+    kinde_server.subscribed.clear()
+    kinde_server.clock_offset = 0.0
+    kinde_server.plan_store.page_size = DEFAULT_PAGE_SIZE
     kinde_server.webhooks.clear()
     kinde_server.faults.clear()
     kinde_server.jwks_faults.clear()

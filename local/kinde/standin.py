@@ -108,8 +108,8 @@ class KindeStandIn(BackgroundHTTPServer):
     def entitlement_body(self, user_id: str, feature: str) -> dict[str, Any] | None:
         return entitlement_body(self.plan_store, user_id, feature)
 
-    def entitlements_body(self, user_id: str) -> dict[str, Any]:
-        return entitlements_body(self.plan_store, user_id)
+    def entitlements_body(self, user_id: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+        return entitlements_body(self.plan_store, user_id, query)
 
     # -- plan changes ------------------------------------------------------------------------------
     @property
@@ -120,8 +120,25 @@ class KindeStandIn(BackgroundHTTPServer):
     def plan_change_hook(self, hook: PlanChangeHook | None) -> None:
         self.plan_changes.hook = hook
 
-    def request_plan_change(self, user_id: str, plan: str, apply_after: float = 0) -> dict[str, Any]:
-        return self.plan_changes.request(user_id, plan, apply_after)
+    def request_plan_change(
+        self, user_id: str, plan: str, apply_after: float = 0, fails: bool = False
+    ) -> dict[str, Any]:
+        """A plan selection as Kinde runs it (``PlanChanges.request``): applied at once, after
+        ``apply_after`` seconds, or never (``fails``)."""
+        return self.plan_changes.request(user_id, plan, apply_after, fails)
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds the stand-in's clock (Kinde's: ``subscribed_on``, pending changes) runs ahead."""
+        return self.plan_store.clock_offset
+
+    @clock_offset.setter
+    def clock_offset(self, seconds: float) -> None:
+        self.plan_store.clock_offset = seconds
+
+    @property
+    def subscribed(self) -> dict[str, float]:
+        return self.plan_store.subscribed
 
     # -- webhooks ----------------------------------------------------------------------------------
     @property

@@ -253,7 +253,7 @@ def test_a_failed_best_effort_hold_never_blocks(
 def test_a_downgrade_held_by_a_lower_active_hold_is_allowed_with_the_requested_limit() -> None:
     """pro -> free held at 3, then pro -> basic (4): the hold stays at 3 and answers so; the
     downgrade to basic is judged against basic's limit."""
-    limits = {**LIMITS, "basic": {"tracked_accounts": 4}}
+    limits: PlanLimits = {**LIMITS, "basic": {"tracked_accounts": 4}}
     holds = Holds(HoldResult("kp_a", 3, True, 3, "2030-01-01T00:05:00Z"))
     decision = check_plan_change(
         user_id="kp_a", current_plan="pro", requested_plan="basic", plan_limits=limits, place_hold=holds

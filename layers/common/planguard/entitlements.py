@@ -80,7 +80,7 @@ class KindeAccountApi:
         # urllib3 directly: botocore already loaded it, so Kinde calls cost no import of their own.
         # No retries or redirects of its own: the loop below owns both.
         self._http = http or urllib3.PoolManager(retries=False)
-        self._clock = clock
+        self.clock = clock  # time.monotonic-like: the cache and re-read budget (tests move it)
         self._sleep = sleep
         self._cache: OrderedDict[tuple[str, str], tuple[float, Entitlement]] = OrderedDict()
         self._refreshed: OrderedDict[str, float] = OrderedDict()  # per user: one budget for every re-read
@@ -159,7 +159,7 @@ class KindeAccountApi:
 
     def _may_refresh(self, user_id: str) -> bool:
         """Spend this user's re-read budget: at most one per ``REFRESH_INTERVAL_SECONDS``."""
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             last = self._refreshed.get(user_id)
             if last is not None and now - last < REFRESH_INTERVAL_SECONDS:
@@ -229,7 +229,7 @@ class KindeAccountApi:
             return None
         with self._lock:
             hit = self._cache.get((user_id, feature_key))
-            if hit is None or hit[0] <= self._clock():
+            if hit is None or hit[0] <= self.clock():
                 return None
             return Entitlement(limit=hit[1].limit, missing=hit[1].missing, source="cache")
 
@@ -237,7 +237,7 @@ class KindeAccountApi:
         if self.cache_seconds <= 0:
             return
         with self._lock:
-            self._cache[(user_id, feature_key)] = (self._clock() + self.cache_seconds, result)
+            self._cache[(user_id, feature_key)] = (self.clock() + self.cache_seconds, result)
             self._cache.move_to_end((user_id, feature_key))
             while len(self._cache) > CACHE_MAX_USERS:
                 self._cache.popitem(last=False)

@@ -166,6 +166,34 @@ def test_an_add_right_after_a_held_downgrade_is_refused_at_the_new_limit(
     assert get_repository().usage_count(USER) == 3
 
 
+def test_a_hold_from_before_hold_from_was_stored_runs_to_its_end_without_asking_kinde(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    fill(accounts, 2)
+    boto3.client("dynamodb").update_item(  # as the first build stored a hold: no holdFrom
+        TableName="AccountsTable",
+        Key={"PK": {"S": f"USER#{USER}"}, "SK": {"S": "USAGE#tracked_accounts"}},
+        UpdateExpression="SET holdLimit = :l, holdUntil = :u",
+        ExpressionAttributeValues={":l": {"N": "2"}, ":u": {"N": str(int(time.time()) + 300)}},
+    )
+    calls = kinde.account_api_calls
+    assert add(accounts, 2).body["error"]["usage"] == {"used": 2, "limit": 2}
+    assert kinde.account_api_calls == calls  # nothing Kinde shows could end it: not asked
+
+
+def test_a_kinde_failure_on_the_hold_re_read_keeps_the_refusal(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    from local.kinde import Fault
+
+    fill(accounts, 3)
+    assert place_hold(USER, 3).body["held"] is True
+    kinde.faults.extend([Fault(status=503)] * 3)
+    refused = add(accounts, 3)
+    assert (refused.status, refused.error_code) == (403, "LIMIT_REACHED")
+    assert kinde.faults == []  # the re-read was tried (and failed three times)
+
+
 def test_an_unlimited_entitlement_is_still_bound_by_a_hold(
     accounts: AccountsClient, kinde: KindeStandIn
 ) -> None:

@@ -129,8 +129,8 @@ def refuses_without_writing(entitlement: EntitlementLimit) -> bool:
 
 
 def refused_by_hold(entitlement: EntitlementLimit, counter: CounterState) -> bool:
-    """An active hold binds and is full: a fresher entitlement could not lift the refusal, so
-    Kinde is not asked again."""
+    """An active hold binds and is full: a fresher entitlement alone could not lift the refusal;
+    only a plan Kinde applied since the hold was placed can end it early (``replacement``)."""
     hold = counter.hold_limit
     return hold is not None and binding(entitlement.limit, hold).by_hold and not fits(hold, counter.count)
 

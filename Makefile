@@ -109,8 +109,8 @@ invoke: sync  ## run one function with one event: make invoke FN=AccountsFunctio
 token: sync  ## print a dev token (and set the plan): make token USER=kp_alice PLAN=pro
 	@$(RUN) python -m local.cli token $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(PLAN),--plan $(PLAN))
 
-plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLAN=free [APPLY_AFTER=30]
-	@$(RUN) python -m local.cli plan $(if $(filter command line,$(origin USER)),--user $(USER)) --plan $(or $(PLAN),$(error give PLAN=<plan code>)) $(if $(APPLY_AFTER),--apply-after $(APPLY_AFTER))
+plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLAN=free [APPLY_AFTER=30 | FAILS=1]
+	@$(RUN) python -m local.cli plan $(if $(filter command line,$(origin USER)),--user $(USER)) --plan $(or $(PLAN),$(error give PLAN=<plan code>)) $(if $(APPLY_AFTER),--apply-after $(APPLY_AFTER)) $(if $(FAILS),--fails)
 
 reconcile: sync  ## recount a user's accounts, repair the counter: make reconcile USER=kp_alice [TABLE=deployed]
 	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))

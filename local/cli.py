@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     plan_parser.add_argument(
         "--apply-after", type=float, default=0, help="apply an allowed change after S seconds"
     )
+    plan_parser.add_argument(
+        "--fails", action="store_true", help="the change's payment fails: allowed, but never applied"
+    )
     reconcile_parser = commands.add_parser(
         "reconcile", help="recount a user's accounts and repair the counter"
     )

@@ -16,6 +16,7 @@ from moto import mock_aws
 from planguard.settings import DEFAULT_PLAN_LIMITS
 
 from local.kinde import KindeStandIn
+from local.kinde.account_api import DEFAULT_PAGE_SIZE
 from local.template import load_template
 from tests import KINDS, kind_of
 from tests.support import USER, AccountsClient, clear_caches
@@ -60,6 +61,9 @@ def kinde(kinde_server: KindeStandIn) -> Iterator[KindeStandIn]:
     first_key = kinde_server.keys[0]
     kinde_server.plans.clear()
     kinde_server.pending.clear()
+    kinde_server.subscribed.clear()
+    kinde_server.clock_offset = 0.0
+    kinde_server.page_size = DEFAULT_PAGE_SIZE
     kinde_server.webhooks.clear()
     kinde_server.faults.clear()
     kinde_server.jwks_faults.clear()

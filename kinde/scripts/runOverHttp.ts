@@ -1,34 +1,110 @@
 /**
- * Run the workflow once against a real Plan Guard over HTTP, outside Kinde: the backend's tests
- * use it to show the workflow and the hold route agree on the wire.
+ * Run the workflow as Kinde does, outside Kinde, against a real HTTP backend: the default export
+ * with the real @kinde/infrastructure functions, over a stand-in for Kinde's runtime `kinde` global
+ * (env, fetch and plan bindings; its fetch is Node's and, like Kinde's, gives the workflow the body
+ * only, never the status). The backend's tests use it to show the workflow and the hold route agree
+ * on the wire, and that the workflow decides every case of the shared table over HTTP.
  *
- *   USAGE_API_URL=http://127.0.0.1:3000/api/users/accounts/count USAGE_API_KEY=... \
- *     node --import tsx scripts/runOverHttp.ts <userId> <currentPlan> <requestedPlan>
+ *   One change (env from the environment):
+ *     USAGE_API_URL=http://127.0.0.1:3000/api/users/accounts/count USAGE_API_KEY=... \
+ *       node --import tsx scripts/runOverHttp.ts <userId> <currentPlan> <requestedPlan>
+ *   Many changes, each with its own env, as a JSON array on stdin:
+ *     node --import tsx scripts/runOverHttp.ts --stdin <<< '[{"userId","currentPlan","requestedPlan","env":{}}]'
  *
- * Prints {"outcome": ..., "denied": ...} as one JSON line. Kinde's fetch is stood in for by
- * Node's: it gives the workflow the body only, never the status, as Kinde's does.
+ * Prints one JSON line per change: {"allowed", "denied": {message, reasons} | null, "error": text | null}
+ * (allowed: the workflow neither denied nor threw; Kinde stops the change on a throw).
  */
-import { checkPlanSelection, type WorkflowDeps } from "../kindeSrc/environment/workflows/denyPlanChange/denyPlanChangeWorkflow.ts";
+import Workflow from "../kindeSrc/environment/workflows/denyPlanChange/denyPlanChangeWorkflow.ts";
 
-const [userId, currentPlanCode, requestedPlanCode] = process.argv.slice(2);
-let denied: { message: string; reasons?: string[] } | null = null;
+interface Change {
+  userId: string | null;
+  currentPlan: string | null;
+  requestedPlan: string | null;
+  env: Record<string, string>;
+}
 
-const deps: WorkflowDeps = {
-  fetch: async (url, options) => {
-    const response = await fetch(url, {
-      method: options.method,
-      headers: options.headers as Record<string, string> | undefined,
-    });
-    return { data: await response.json() };
-  },
-  denyPlanSelection: (message, reasons) => {
-    denied = { message, reasons };
-  },
-  getEnvironmentVariable: (name) => ({ value: process.env[name] ?? null }),
-};
+interface Decision {
+  allowed: boolean;
+  denied: { message: string; reasons?: string[] } | null;
+  error: string | null;
+}
 
-const outcome = await checkPlanSelection(
-  { context: { user: { id: userId }, billing: { currentPlanCode, requestedPlanCode } } },
-  deps,
-);
-console.log(JSON.stringify({ outcome, denied }));
+interface FetchOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | URLSearchParams;
+}
+
+/** Kinde's user:plan_selection event (docs/KINDE.md), leaving out what is null. */
+function planSelectionEvent({ userId, currentPlan, requestedPlan }: Change) {
+  const billing: { currentPlanCode?: string; requestedPlanCode?: string } = {};
+  if (currentPlan !== null) billing.currentPlanCode = currentPlan;
+  if (requestedPlan !== null) billing.requestedPlanCode = requestedPlan;
+  return {
+    request: { userAgent: "Mozilla/5.0 (runOverHttp)", ip: "127.0.0.1" },
+    context: {
+      domains: { kindeDomain: "https://example.kinde.com" },
+      billing,
+      user: userId === null ? {} : { id: userId },
+      organization: { code: "org_123" },
+      workflow: { trigger: "user:plan_selection" },
+    },
+  };
+}
+
+async function run(change: Change): Promise<Decision> {
+  let denied: Decision["denied"] = null;
+  const globals = globalThis as { kinde?: unknown };
+  globals.kinde = {
+    env: {
+      get: (name: string) =>
+        name in change.env ? { value: change.env[name], isSecret: name === "USAGE_API_KEY" } : undefined,
+    },
+    fetch: async (url: string, options: FetchOptions) => {
+      const response = await fetch(url, { method: options.method, headers: options.headers, body: options.body });
+      const text = await response.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { json, text };
+    },
+    plan: {
+      denySelection: (message: string, reasons?: string[]) => {
+        denied = { message, reasons };
+      },
+    },
+  };
+  try {
+    await Workflow(planSelectionEvent(change) as unknown as Parameters<typeof Workflow>[0]);
+    return { allowed: denied === null, denied, error: null };
+  } catch (error) {
+    return { allowed: false, denied, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    delete globals.kinde;
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+const args = process.argv.slice(2);
+let changes: Change[];
+if (args[0] === "--stdin") {
+  changes = JSON.parse(await readStdin()) as Change[];
+} else {
+  const env: Record<string, string> = {};
+  for (const name of ["USAGE_API_URL", "USAGE_API_KEY", "PLAN_LIMITS"]) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  changes = [{ userId: args[0] ?? null, currentPlan: args[1] ?? null, requestedPlan: args[2] ?? null, env }];
+}
+for (const change of changes) {
+  console.log(JSON.stringify(await run(change)));
+}

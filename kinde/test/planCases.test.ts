@@ -29,7 +29,7 @@ interface PlanCase {
   requestedPlan: string | null;
   planLimits?: PlanLimits;
   usage?: { count: number } | Answer;
-  hold?: { count: number; held: boolean } | Answer;
+  hold?: { count: number; held: boolean; limit?: number | null } | Answer;
   expected:
     | { error: string }
     | {
@@ -118,19 +118,20 @@ function backend(testCase: PlanCase): Responder {
     if ("unreachable" in given) throw new Error("connect ECONNREFUSED");
     if ("body" in given) return given.body;
     if (!("held" in given)) return { kindeId: userId, count: given.count };
-    const limit = new URL(url).searchParams.get("limit");
+    const requested = new URL(url).searchParams.get("limit");
     return {
       kindeId: userId,
       count: given.count,
       held: given.held,
-      limit: limit ? Number(limit) : null,
+      // An active, lower hold answers with its own limit; else the requested one.
+      limit: "limit" in given && given.limit !== undefined ? given.limit : requested ? Number(requested) : null,
       holdUntil: given.held ? "2030-01-01T00:06:00Z" : null,
     };
   };
 }
 
 const downgradeEvent = planSelectionEvent("kp_a", "pro", "free");
-const upgradeEvent = planSelectionEvent("kp_a", "free", "pro");
+const lateralEvent = planSelectionEvent("kp_a", "pro", "pro");
 const defaultEnv = { USAGE_API_URL, USAGE_API_KEY };
 const noKeyEnv = { USAGE_API_URL };
 const holdAnswer = (count: number, held: boolean, limit: number | null = 3) => ({
@@ -354,15 +355,31 @@ describe("the hold", () => {
     ["no USAGE_API_URL", { USAGE_API_KEY }, () => Promise.reject(new Error("must not be called"))],
     ["a hold that was not held", defaultEnv, () => Promise.resolve(holdAnswer(9, false, 5))],
   ] as const) {
-    it(`an upgrade is allowed whatever the hold does: ${label}`, async () => {
+    it(`a lateral move is allowed whatever the best-effort hold does: ${label}`, async () => {
       const { deps, denyCalls } = harness(env, respond);
-      assert.deepEqual(await checkPlanSelection(upgradeEvent, deps), {
+      assert.deepEqual(await checkPlanSelection(lateralEvent, deps), {
         allowed: true,
         message: null,
         reasons: [],
         usage: null,
       });
       assert.equal(denyCalls.length, 0);
+    });
+  }
+});
+
+describe("a clear upgrade", () => {
+  for (const [current, requested] of [
+    ["free", "pro"],
+    ["pro", "max"],
+  ] as const) {
+    it(`${current} -> ${requested} calls nothing: a selection that is never paid must not lift a hold`, async () => {
+      const env = { ...defaultEnv, PLAN_LIMITS: JSON.stringify({ ...DEFAULT_PLAN_LIMITS, max: { tracked_accounts: null } }) };
+      const { deps, fetchCalls, denyCalls } = harness(env, () => Promise.reject(new Error("must not be called")));
+      const outcome = await checkPlanSelection(planSelectionEvent("kp_a", current, requested), deps);
+      assert.deepEqual(outcome, { allowed: true, message: null, reasons: [], usage: null });
+      assert.deepEqual(fetchCalls, []);
+      assert.deepEqual(denyCalls, []);
     });
   }
 });

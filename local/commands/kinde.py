@@ -40,6 +40,9 @@ def describe_plan_change(answer: dict[str, Any]) -> tuple[str, int]:
     )
     if answer["allowed"]:
         detail = f" (tracked_accounts: {usage['used']} used, new limit {usage['limit']})" if usage else ""
+        if answer.get("fails"):
+            never = f"{moving} ALLOWED{detail}, but its payment fails: never applied{held}"
+            return f"{never}\n  {user} stays on {plan}.", 0
         if "applyAt" in answer:
             when = f"applies at {answer['applyAt']} (in {answer['applyAfter']:g} s)"
             return f"{moving} ALLOWED{detail}, {when}{held}\n  {user} stays on {plan} until then.", 0
@@ -49,7 +52,12 @@ def describe_plan_change(answer: dict[str, Any]) -> tuple[str, int]:
 
 
 def plan(config: LocalConfig, options: argparse.Namespace) -> int:
-    body = {"user": options.user, "plan": options.plan, "applyAfter": options.apply_after}
+    body = {
+        "user": options.user,
+        "plan": options.plan,
+        "applyAfter": options.apply_after,
+        "fails": options.fails,
+    }
     with local_stack(config) as (endpoints, _):
         text, code = describe_plan_change(ask_standin(endpoints, "/dev/plan", body))
     print(text)

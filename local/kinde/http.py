@@ -2,7 +2,9 @@
 
 Dev endpoints (what ``make token``, ``make plan`` and ``make webhook`` call):
   POST /dev/token   {"user", "plan"?, "ttlSeconds"?}   -> {"access_token", ...}
-  POST /dev/plan    {"user", "plan", "applyAfter"?}    -> the plan check's decision, applied or not
+  POST /dev/plan    {"user", "plan", "applyAfter"?, "fails"?}
+                    -> the plan check's decision; allowed, it applies at once, after applyAfter
+                       seconds, or never ("fails": true, a payment that does not go through)
   POST /dev/webhook {"type", "user", "data"?, "ageSeconds"?}            -> the API's answer
                     or {"redeliver": webhookId, "newWebhookId"?: true}   (the same body again)
 """
@@ -15,7 +17,7 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.kinde.account_api import entitlement_body, entitlements_body
 from local.kinde.faults import Fault
@@ -61,23 +63,24 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             return bool(fault.status)
 
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path
+            target = urlsplit(self.path)
+            path, query = target.path, dict(parse_qsl(target.query, keep_blank_values=True))
             if path in JWKS_PATHS:
                 if not self._fault(parts.faults.jwks_call()):
                     self._send(200, parts.keys.jwks())
             elif path.startswith(ACCOUNT_API):
                 if not self._fault(parts.faults.account_api_call()):
-                    self._account_api(path)
+                    self._account_api(path, query)
             else:
                 self._error(HTTPStatus.NOT_FOUND, "Not found")
 
-        def _account_api(self, path: str) -> None:
+        def _account_api(self, path: str, query: dict[str, str]) -> None:
             user = parts.keys.user_from(self.headers.get("Authorization"))
             prefix = f"{ACCOUNT_API}entitlement/"
             if user is None:
                 self._error(HTTPStatus.UNAUTHORIZED, "Invalid token")
             elif path == f"{ACCOUNT_API}entitlements":
-                self._send(200, entitlements_body(parts.plans, user))
+                self._send(200, entitlements_body(parts.plans, user, query))
             elif path.startswith(prefix) and (
                 body := entitlement_body(parts.plans, user, unquote(path[len(prefix) :]))
             ):
@@ -110,7 +113,7 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             elif self.path == "/dev/token":
                 self._token(user, plan, body.get("ttlSeconds"))
             elif self.path == "/dev/plan":
-                self._plan(user, plan, body.get("applyAfter", 0))
+                self._plan(user, plan, body.get("applyAfter", 0), body.get("fails", False))
             elif self.path == "/dev/webhook":
                 event_type, data = body.get("type"), body.get("data", {"user": {"id": user}})
                 age = body.get("ageSeconds", 0)
@@ -142,14 +145,16 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             }
             self._send(200, answer)
 
-        def _plan(self, user: str, plan: Any, apply_after: Any) -> None:
+        def _plan(self, user: str, plan: Any, apply_after: Any, fails: Any) -> None:
             if not isinstance(plan, str):
                 self._error(HTTPStatus.BAD_REQUEST, 'Give {"user": "kp_...", "plan": "free"}')
             elif isinstance(apply_after, bool) or not isinstance(apply_after, int | float) or apply_after < 0:
                 self._error(HTTPStatus.BAD_REQUEST, "applyAfter must be a number of seconds, 0 or more")
+            elif not isinstance(fails, bool):
+                self._error(HTTPStatus.BAD_REQUEST, "fails must be true or false")
             else:
                 try:
-                    answer = parts.plan_changes.request(user, plan, apply_after)
+                    answer = parts.plan_changes.request(user, plan, apply_after, fails)
                 except ValueError as exc:
                     self._error(HTTPStatus.BAD_REQUEST, str(exc))
                     return

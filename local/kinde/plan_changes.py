@@ -1,20 +1,19 @@
-"""Kinde's answer to a plan selection: run the workflow (PlanCheckFunction), then apply or deny."""
+"""Kinde's answer to a plan selection: run the workflow (PlanCheckFunction), then apply or deny.
+
+Kinde fires the selection before payment, so an allowed change applies when Kinde would: at once,
+after ``apply_after`` seconds (payment pending), or never (``fails``: the payment does not go
+through). A newer selection replaces a change still waiting, as Kinde's does.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from local.kinde.account_api import PlanStore
+from local.kinde.account_api import PlanStore, iso
 
 # Kinde running the workflow on a plan selection: (user, current plan, requested plan) -> decision.
 PlanChangeHook = Callable[[str, str | None, str], dict[str, Any]]
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class PlanChanges:
@@ -24,9 +23,13 @@ class PlanChanges:
         self.store = store
         self.hook = hook
 
-    def request(self, user_id: str, plan: str, apply_after: float = 0) -> dict[str, Any]:
-        """Run the workflow, then apply the change (after ``apply_after`` seconds, if given) or deny
-        it. A failing workflow stops it."""
+    def request(self, user_id: str, plan: str, apply_after: float = 0, fails: bool = False) -> dict[str, Any]:
+        """The one entry point for a plan selection (``make plan``, ``/dev/plan``, the portal).
+
+        Runs the workflow; a failing workflow stops the change, a denial keeps the plan. An allowed
+        change applies at once, after ``apply_after`` seconds (the answer says when: ``applyAt``),
+        or, with ``fails``, never (``"fails": true``). ``ValueError`` for an unknown plan.
+        """
         self.store.check_plan(plan)
         current = self.store.plan_of(user_id)
         answer: dict[str, Any] = {"user": user_id, "from": current, "requested": plan}
@@ -35,10 +38,13 @@ class PlanChanges:
         except Exception as exc:
             return {**answer, "plan": current, "allowed": False, "error": f"The plan check failed: {exc}"}
         decision = {"allowed": True, "message": None, "reasons": [], "usage": None, **decision}
-        if decision["allowed"] and apply_after > 0:
-            at = time.time() + apply_after
+        if decision["allowed"] and fails:
+            self.store.drop_pending(user_id)
+            answer.update(fails=True)
+        elif decision["allowed"] and apply_after > 0:
+            at = self.store.now() + apply_after
             self.store.set_plan_later(user_id, plan, at)
-            answer.update(applyAfter=apply_after, applyAt=_iso(at))
+            answer.update(applyAfter=apply_after, applyAt=iso(at))
         elif decision["allowed"]:
             self.store.set_plan(user_id, plan)
         return {**answer, "plan": self.store.plan_of(user_id), **decision}

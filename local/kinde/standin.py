@@ -40,6 +40,10 @@ class KindeStandIn(BackgroundHTTPServer):
     plans = _PartAttribute[dict[str, str]]("plans", "plans")
     pending = _PartAttribute[dict[str, tuple[str, float]]]("plans", "pending")
     plan_change_hook = _PartAttribute[PlanChangeHook | None]("plan_changes", "hook")
+    # Seconds the stand-in's clock (Kinde's: ``subscribed_on``, pending changes) runs ahead.
+    clock_offset = _PartAttribute[float]("plans", "clock_offset")
+    subscribed = _PartAttribute[dict[str, float]]("plans", "subscribed")
+    page_size = _PartAttribute[int]("plans", "page_size")  # the entitlements list's page
     api_url = _PartAttribute[str | None]("webhooks", "api_url")  # the local API gateway
     webhooks = _PartAttribute[dict[str, str]]("webhooks", "sent")
     faults = _PartAttribute[list[Fault]]("faults", "account_api")  # the Account API's next answers
@@ -79,8 +83,8 @@ class KindeStandIn(BackgroundHTTPServer):
     def entitlement_body(self, user_id: str, feature: str) -> dict[str, Any] | None:
         return entitlement_body(self.parts.plans, user_id, feature)
 
-    def entitlements_body(self, user_id: str) -> dict[str, Any]:
-        return entitlements_body(self.parts.plans, user_id)
+    def entitlements_body(self, user_id: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+        return entitlements_body(self.parts.plans, user_id, query)
 
     def _save(self) -> None:
         """Plans, plan changes due later and the signing keys, so tokens survive a restart."""

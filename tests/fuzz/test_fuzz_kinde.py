@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from planguard import entitlements
+from planguard import entitlements, kinde_http
 from planguard.entitlements import UNLIMITED_SENTINEL
 
 from local.kinde import Fault, KindeStandIn
@@ -221,7 +221,7 @@ def expected(answers: list[Answer]) -> tuple[str, int | None]:
 @pytest.fixture
 def fuzz_env(env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn) -> pytest.MonkeyPatch:
     env.setenv("ENTITLEMENT_CACHE_SECONDS", "0")  # every request asks Kinde: every answer counts
-    env.setattr(entitlements, "READ_TIMEOUT_SECONDS", READ_TIMEOUT)
+    env.setattr(kinde_http, "READ_TIMEOUT_SECONDS", READ_TIMEOUT)  # where the bounded GET reads it
     return env
 
 

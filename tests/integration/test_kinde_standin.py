@@ -161,6 +161,71 @@ def test_a_denied_late_change_is_never_applied(standin: KindeStandIn) -> None:
     assert answer["allowed"] is False and "applyAt" not in answer and not standin.pending
 
 
+def entitlements(standin: KindeStandIn, user: str, query: str = "") -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {standin.mint(user)}"}
+    url = f"{standin.url}/account_api/v1/entitlements{query}"
+    body: dict[str, Any] = requests.get(url, headers=headers, timeout=10).json()
+    return body
+
+
+def subscribed_on(standin: KindeStandIn, user: str) -> tuple[str, datetime]:
+    plan = entitlements(standin, user)["data"]["plans"][0]
+    return plan["key"], datetime.fromisoformat(plan["subscribed_on"])
+
+
+def test_a_change_applies_at_once_later_or_never_and_subscribed_on_says_when(standin: KindeStandIn) -> None:
+    """Kinde fires the selection before payment: the stand-in applies an allowed change at once,
+    after ``applyAfter`` (on its clock, moved here rather than waited for), or never (``fails``)."""
+    standin.plan_change_hook = lambda _u, _c, _r: {"allowed": True}
+    standin.set_plan("kp_when", "pro")
+    key, since = subscribed_on(standin, "kp_when")
+    assert key == "pro" and abs(since.timestamp() - time.time()) < 2
+    standin.clock_offset = 100  # Kinde's clock, 100 s on
+    at_once = requests.post(f"{standin.url}/dev/plan", json={"user": "kp_when", "plan": "free"}, timeout=10)
+    assert (at_once.json()["plan"], at_once.json()["from"]) == ("free", "pro")
+    key, applied = subscribed_on(standin, "kp_when")
+    assert key == "free" and applied.timestamp() - since.timestamp() >= 99  # moved when it applied
+    never = requests.post(
+        f"{standin.url}/dev/plan", json={"user": "kp_when", "plan": "pro", "fails": True}, timeout=10
+    ).json()
+    assert (never["allowed"], never["fails"], never["plan"], "applyAt" in never) == (
+        True,
+        True,
+        "free",
+        False,
+    )
+    later = standin.request_plan_change("kp_when", "pro", apply_after=60)
+    assert (later["plan"], standin.pending["kp_when"][0]) == ("free", "pro")
+    standin.clock_offset += 59
+    assert subscribed_on(standin, "kp_when")[0] == "free"
+    standin.clock_offset += 2
+    key, moved = subscribed_on(standin, "kp_when")
+    assert key == "pro" and round(moved.timestamp() - applied.timestamp()) == 60  # at its own time
+    # A selection whose payment fails supersedes a change still waiting: neither applies.
+    standin.request_plan_change("kp_when", "free", apply_after=30)
+    standin.request_plan_change("kp_when", "free", fails=True)
+    standin.clock_offset += 31
+    assert subscribed_on(standin, "kp_when") == ("pro", moved)
+    for bad in ("yes", 1, None):
+        rejected = requests.post(
+            f"{standin.url}/dev/plan", json={"user": "kp_when", "plan": "free", "fails": bad}, timeout=10
+        )
+        assert rejected.status_code == 400 and "fails" in rejected.text
+
+
+def test_the_entitlements_list_is_paged(standin: KindeStandIn) -> None:
+    standin.plan_limits["pro"] = {"a_feature": 1, "b_feature": 2, "tracked_accounts": 5}
+    standin.set_plan("kp_pages", "pro")
+    first = entitlements(standin, "kp_pages", "?page_size=2")
+    assert [item["feature_key"] for item in first["data"]["entitlements"]] == ["a_feature", "b_feature"]
+    assert first["metadata"] == {"has_more": True, "next_page_starting_after": "entitlement_pro_b_feature"}
+    second = entitlements(standin, "kp_pages", "?page_size=2&starting_after=entitlement_pro_b_feature")
+    assert [item["feature_key"] for item in second["data"]["entitlements"]] == ["tracked_accounts"]
+    assert second["metadata"] == {"has_more": False, "next_page_starting_after": None}
+    assert first["data"]["plans"] == second["data"]["plans"]
+    assert len(entitlements(standin, "kp_pages")["data"]["entitlements"]) == 3  # the default page: 10
+
+
 # -- webhooks --------------------------------------------------------------------------------------
 class Receiver:
     """A throwaway HTTP server on 127.0.0.1 playing the API gateway's POST /webhooks/kinde."""

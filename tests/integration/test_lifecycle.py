@@ -38,6 +38,11 @@ def fill(accounts: AccountsClient, count: int) -> None:
         assert add(accounts, n).status == 201
 
 
+def delete_one(accounts: AccountsClient) -> None:
+    first = accounts.list().body["items"][0]["id"]
+    assert accounts.request("DELETE", "/accounts/{id}", account_id=first).status == 204
+
+
 def usage(accounts: AccountsClient) -> dict[str, Any]:
     body: dict[str, Any] = accounts.request("GET", "/usage").body["tracked_accounts"]
     return body
@@ -153,9 +158,40 @@ def test_an_add_right_after_a_held_downgrade_is_refused_at_the_new_limit(
     assert refused.error_code == "LIMIT_REACHED"
     assert refused.body["error"]["usage"] == {"used": 3, "limit": 3}
     assert "(3)" in refused.body["error"]["message"]
-    assert kinde.account_api_calls == calls  # a hold's refusal never re-reads Kinde
+    # A hold's refusal reads Kinde's entitlements list once (no plan applied since: it stands)...
+    assert kinde.account_api_calls == calls + 1
+    assert add(accounts, 3).error_code == "LIMIT_REACHED"
+    assert kinde.account_api_calls == calls + 1  # ...and at most once per user per 5 s
     assert usage(accounts) == {"used": 3, "limit": 3, "limitSource": "hold"}
     assert get_repository().usage_count(USER) == 3
+
+
+def test_a_hold_from_before_hold_from_was_stored_runs_to_its_end_without_asking_kinde(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    fill(accounts, 2)
+    boto3.client("dynamodb").update_item(  # as the first build stored a hold: no holdFrom
+        TableName="AccountsTable",
+        Key={"PK": {"S": f"USER#{USER}"}, "SK": {"S": "USAGE#tracked_accounts"}},
+        UpdateExpression="SET holdLimit = :l, holdUntil = :u",
+        ExpressionAttributeValues={":l": {"N": "2"}, ":u": {"N": str(int(time.time()) + 300)}},
+    )
+    calls = kinde.account_api_calls
+    assert add(accounts, 2).body["error"]["usage"] == {"used": 2, "limit": 2}
+    assert kinde.account_api_calls == calls  # nothing Kinde shows could end it: not asked
+
+
+def test_a_kinde_failure_on_the_hold_re_read_keeps_the_refusal(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    from local.kinde import Fault
+
+    fill(accounts, 3)
+    assert place_hold(USER, 3).body["held"] is True
+    kinde.faults.extend([Fault(status=503)] * 3)
+    refused = add(accounts, 3)
+    assert (refused.status, refused.error_code) == (403, "LIMIT_REACHED")
+    assert kinde.faults == []  # the re-read was tried (and failed three times)
 
 
 def test_an_unlimited_entitlement_is_still_bound_by_a_hold(
@@ -185,18 +221,33 @@ def test_an_expired_hold_gives_the_entitlement_limit_back(
     assert add(accounts, 2).status == 201
 
 
-def test_a_later_hold_replaces_an_earlier_one_and_an_upgrade_lifts_it(accounts: AccountsClient) -> None:
+def test_a_later_hold_only_lowers_and_an_unlimited_one_places_nothing(accounts: AccountsClient) -> None:
     fill(accounts, 2)
-    assert place_hold(USER, 2).body["held"] is True
+    first = place_hold(USER, 2).body
+    assert first["held"] is True
     assert add(accounts, 2).error_code == "LIMIT_REACHED"
-    assert place_hold(USER, 4, plan="pro").body["held"] is True  # back up: the new plan's limit
-    assert add(accounts, 2).status == 201
-    assert usage(accounts)["limit"] == 4
-    lifted = place_hold(USER, None, plan="enterprise")  # an unlimited plan releases the hold
-    assert lifted.body == {"kindeId": USER, "count": 3, "held": True, "limit": None, "holdUntil": None}
-    assert usage(accounts)["limitSource"] == "cache"
-    fill_to_five = [add(accounts, n).status for n in (3, 4)]
-    assert fill_to_five == [201, 201]
+    # A higher limit (a selection that may never be paid) keeps the lower hold, answering with it.
+    higher = place_hold(USER, 4, plan="pro").body
+    assert (higher["held"], higher["limit"], higher["count"]) == (True, 2, 2)
+    assert higher["holdUntil"] >= first["holdUntil"]
+    assert add(accounts, 2).error_code == "LIMIT_REACHED"
+    assert usage(accounts) == {"used": 2, "limit": 2, "limitSource": "hold"}
+    # An unlimited plan has nothing to hold: the answer is the active hold, nothing is written.
+    unlimited = place_hold(USER, None, plan="enterprise").body
+    assert (unlimited["held"], unlimited["limit"], unlimited["count"]) == (True, 2, 2)
+    assert get_repository().counter(USER).hold_limit == 2
+    # A lower one replaces it.
+    assert place_hold(USER, 2, plan="free").body["held"] is True
+    delete_one(accounts)
+    lower = place_hold(USER, 1, plan="tiny").body
+    assert (lower["held"], lower["limit"]) == (True, 1)
+    assert usage(accounts) == {"used": 1, "limit": 1, "limitSource": "hold"}
+
+
+def test_with_no_hold_an_unlimited_request_answers_limit_null(env: pytest.MonkeyPatch, aws: None) -> None:
+    seed(USER, 3)
+    body = place_hold(USER, None, plan="enterprise").body
+    assert body == {"kindeId": USER, "count": 3, "held": True, "limit": None, "holdUntil": None}
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,33 @@ def test_denied_and_applied_reports() -> None:
     ]
     applied = {**denied, "allowed": True, "plan": "free", "message": None, "reasons": [], "usage": None}
     assert describe_plan_change(applied) == ("kp_y: pro -> free APPLIED\n  kp_y is now on free.", 0)
+    hold = {"kindeId": "kp_y", "count": 3, "held": True, "limit": 3, "holdUntil": "2030-01-01T00:06:00.000Z"}
+    fails = {**applied, "plan": "pro", "fails": True, "hold": hold}
+    assert describe_plan_change(fails) == (
+        "kp_y: pro -> free ALLOWED, but its payment fails: never applied\n"
+        "  Downgrade hold: adds limited to 3 until 2030-01-01T00:06:00.000Z.\n"
+        "  kp_y stays on pro.",
+        0,
+    )
+
+
+def test_make_plan_says_when_a_change_applies(
+    standin: KindeStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make plan ... APPLY_AFTER=`` and ``FAILS=1`` reach the stand-in (the running make dev's)."""
+    from local.cli import main
+    from local.config import Endpoints
+
+    standin.set_plan("kp_cli", "pro")
+    endpoints = Endpoints(0, "http://127.0.0.1:9", standin.url, standin.url, "http://127.0.0.1:9", {})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("local.commands.common.running_dev", lambda _config: endpoints)
+        assert main(["plan", "--user", "kp_cli", "--plan", "free", "--fails"]) == 0
+        assert "ALLOWED, but its payment fails: never applied" in capsys.readouterr().out
+        assert standin.plan_of("kp_cli") == "pro" and not standin.pending
+        assert main(["plan", "--user", "kp_cli", "--plan", "free", "--apply-after", "30"]) == 0
+        assert "(in 30 s)" in capsys.readouterr().out
+        assert standin.pending["kp_cli"][0] == "free"
 
 
 def test_reconcile_a_deployed_table_with_aws_credentials(

@@ -143,48 +143,37 @@ def test_a_failed_hold_on_a_downgrade_raises_unchanged(holds: FakeHolds, error: 
     assert len(holds.calls) == 1
 
 
-def test_upgrade_lifts_the_hold_to_the_new_limit(holds: FakeHolds, monkeypatch: pytest.MonkeyPatch) -> None:
-    reads = fail_usage_reads(monkeypatch)
-    holds.answer = HoldResult(UPGRADE_USER, 3, True, 5, HOLD_UNTIL)
+@pytest.mark.parametrize(("current", "requested"), [("free", "pro"), ("pro", "max"), ("free", "max")])
+def test_a_clear_upgrade_places_and_lifts_nothing(
+    holds: FakeHolds, env: pytest.MonkeyPatch, current: str, requested: str
+) -> None:
+    """Kinde fires the selection before payment and may never apply it: an upgrade must not lift
+    an earlier, lower hold, so it calls nothing at all."""
+    limits = {"free": 3, "pro": 5, "max": None}
+    env.setenv("PLAN_LIMITS", json.dumps({plan: {"tracked_accounts": n} for plan, n in limits.items()}))
+    clear_caches()
+    seed(UPGRADE_USER, 2)
+    assert get_repository().place_hold(UPGRADE_USER, 2, "tiny", 300).held  # an earlier, lower hold
+    holds.error = AssertionError("a clear upgrade must not place a hold")
+    result = invoke(plan_selection("plan_selection_upgrade.json", current, requested))
+    assert result == {"allowed": True, "message": None, "reasons": [], "usage": None, "hold": None}
+    assert holds.calls == [(UPGRADE_USER, 2, "tiny", 300)]  # only this test's own, above
+    assert get_repository().counter(UPGRADE_USER).hold_limit == 2
+
+
+def test_the_sample_upgrade_event_calls_nothing(holds: FakeHolds, monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_usage_reads(monkeypatch)
     result = invoke(load_event("plan_selection_upgrade.json"))
-    assert result == {
-        "allowed": True,
-        "message": None,
-        "reasons": [],
-        "usage": None,
-        "hold": holds.answer.to_json(),
-    }
-    assert [call[:3] for call in holds.calls] == [(UPGRADE_USER, 5, "pro")]
-    assert reads == []
+    assert result == {"allowed": True, "message": None, "reasons": [], "usage": None, "hold": None}
+    assert holds.calls == []
 
 
 @pytest.mark.parametrize("error", [ServiceUnavailable(), NotImplementedError("stub"), RuntimeError("boom")])
-def test_a_failed_hold_never_blocks_an_upgrade(holds: FakeHolds, error: Exception) -> None:
+def test_a_failed_best_effort_hold_never_blocks_a_lateral_move(holds: FakeHolds, error: Exception) -> None:
     holds.error = error
-    result = invoke(load_event("plan_selection_upgrade.json"))
+    result = invoke(plan_selection("plan_selection_upgrade.json", "pro", "pro"))
     assert result == {"allowed": True, "message": None, "reasons": [], "usage": None, "hold": None}
     assert len(holds.calls) == 1
-
-
-def test_upgrade_to_an_unlimited_plan_releases_the_hold(holds: FakeHolds, env: pytest.MonkeyPatch) -> None:
-    limits = {
-        "free": {"tracked_accounts": 3},
-        "pro": {"tracked_accounts": 5},
-        "max": {"tracked_accounts": None},
-    }
-    env.setenv("PLAN_LIMITS", json.dumps(limits))
-    clear_caches()
-    seed(UPGRADE_USER, 7)
-    result = invoke(plan_selection("plan_selection_upgrade.json", "pro", "max"))
-    assert (result["allowed"], result["usage"]) == (True, None)
-    assert result["hold"] == {
-        "kindeId": UPGRADE_USER,
-        "count": 7,
-        "held": True,
-        "limit": None,
-        "holdUntil": None,  # an unlimited plan releases any hold
-    }
-    assert [call[:3] for call in holds.calls] == [(UPGRADE_USER, None, "max")]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The limit rule, table-driven: which limit binds an add, why one is refused, what ``/usage`` shows,
-when a hold may be placed; and, on moto, that the store's DynamoDB conditions decide every row
-of the table as the Python rule does."""
+when a hold may be placed, when a later one lowers or extends it, and when Kinde's plans end it
+early; and, on moto, that the store's DynamoDB conditions decide every row of the tables as the
+Python rule does."""
 
 from __future__ import annotations
 
@@ -14,13 +15,19 @@ from planguard.entitlements import Entitlement
 from planguard.errors import LimitReached
 from planguard.keys import counter_key
 from planguard.limits import (
+    CLOCK_SKEW_SECONDS,
+    HOLD_NAMES,
     Binding,
+    Replacement,
     binding,
     fits,
+    hold_condition,
     hold_fits,
+    hold_step,
     refusal,
     refused_by_hold,
     refuses_without_writing,
+    replacement,
     shown_limit,
 )
 from planguard.usage_counter import Counter, CounterConditionFailed
@@ -115,6 +122,81 @@ HOLDS = [(None, 0, True), (0, 0, True), (1, 0, False), (3, 3, True), (4, 3, Fals
 @pytest.mark.parametrize(("count", "limit", "held"), HOLDS)
 def test_a_hold_is_placed_only_within_it(count: int | None, limit: int, held: bool) -> None:
     assert hold_fits(limit, count or 0) is held
+
+
+# A hold request at ``limit`` on a counter of ``count`` with an active hold (None: none).
+STEPS = [
+    (2, None, 3, "place"),
+    (3, None, 3, "place"),
+    (4, None, 3, "refuse"),
+    (2, 5, 3, "place"),  # lowers an active, higher hold
+    (3, 3, 3, "place"),  # the same limit: placed again (a new start and end)
+    (2, 3, 5, "extend"),  # never raises it: the lower hold stays, at most lasting longer
+    (3, 3, 4, "extend"),
+    (3, 3, 2, "refuse"),  # more accounts than asked: refused whatever the hold
+    (0, 0, 0, "place"),
+]
+
+
+@pytest.mark.parametrize(("count", "active", "limit", "step"), STEPS)
+def test_a_later_hold_only_lowers(count: int, active: int | None, limit: int, step: str) -> None:
+    assert hold_step(Counter(count, active), limit) == step
+
+
+@pytest.mark.parametrize(("count", "active", "limit", "step"), STEPS)
+def test_the_placing_condition_decides_as_the_rule(
+    repo: AccountRepository, count: int, active: int | None, limit: int, step: str
+) -> None:
+    """The placing write alone, on moto: it succeeds exactly when the rule says ``place``."""
+    put_counter("kp_row", count, active)
+    condition, values = hold_condition(limit, int(time.time()))
+    client = boto3.client("dynamodb")
+    try:
+        client.update_item(
+            TableName="AccountsTable",
+            Key=counter_key("kp_row"),
+            UpdateExpression="SET #c = if_not_exists(#c, :limit), #hl = :limit",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={k: HOLD_NAMES[k] for k in ("#c", "#hl", "#hu")},
+            ExpressionAttributeValues=values,
+        )
+        placed = True
+    except client.exceptions.ConditionalCheckFailedException:
+        placed = False
+    assert placed is (step == "place")
+
+
+def test_an_expired_hold_is_no_hold_to_the_placing_condition(repo: AccountRepository) -> None:
+    put_counter("kp_row", 2, hold=1, hold_until=time.time() - 1)
+    assert hold_step(repo.counter("kp_row"), 3) == "place"
+    assert repo.place_hold("kp_row", 3, "free", 300).limit == 3
+
+
+T0 = 1_800_000_000  # when the hold was placed (epoch seconds)
+LATE = T0 + CLOCK_SKEW_SECONDS + 1
+
+
+@pytest.mark.parametrize(
+    ("hold_from", "plans", "fresh", "expected"),
+    [
+        (T0, [("pro", LATE)], 5, Replacement(5, "pro", LATE, LATE + 60 + CLOCK_SKEW_SECONDS)),
+        (T0, [("pro", LATE + 0.5)], None, Replacement(None, "pro", LATE, LATE + 1 + 60 + CLOCK_SKEW_SECONDS)),
+        (T0, [("free", T0 + 2)], 3, None),  # applied with the hold (at once): no news
+        (T0, [("pro", T0 + CLOCK_SKEW_SECONDS)], 5, None),  # within the margin for clock skew
+        (T0, [("free", T0 - 3600)], 3, None),  # applied long before
+        (T0, [("pro", None)], 5, None),  # no usable subscribed_on: the hold runs to its end
+        (T0, [], 5, None),
+        (None, [("pro", LATE)], 5, None),  # a hold from before holdFrom was recorded
+        (T0, [("free", T0 + 1), ("pro", LATE + 9)], 5, Replacement(5, "pro", LATE + 9, LATE + 69 + 60)),
+    ],
+)
+def test_only_a_plan_applied_after_the_hold_ends_it_early(
+    hold_from: int | None,
+    plans: list[tuple[str, float | None]],
+    fresh: int | None,
+    expected: Replacement | None,
+) -> None:
+    assert replacement(hold_from, plans, fresh, cache_seconds=60) == expected
 
 
 # -- the same table, decided by DynamoDB's conditions (moto) ----------------------------------------

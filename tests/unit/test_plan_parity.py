@@ -65,7 +65,8 @@ class HoldEndpoint(Endpoint):
         # Unchecked on purpose, like a client copying the body's fields: the rule must check them.
         count: Any = fields.get("count")
         held: Any = fields.get("held")
-        return HoldResult(user_id, count, held, limit, "2030-01-01T00:06:00Z" if held else None)
+        answered = fields.get("limit", limit)  # an active, lower hold answers with its own limit
+        return HoldResult(user_id, count, held, answered, "2030-01-01T00:06:00Z" if held else None)
 
 
 def test_the_table_covers_the_issue_cases() -> None:
@@ -85,12 +86,23 @@ def test_the_table_covers_the_issue_cases() -> None:
         "hold: downgrade held",
         "hold: downgrade not held",
         "hold: hold unreachable",
-        "hold: upgrade is allowed when the hold call fails",
-        "hold: upgrade is allowed when the hold answers garbage",
-        "hold: upgrade to an unlimited plan",
-        "hold: lateral",
-        "hold: unknown current plan",
+        "hold: a clear upgrade calls nothing",
+        "hold: a clear upgrade is allowed without calling the hold route",
+        "hold: a clear upgrade to an unlimited plan calls nothing",
+        "hold: a clear upgrade from a middle plan",
+        "hold: lateral move places the hold",
+        "hold: lateral move over the limit is allowed",
+        "hold: lateral move is allowed when the hold call fails",
+        "hold: lateral move is allowed when the hold answers garbage",
+        "hold: lateral move between unlimited plans",
+        "hold: unknown current plan places the hold",
+        "hold: unknown current plan is allowed when the hold call fails",
+        "hold: missing current plan places the hold",
+        "hold: a downgrade held by an active lower hold",
+        "hold: a smaller plan that is not the smallest",
         "no key: downgrade falls back",
+        "no key: lateral move places no hold",
+        "no key: unknown current plan places no hold",
     ):
         assert topic in names, topic
 

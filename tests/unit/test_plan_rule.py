@@ -210,15 +210,14 @@ def test_a_hold_answer_that_is_not_a_count_fails_closed(answer: HoldResult) -> N
 @pytest.mark.parametrize(
     ("current", "requested", "limit"),
     [
-        ("free", "pro", 5),
         ("pro", "pro", 5),
-        ("pro", "max", None),
         ("max", "max", None),
         (None, "free", 3),
         ("legacy", "free", 3),
+        ("legacy", "max", None),
     ],
 )
-def test_any_other_move_lifts_the_hold_to_the_requested_limit(
+def test_a_lateral_move_or_an_unknown_current_plan_is_held_best_effort(
     current: str | None, requested: str, limit: int | None
 ) -> None:
     holds = Holds(held(9, limit, ok=limit is None or limit >= 9))
@@ -229,13 +228,39 @@ def test_any_other_move_lifts_the_hold_to_the_requested_limit(
     assert decision.to_json() == {"allowed": True, "message": None, "reasons": [], "usage": None}
 
 
+@pytest.mark.parametrize(("current", "requested"), [("free", "pro"), ("pro", "max"), ("free", "max")])
+def test_a_clear_upgrade_places_and_lifts_nothing(current: str, requested: str) -> None:
+    """Kinde fires the selection before payment: an upgrade that is never paid must not have lifted
+    a lower hold, so a clear upgrade calls nothing at all."""
+    holds = Holds(AssertionError("a clear upgrade must not call the hold"))
+    decision = check_hold(current, requested, holds)
+    assert holds.calls == []
+    assert decision == PlanDecision(allowed=True)
+
+
 @pytest.mark.parametrize("error", [ServiceUnavailable(), ConnectionError("down"), NotImplementedError()])
-def test_a_failed_hold_never_blocks_another_move(error: Exception, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(("current", "requested"), [("pro", "pro"), ("legacy", "free")])
+def test_a_failed_best_effort_hold_never_blocks(
+    error: Exception, current: str, requested: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="planguard.plan_rule"):
-        decision = check_hold("free", "pro", Holds(error))
+        decision = check_hold(current, requested, Holds(error))
     assert decision == PlanDecision(allowed=True)
     assert decision.hold is None
     assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [error]
+
+
+def test_a_downgrade_held_by_a_lower_active_hold_is_allowed_with_the_requested_limit() -> None:
+    """pro -> free held at 3, then pro -> basic (4): the hold stays at 3 and answers so; the
+    downgrade to basic is judged against basic's limit."""
+    limits: PlanLimits = {**LIMITS, "basic": {"tracked_accounts": 4}}
+    holds = Holds(HoldResult("kp_a", 3, True, 3, "2030-01-01T00:05:00Z"))
+    decision = check_plan_change(
+        user_id="kp_a", current_plan="pro", requested_plan="basic", plan_limits=limits, place_hold=holds
+    )
+    assert holds.calls == [("kp_a", 4, "basic")]
+    assert decision.to_json()["usage"] == {"tracked_accounts": {"used": 3, "limit": 4, "excess": 0}}
+    assert decision.allowed and decision.hold is holds.answer
 
 
 def test_no_hold_before_the_checks_pass() -> None:

@@ -1,9 +1,10 @@
 """Kinde's ``user:plan_selection`` event in, the downgrade rule's decision out (the workflow's part).
 
-It decides by placing the downgrade hold (``AccountRepository.place_hold``, one conditional write
-that binds later adds to the requested limit), so no add can slip in between the check and Kinde
-applying the change. For a downgrade the hold is the read and any failure raises, so the Kinde
-side fails closed; for any other move it lifts an earlier hold, best-effort.
+It decides by placing the downgrade hold (``AccountRepository.place_hold``, a conditional write
+that binds later adds to the requested limit and only ever lowers an active hold), so no add can
+slip in between the check and Kinde applying the change, nor after a selection Kinde applies late
+or never. For a downgrade the hold is the read and any failure raises, so the Kinde side fails
+closed; a lateral move or an unknown current plan is held best-effort; a clear upgrade calls nothing.
 """
 
 from __future__ import annotations

@@ -31,16 +31,20 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     },
     "POST /api/users/accounts/count/{kindeId}/hold": {
         "operationId": "place_downgrade_hold",
-        "summary": "Place (or release) the downgrade hold, as the Kinde workflow does",
-        "description": "One conditional write: held when the count is within `limit`. The fields "
-        "may also come as a form or JSON body when the query string has no `limit`. Usage API key only.",
+        "summary": "Place the downgrade hold, as the Kinde workflow does",
+        "description": "A conditional write: held when the count is within `limit`. A hold only lowers: "
+        "with an active, lower hold that one stays (extended to last as long as this request's) and the "
+        "answer carries its `limit`. `held` is true only when the stored state has an active hold at or "
+        "below `limit`. The fields may also come as a form or JSON body when the query string has no "
+        "`limit`. Usage API key only.",
         "parameters": [
             KINDE_ID,
             {
                 "name": "limit",
                 "in": "query",
                 "required": True,
-                "description": "The requested limit, 0-1,000,000; empty = unlimited (releases a hold).",
+                "description": "The requested limit, 0-1,000,000; empty = unlimited: nothing is "
+                "written and the answer is the active hold (`limit: null` when there is none).",
                 "schema": {"type": "string", "pattern": "^([0-9]{1,6}|1000000)?$"},
             },
             {

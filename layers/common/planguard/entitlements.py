@@ -1,17 +1,15 @@
 """Kinde Account API client, called with the signed-in user's own token.
 
-Why not urllib3's ``Retry``: it honours ``Retry-After`` only on some statuses, ignores
-``RateLimit-Reset``, may sleep for hours and knows nothing of the Lambda's remaining time. The
-loop here is bounded on every axis: attempts, each wait, and the time the invocation has left.
+What it asks: one feature's entitlement (cached per user), the current plan, and, when a refusal
+might be stale, a fresh answer past the cache, at most once per user every few seconds. How each
+call is made and bounded is ``planguard.kinde_http``'s.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
-import random
 import threading
 import time
 from collections import OrderedDict
@@ -22,25 +20,28 @@ from urllib.parse import quote
 
 import urllib3
 
-from planguard.errors import EntitlementUnavailable, Unauthorized
+from planguard.entitlements_list import Plan, feature_entitlement, read_page
+from planguard.errors import EntitlementUnavailable
 from planguard.http_pool import http_pool
+from planguard.kinde_http import MAX_ATTEMPTS, MAX_WAIT_SECONDS, bounded_get, read_json
 from planguard.settings import get_settings
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "MAX_WAIT_SECONDS",
+    "AccountNow",
+    "Entitlement",
+    "KindeAccountApi",
+    "get_account_api",
+]
 
 logger = logging.getLogger(__name__)
 
 UNLIMITED_SENTINEL = 2_147_483_647  # some tenants report "unlimited" as INT32_MAX
-CONNECT_TIMEOUT_SECONDS = 1.5
-READ_TIMEOUT_SECONDS = 3.0
-MAX_ATTEMPTS = 3
-MAX_WAIT_SECONDS = 2.0
-SAFETY_MARGIN_SECONDS = 1.0
 CACHE_MAX_USERS = 2048
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Kinde refusing the caller's own token: the token is no good, a retry cannot help.
-TOKEN_REFUSED_STATUSES = frozenset({401, 403})
-DEFAULT_REMAINING_SECONDS = 30.0  # outside Lambda (scripts, tests): no deadline to respect
 # A user hammering "add" at their limit must not become one Kinde call per attempt.
 REFRESH_INTERVAL_SECONDS = 5.0
+MAX_LIST_PAGES = 20  # the entitlements list of one user; more is a list we cannot trust to end
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,15 @@ class Entitlement:
     limit: int | None
     missing: bool = False
     source: Literal["kinde", "cache"] = "kinde"
+
+
+@dataclass(frozen=True)
+class AccountNow:
+    """What Kinde shows of a user right now: one feature's entitlement and the user's plans with
+    when each was applied (``subscribed_on``, epoch seconds, None when unusable)."""
+
+    entitlement: Entitlement
+    plans: tuple[Plan, ...]
 
 
 class KindeAccountApi:
@@ -71,10 +81,10 @@ class KindeAccountApi:
         # urllib3 directly: botocore already loaded it, so Kinde calls cost no import of their own.
         # The container's one pool, shared with the JWKS fetch (same host, kept-alive connections).
         self._http = http or http_pool()
-        self._clock = clock
+        self.clock = clock  # time.monotonic-like: the cache and re-read budget (tests move it)
         self._sleep = sleep
         self._cache: OrderedDict[tuple[str, str], tuple[float, Entitlement]] = OrderedDict()
-        self._refreshed: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._refreshed: OrderedDict[str, float] = OrderedDict()  # per user: one budget for every re-read
         self._lock = threading.Lock()
 
     # -- entitlement -------------------------------------------------------------------------
@@ -103,26 +113,74 @@ class KindeAccountApi:
         deadline: float | None = None,
     ) -> Entitlement | None:
         """A fresh answer from Kinde past the cache (a plan may have just changed), or None when
-        this user's entitlement was already refreshed in the last ``REFRESH_INTERVAL_SECONDS``."""
-        key, now = (user_id, feature_key), self._clock()
+        this user was already re-read in the last ``REFRESH_INTERVAL_SECONDS``."""
+        if not self._may_refresh(user_id):
+            return None
+        return self._fetch_entitlement(user_id, token, feature_key, deadline)
+
+    def account_refreshed(
+        self,
+        user_id: str,
+        token: str,
+        feature_key: str,
+        deadline: float | None = None,
+    ) -> AccountNow | None:
+        """The entitlements list read fresh, every page (cache bypassed; the feature's entitlement
+        found there is cached), or None when this user was already re-read in the last
+        ``REFRESH_INTERVAL_SECONDS`` (the same budget as ``refreshed``). Raises
+        ``EntitlementUnavailable`` when Kinde fails or the list cannot be read to its end."""
+        if not self._may_refresh(user_id):
+            return None
+        plans: list[Plan] = []
+        entitlements: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            url = f"{self.base_url}/account_api/v1/entitlements"
+            if cursor is not None:
+                url += f"?starting_after={quote(cursor, safe='')}"
+            response = bounded_get(self._http, url, token, deadline, self._sleep)
+            if response.status == 404:
+                raise EntitlementUnavailable(detail="Account API has no entitlements list")
+            try:
+                page = read_page(read_json(response))
+            except ValueError as error:
+                raise EntitlementUnavailable(detail=str(error)) from None
+            plans.extend(page.plans)
+            entitlements.extend(page.entitlements)
+            if page.next_cursor is None:
+                break
+            if page.next_cursor == cursor:
+                raise EntitlementUnavailable(detail="the entitlements list repeats a page")
+            cursor = page.next_cursor
+        else:
+            raise EntitlementUnavailable(detail=f"the entitlements list has over {MAX_LIST_PAGES} pages")
+        result = self._entitlement_from(feature_entitlement(entitlements, feature_key), feature_key)
+        self._store(user_id, feature_key, result)
+        return AccountNow(result, tuple(plans))
+
+    def _may_refresh(self, user_id: str) -> bool:
+        """Spend this user's re-read budget: at most one per ``REFRESH_INTERVAL_SECONDS``."""
+        now = self.clock()
         with self._lock:
-            last = self._refreshed.get(key)
+            last = self._refreshed.get(user_id)
             if last is not None and now - last < REFRESH_INTERVAL_SECONDS:
-                return None
-            self._refreshed[key] = now
-            self._refreshed.move_to_end(key)
+                return False
+            self._refreshed[user_id] = now
+            self._refreshed.move_to_end(user_id)
             while len(self._refreshed) > CACHE_MAX_USERS:
                 self._refreshed.popitem(last=False)
-        return self._fetch_entitlement(user_id, token, feature_key, deadline)
+        return True
 
     def fetch_unstored(self, token: str, feature_key: str, deadline: float | None = None) -> Entitlement:
         """Kinde's answer for the token's user, not cached: for a token not verified yet, which
         must never fill the cache (``remember`` it once the token verified)."""
         url = f"{self.base_url}/account_api/v1/entitlement/{quote(feature_key, safe='')}"
-        response = self._get(url, token, deadline)
+        response = bounded_get(self._http, url, token, deadline, self._sleep)
         if response.status == 404:
             return self._missing()
-        return self._parse_entitlement(self._json(response), feature_key)
+        data = read_json(response).get("data")
+        found = data.get("entitlement") if isinstance(data, dict) else None
+        return self._entitlement_from(found, feature_key)
 
     def remember(self, user_id: str, feature_key: str, result: Entitlement) -> None:
         """Cache an answer of ``fetch_unstored`` once its token verified as ``user_id``'s."""
@@ -138,7 +196,7 @@ class KindeAccountApi:
     def current_plan(self, token: str, deadline: float | None = None) -> str | None:
         """The key of the user's first plan (``data.plans[0].key``), or None when there is none."""
         url = f"{self.base_url}/account_api/v1/entitlements?page_size=1"
-        payload = self._json(self._get(url, token, deadline))
+        payload = read_json(bounded_get(self._http, url, token, deadline, self._sleep))
         data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
         plans = data.get("plans") if isinstance(data, dict) else None
         if isinstance(plans, list):
@@ -156,9 +214,8 @@ class KindeAccountApi:
     def _missing(self) -> Entitlement:
         return Entitlement(limit=None if self.missing_unlimited else 0, missing=True)
 
-    def _parse_entitlement(self, payload: dict[str, Any], feature_key: str) -> Entitlement:
-        data = payload.get("data")
-        entitlement = data.get("entitlement") if isinstance(data, dict) else None
+    def _entitlement_from(self, entitlement: Any, feature_key: str) -> Entitlement:
+        """One entitlement object as Kinde sends it (None or another feature's: missing)."""
         if not isinstance(entitlement, dict) or entitlement.get("feature_key") not in (None, feature_key):
             return self._missing()
         raw = entitlement.get("entitlement_limit_max")
@@ -181,7 +238,7 @@ class KindeAccountApi:
             return None
         with self._lock:
             hit = self._cache.get((user_id, feature_key))
-            if hit is None or hit[0] <= self._clock():
+            if hit is None or hit[0] <= self.clock():
                 return None
             return Entitlement(limit=hit[1].limit, missing=hit[1].missing, source="cache")
 
@@ -189,79 +246,10 @@ class KindeAccountApi:
         if self.cache_seconds <= 0:
             return
         with self._lock:
-            self._cache[(user_id, feature_key)] = (self._clock() + self.cache_seconds, result)
+            self._cache[(user_id, feature_key)] = (self.clock() + self.cache_seconds, result)
             self._cache.move_to_end((user_id, feature_key))
             while len(self._cache) > CACHE_MAX_USERS:
                 self._cache.popitem(last=False)
-
-    @staticmethod
-    def _json(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:
-        try:
-            payload = json.loads(response.data)
-        except (ValueError, RecursionError):  # RecursionError: an absurdly deep document
-            raise EntitlementUnavailable(detail="Account API answered with invalid JSON") from None
-        if not isinstance(payload, dict):
-            raise EntitlementUnavailable(detail="Account API answered with a non-object")
-        return payload
-
-    def _get(self, url: str, token: str, deadline: float | None) -> urllib3.BaseHTTPResponse:
-        """GET with bounded retries; a final 2xx/404 is returned, 401/403 is the caller's token
-        refused (``Unauthorized``), anything else raises ``EntitlementUnavailable``."""
-        wait = 0.0
-        response: urllib3.BaseHTTPResponse | None
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            budget = _remaining(deadline) - SAFETY_MARGIN_SECONDS
-            read_timeout = min(READ_TIMEOUT_SECONDS, budget - CONNECT_TIMEOUT_SECONDS)
-            if read_timeout <= 0.1:
-                raise EntitlementUnavailable(int(wait) or 1, detail="no time left to call Kinde")
-            try:
-                response = self._http.request(
-                    "GET",
-                    url,
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                    timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout),
-                    retries=False,
-                    redirect=False,
-                )
-            except urllib3.exceptions.HTTPError as exc:
-                detail = f"{type(exc).__name__} calling the Account API"
-                response = None
-            else:
-                status = response.status
-                if status < 300 or status == 404:
-                    return response
-                detail = f"Account API answered {status}"
-                if status in TOKEN_REFUSED_STATUSES:
-                    logger.info("%s: the caller's token was refused", detail)
-                    raise Unauthorized()
-                if status not in RETRYABLE_STATUSES:
-                    logger.warning(detail)
-                    raise EntitlementUnavailable(detail=detail)
-            wait = self._wait_before_retry(response, attempt)
-            out_of_time = (
-                deadline is not None
-                and _remaining(deadline) - wait - SAFETY_MARGIN_SECONDS < CONNECT_TIMEOUT_SECONDS + 0.5
-            )
-            if attempt == MAX_ATTEMPTS or wait > MAX_WAIT_SECONDS or out_of_time:
-                logger.warning("%s; giving up after %d attempt(s)", detail, attempt)
-                raise EntitlementUnavailable(max(1, round(wait)), detail=detail)
-            self._sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _wait_before_retry(response: urllib3.BaseHTTPResponse | None, attempt: int) -> float:
-        """Seconds to wait: the server's ``Retry-After``/``RateLimit-Reset``, else jittered backoff."""
-        if response is not None:
-            for header in ("Retry-After", "RateLimit-Reset"):
-                value = (response.headers.get(header) or "").strip()
-                if value.isascii() and value.isdigit():
-                    return float(value)
-        return random.uniform(0.1, 0.25 * 2**attempt)  # noqa: S311 - jitter, not crypto
-
-
-def _remaining(deadline: float | None) -> float:
-    """Seconds until ``deadline`` (the real monotonic clock: the invocation's time is real time)."""
-    return deadline - time.monotonic() if deadline is not None else DEFAULT_REMAINING_SECONDS
 
 
 @functools.cache

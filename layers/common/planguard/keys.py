@@ -3,7 +3,8 @@
     account           PK=USER#<kindeId>  SK=ACCOUNT#<id>
     number guard      PK=USER#<kindeId>  SK=ACCOUNTNUMBER#<sha256 of the normalised number>
     usage counter     PK=USER#<kindeId>  SK=USAGE#tracked_accounts
-                      count=<int> version=<int> [holdLimit=<int> holdUntil=<epoch s> holdPlan=<str>]
+                      count=<int> version=<int>
+                      [holdLimit=<int> holdUntil=<epoch s> holdFrom=<epoch s> holdPlan=<str>]
 
 Everything of one user shares a partition, so a user's accounts are one Query and a user's removal
 is one Query away.

@@ -1,22 +1,30 @@
-"""Which limit binds a user's adds, and why an add is refused: the one rule, pure (no AWS imports).
+"""Which limit binds a user's adds, why an add is refused, and how a hold moves: the one rule, pure.
 
 Two limits bind an add: the entitlement's (the plan Kinde reports; ``None`` is unlimited) and an
-active downgrade hold's. An add fits while the count is below both, so the smaller binds. The
-same rule is written here twice, side by side: in Python, to explain a refusal and show ``/usage``,
-and as the DynamoDB conditions that enforce it inside the add's and the hold's own writes (where
-a missing count is 0 and an expired hold is no hold). ``tests/unit/test_limits.py`` checks that
-both say the same.
+active downgrade hold's. An add fits while the count is below both, so the smaller binds. A hold
+is placed only while the user is within it, and a later hold only lowers an active one (a plan
+selection may be paid late or never, so it must never widen a limit); only Kinde applying a plan
+after the hold was placed replaces it early. The rule is written here twice, side by side: in
+Python, to explain a refusal, show ``/usage`` and read a refused write, and as the DynamoDB
+conditions that enforce it inside the writes themselves (where a missing count is 0 and an expired
+hold is no hold). ``tests/unit/test_limits.py`` checks that both say the same. No AWS imports.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from planguard.errors import ApiError, LimitReached, NoEntitlement
 
 # The counter item's attributes the conditions read (their home is the counter item, planguard.keys).
 CONDITION_NAMES = {"#c": "count", "#hl": "holdLimit", "#hu": "holdUntil"}
+HOLD_NAMES = {**CONDITION_NAMES, "#hf": "holdFrom", "#hp": "holdPlan"}
+# Kinde's clock and ours may differ: a plan applied within this margin after a hold was placed may
+# have been applied before it, so it never ends the hold early.
+CLOCK_SKEW_SECONDS = 60
 
 
 class EntitlementLimit(Protocol):
@@ -47,6 +55,55 @@ def hold_fits(limit: int, count: int) -> bool:
     return count <= limit
 
 
+def lowers(active_hold: int | None, limit: int) -> bool:
+    """A hold at ``limit`` may take the place of the active one (``None``: none): it only lowers."""
+    return active_hold is None or active_hold >= limit
+
+
+HoldStep = Literal["refuse", "place", "extend"]
+
+
+def hold_step(counter: CounterState, limit: int) -> HoldStep:
+    """What a hold request at ``limit`` does to the counter as it stands: ``refuse`` (more accounts
+    than ``limit``: nothing recorded), ``place`` (record it), or ``extend`` (an active, lower hold
+    stays and at most lasts longer: the request still deserves protection while its own selection
+    may be pending)."""
+    if not hold_fits(limit, counter.count):
+        return "refuse"
+    return "place" if lowers(counter.hold_limit, limit) else "extend"
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """The hold that takes an active one's place once Kinde has applied a plan since it was
+    placed: the fresh limit (``None``: unlimited, the hold goes), from when Kinde applied it, until
+    every warm container's cached entitlement has caught up."""
+
+    limit: int | None
+    plan: str
+    since: int  # epoch seconds: the plan's subscribed_on (whole seconds, as holdFrom is stored)
+    until: int
+
+
+def replacement(
+    hold_from: int | None,
+    plans: Iterable[tuple[str, float | None]],
+    fresh_limit: int | None,
+    cache_seconds: int,
+) -> Replacement | None:
+    """How a hold ends before its time: only when Kinde shows a plan applied (``subscribed_on``)
+    more than ``CLOCK_SKEW_SECONDS`` after the hold was placed. None: the hold stands (no such
+    plan, no usable ``subscribed_on``, or a hold placed before ``holdFrom`` was recorded)."""
+    if hold_from is None:
+        return None
+    applied = [(at, key) for key, at in plans if at is not None and at > hold_from + CLOCK_SKEW_SECONDS]
+    if not applied:
+        return None
+    at, plan = max(applied)
+    since = math.floor(at)
+    return Replacement(fresh_limit, plan, since, math.ceil(at) + cache_seconds + CLOCK_SKEW_SECONDS)
+
+
 @dataclass(frozen=True)
 class Binding:
     """The limit an add is held to, and which of the two limits it is (on a tie, both)."""
@@ -72,8 +129,8 @@ def refuses_without_writing(entitlement: EntitlementLimit) -> bool:
 
 
 def refused_by_hold(entitlement: EntitlementLimit, counter: CounterState) -> bool:
-    """An active hold binds and is full: a fresher entitlement could not lift the refusal, so
-    Kinde is not asked again."""
+    """An active hold binds and is full: a fresher entitlement alone could not lift the refusal;
+    only a plan Kinde applied since the hold was placed can end it early (``replacement``)."""
     hold = counter.hold_limit
     return hold is not None and binding(entitlement.limit, hold).by_hold and not fits(hold, counter.count)
 
@@ -107,6 +164,25 @@ def add_condition(limit: int | None, now: int) -> tuple[str, dict[str, Any]]:
     return f"(attribute_not_exists(#c) OR #c < :limit) AND {within_hold}", values
 
 
-def hold_condition(limit: int) -> tuple[str, dict[str, Any]]:
-    """The hold's condition and its values: ``hold_fits(limit)``."""
-    return "attribute_not_exists(#c) OR #c <= :limit", {":limit": {"N": str(limit)}}
+def hold_condition(limit: int, now: int) -> tuple[str, dict[str, Any]]:
+    """The placing write's condition: ``hold_step(...) == "place"``, i.e. ``hold_fits(limit)`` and
+    ``lowers(active hold, limit)``."""
+    return (
+        "(attribute_not_exists(#c) OR #c <= :limit)"
+        " AND (attribute_not_exists(#hl) OR #hu <= :now OR #hl >= :limit)",
+        {":limit": {"N": str(limit)}, ":now": {"N": str(now)}},
+    )
+
+
+def extend_condition(limit: int, now: int, until: int) -> tuple[str, dict[str, Any]]:
+    """The extending write's condition: an active hold at or below ``limit`` that ends before ``until``."""
+    return (
+        "#hl <= :limit AND #hu > :now AND #hu < :until",
+        {":limit": {"N": str(limit)}, ":now": {"N": str(now)}, ":until": {"N": str(until)}},
+    )
+
+
+def replace_condition(hold_from: int) -> tuple[str, dict[str, Any]]:
+    """The replacing write's condition: still the hold that the refused add saw (a hold placed or
+    replaced meanwhile is newer news, and stays)."""
+    return "#hf = :from", {":from": {"N": str(hold_from)}}

@@ -5,10 +5,13 @@ The rule learns the user's usage in one of two ways, given by the caller:
 - ``read_usage(user_id) -> count``: a plain read, made only when the move is a downgrade, so a
   storage fault can only ever fail a downgrade (``GET /plan-check``: "could I move now?").
 - ``place_hold(user_id, limit, plan) -> HoldResult``: the downgrade hold, ONE conditional write
-  that records "adds are bound by ``limit``" only while ``count <= limit``. It closes the race
-  between reading the count and Kinde applying the smaller plan. It is placed on every plan change
-  that gets past the checks: for a downgrade it *is* the read (its failure fails the change); for
-  any other move it lifts an earlier, lower hold and is best-effort (its failure never blocks).
+  that records "adds are bound by ``limit``" only while ``count <= limit`` (and only lowering an
+  active hold). It closes the race between reading the count and Kinde applying the smaller plan.
+  Kinde fires the selection before payment and may apply it late or never, so a selection must
+  never widen a limit: the hold is placed on every change that is not a clear upgrade. For a
+  downgrade it *is* the read (its failure fails the change); for a lateral move or an unknown
+  current plan it is best-effort protection that never changes the decision; a clear upgrade
+  places and lifts nothing.
 
 Errors raised by either callable pass through unchanged, so a storage fault keeps its own type.
 """
@@ -35,9 +38,12 @@ class PlanCheckError(ValueError):
 class HoldResult:
     """What placing a downgrade hold answered: ONE conditional write on the usage counter.
 
-    ``held`` is true when ``count <= limit`` and the hold was recorded (until ``hold_until``,
-    ISO-8601 UTC); false when the user has more than ``limit`` accounts (nothing recorded,
-    ``count`` is the count that failed the condition). ``limit=None`` releases any hold.
+    ``held`` is true when the stored state has an active hold at or below the requested limit:
+    this one (``limit`` is the requested one), or a lower one already there (``limit`` is that
+    one's, and it lasts at least until ``hold_until``, ISO-8601 UTC); false when the user has more
+    accounts than the requested limit (nothing recorded, ``count`` is the stored count that failed
+    the condition). An unlimited request writes nothing: ``held`` with the active hold's limit, or
+    ``limit=None`` when there is none.
     """
 
     kinde_id: str
@@ -129,9 +135,16 @@ def _judge(used: int, limit: int, hold: HoldResult | None = None) -> PlanDecisio
     return PlanDecision(allowed=True, used=used, limit=limit, hold=hold)
 
 
-def _lift_hold(place_hold: PlaceHold, user_id: str, limit: int | None, plan: str) -> HoldResult | None:
-    """Not judged as a downgrade: set the hold to this plan's limit, lifting an earlier, lower one.
-    Best-effort — the move is allowed whatever happens, and an old hold expires by itself."""
+def _is_larger(requested: int | None, current: int | None) -> bool:
+    """``None`` is unlimited: nothing is larger than it, and it is larger than any number."""
+    if current is None:
+        return False
+    return requested is None or requested > current
+
+
+def _protect(place_hold: PlaceHold, user_id: str, limit: int | None, plan: str) -> HoldResult | None:
+    """A lateral move or an unknown current plan: hold at this plan's limit in case the change
+    lowers it. Best-effort — the answer never changes the decision, and a failure never blocks."""
     try:
         return place_hold(user_id, limit, plan)
     except Exception:
@@ -168,8 +181,11 @@ def check_plan_change(
     requested_limit = plan_limits[requested_plan].get(FEATURE_KEY)
     # A current plan outside our table (legacy, or none yet) is not ours to judge.
     current = plan_limits.get(current_plan) if current_plan else None
-    if current is None or not _is_smaller(requested_limit, current.get(FEATURE_KEY)):
-        hold = _lift_hold(place_hold, user_id, requested_limit, requested_plan) if place_hold else None
+    current_limit = current.get(FEATURE_KEY) if current is not None else None
+    if current is not None and _is_larger(requested_limit, current_limit):
+        return PlanDecision(allowed=True)  # a clear upgrade: nothing to protect, nothing lifted
+    if current is None or not _is_smaller(requested_limit, current_limit):
+        hold = _protect(place_hold, user_id, requested_limit, requested_plan) if place_hold else None
         return PlanDecision(allowed=True, hold=hold)
     assert requested_limit is not None  # a smaller limit is a number
     if place_hold is not None:

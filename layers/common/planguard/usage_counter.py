@@ -1,48 +1,32 @@
 """The usage counter item: its read, the downgrade hold, the reconcile, and its part in an account write.
 
 One item per user counts their accounts, with a ``version`` that every add and delete bumps (so a
-repair is race-safe) and, while Kinde applies a downgrade, a hold. A hold is one conditional write
-on the same item as the adds' counter updates, so DynamoDB serialises the two; the conditions
-both writes carry are the limit rule's (``planguard.limits``).
+repair is race-safe) and, while Kinde applies a plan change, a hold. The hold's writes
+(``planguard.holds``) are conditional writes on the same item as the adds' counter updates, so
+DynamoDB serialises them; the conditions all of them carry are the limit rule's (``planguard.limits``).
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from planguard.dynamodb import TryAgain, call, s, with_retries
-from planguard.keys import accounts_query, counter_key, iso
-from planguard.limits import CONDITION_NAMES, add_condition, hold_condition
+from planguard.counter_item import Counter
+from planguard.dynamodb import TryAgain, call, with_retries
+from planguard.holds import HoldWrites
+from planguard.keys import accounts_query, counter_key
+from planguard.limits import CONDITION_NAMES, Replacement, add_condition
 from planguard.plan_rule import HoldResult
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+__all__ = ["COUNTER_ITEM", "Counter", "CounterConditionFailed", "UsageCounter"]
+
 COUNTER_ITEM = 2  # the counter's update is the third item of an account's transaction
-
-
-@dataclass(frozen=True)
-class Counter:
-    """The usage counter item: the count, and the downgrade hold when one is active."""
-
-    count: int
-    hold_limit: int | None = None
-    hold_until: str | None = None
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any] | None, now: float) -> Counter:
-        item = item or {}
-        count = int(item["count"]["N"]) if "count" in item else 0
-        until = float(item["holdUntil"]["N"]) if "holdUntil" in item else 0.0
-        if "holdLimit" not in item or until <= now:
-            return cls(count)
-        return cls(count, int(item["holdLimit"]["N"]), iso(datetime.fromtimestamp(until, UTC)))
 
 
 class CounterConditionFailed(Exception):
@@ -60,9 +44,14 @@ class CounterConditionFailed(Exception):
 class UsageCounter:
     """Reads and writes of one table's usage counters."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self._db = client
         self._table = table_name
+        self.clock = clock  # epoch seconds: when a hold ends and starts (tests move it)
+        # Through a lambda: a test that replaces ``self.clock`` moves the holds' clock too.
+        self._holds = HoldWrites(client, table_name, self.counter, lambda: self.clock())  # noqa: PLW0108
 
     # -- reads -------------------------------------------------------------------------------
     def counter(self, user_id: str) -> Counter:
@@ -72,58 +61,26 @@ class UsageCounter:
             TableName=self._table,
             Key=counter_key(user_id),
             ConsistentRead=True,
-            ProjectionExpression="#c, holdLimit, holdUntil",
+            ProjectionExpression="#c, holdLimit, holdUntil, holdFrom",
             ExpressionAttributeNames={"#c": "count"},
         ).get("Item")
-        return Counter.from_item(item, time.time())
+        return Counter.from_item(item, self.clock())
 
     def usage_count(self, user_id: str) -> int:
         return self.counter(user_id).count
 
-    # -- writes ------------------------------------------------------------------------------
+    # -- the downgrade hold (planguard.holds) -----------------------------------------------------
     def place_hold(self, user_id: str, limit: int | None, plan: str | None, hold_seconds: int) -> HoldResult:
-        """ONE conditional write: record ``limit`` as a hold only if ``count <= limit``.
+        """Bind the user's adds to ``limit`` for ``hold_seconds`` while they are within it; a later
+        hold only lowers (``planguard.holds.HoldWrites.place``)."""
+        return self._holds.place(user_id, limit, plan, hold_seconds)
 
-        ``limit=None`` (the requested plan is unlimited) releases any hold. Refused: nothing is
-        written and the answer carries the count that failed the condition.
-        """
-        until = time.time() + hold_seconds
-        names = {**CONDITION_NAMES, "#hp": "holdPlan"}
-        if limit is None:
-            params: dict[str, Any] = {
-                "UpdateExpression": "SET #c = if_not_exists(#c, :zero) REMOVE #hl, #hu, #hp",
-                "ExpressionAttributeValues": {":zero": {"N": "0"}},
-            }
-        else:
-            condition, values = hold_condition(limit)
-            params = {
-                "UpdateExpression": (
-                    "SET #c = if_not_exists(#c, :zero), #hl = :limit, #hu = :until, #hp = :plan"
-                ),
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": {
-                    ":zero": {"N": "0"},
-                    **values,
-                    ":until": {"N": str(math.ceil(until))},  # never shorter than asked
-                    ":plan": s(plan or ""),
-                },
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        try:
-            item = call(
-                self._db.update_item,
-                TableName=self._table,
-                Key=counter_key(user_id),
-                ExpressionAttributeNames=names,
-                ReturnValues="ALL_NEW",
-                **params,
-            )["Attributes"]
-        except ClientError as error:  # the condition: more accounts than the requested limit
-            count = Counter.from_item(error.response.get("Item"), 0).count  # type: ignore[arg-type]
-            return HoldResult(user_id, count, held=False, limit=limit, hold_until=None)
-        counter = Counter.from_item(item, time.time())
-        return HoldResult(user_id, counter.count, held=True, limit=limit, hold_until=counter.hold_until)
+    def replace_hold(self, user_id: str, hold_from: int, new: Replacement) -> bool:
+        """Replace the hold placed at ``hold_from`` once Kinde has applied a plan since; False when a
+        newer hold is there (``planguard.holds.HoldWrites.replace``)."""
+        return self._holds.replace(user_id, hold_from, new)
 
+    # -- writes ------------------------------------------------------------------------------
     def reconcile(self, user_id: str) -> tuple[int, int]:
         """Recount a user's accounts and set the counter: ``(counter before, accounts)``.
 
@@ -170,7 +127,7 @@ class UsageCounter:
     def _increment(self, user_id: str, limit: int | None) -> dict[str, Any]:
         """One more account, only within the entitlement's ``limit`` (None: unlimited) and any
         active hold; refused, the transaction returns the counter as it was."""
-        condition, values = add_condition(limit, int(time.time()))
+        condition, values = add_condition(limit, int(self.clock()))
         return {
             "Update": {
                 "TableName": self._table,
@@ -201,5 +158,5 @@ class UsageCounter:
         reasons = error.response.get("CancellationReasons") or []
         item = reasons[COUNTER_ITEM].get("Item") if len(reasons) == COUNTER_ITEM + 1 else None
         if item and "count" in item:
-            return CounterConditionFailed(Counter.from_item(dict(item), time.time()))
+            return CounterConditionFailed(Counter.from_item(dict(item), self.clock()))
         return CounterConditionFailed(self.counter(user_id))

@@ -4,12 +4,14 @@
  * Trigger: user:plan_selection. Same decisions, in the same order, as Plan Guard's Python rule
  * (layers/common/planguard/plan_rule.py); both run the shared case table in
  * tests/fixtures/plan_cases.json. Differences from the Kinde tutorial's workflow:
- *  - with USAGE_API_KEY set, every judged plan change places the downgrade hold
- *    (POST <USAGE_API_URL>/<userId>/hold?limit=N&plan=CODE, `Authorization: Bearer <key>`): one
+ *  - with USAGE_API_KEY set, every plan change that is not a clear upgrade places the downgrade
+ *    hold (POST <USAGE_API_URL>/<userId>/hold?limit=N&plan=CODE, `Authorization: Bearer <key>`): a
  *    conditional write that binds the user's adds to the new limit until Kinde has applied the
- *    change, so no add slips in between this check and the smaller plan. For a downgrade the hold
- *    is the read (deny when it is not held); for any other move it lifts an earlier, lower hold and
- *    never blocks;
+ *    change (and only ever lowers an active hold), so no add slips in between this check and the
+ *    smaller plan. Kinde runs this before payment and may apply the change late or never, so a
+ *    selection never widens a limit. For a downgrade the hold is the read (deny when it is not
+ *    held); for a lateral move or an unknown current plan it is best-effort protection that never
+ *    changes the decision; a clear upgrade calls nothing;
  *  - without USAGE_API_KEY (backend in USAGE_AUTH=none) a downgrade reads the count with the
  *    tutorial's GET <USAGE_API_URL>/<userId>, and no hold is placed;
  *  - an answer it cannot read is an error (the tutorial compared `undefined > limit`, which is
@@ -151,6 +153,12 @@ function isSmaller(requested: number | null, current: number | null): requested 
   return current === null || requested < current;
 }
 
+/** A clear upgrade: the requested limit above the current one (nothing is above unlimited). */
+function isLarger(requested: number | null, current: number | null): boolean {
+  if (current === null) return false;
+  return requested === null || requested > current;
+}
+
 function envValue(deps: WorkflowDeps, name: string): string | undefined {
   const value = deps.getEnvironmentVariable(name)?.value?.trim();
   return value ? value : undefined;
@@ -211,8 +219,9 @@ async function readUsage(deps: WorkflowDeps, userId: string): Promise<number> {
 }
 
 /**
- * Place the hold: adds are bound by `limit` (null: unlimited, releases any hold) while
- * count <= limit; `held` says whether it was recorded. Any doubt is an error.
+ * Place the hold: adds are bound by `limit` (null: unlimited, nothing to hold) while
+ * count <= limit, never raising an active hold; `held` says whether the user is now held at or
+ * below `limit`. Any doubt is an error.
  */
 async function placeHold(
   deps: WorkflowDeps,
@@ -256,19 +265,20 @@ export async function checkPlanSelection(
   const requestedLimit = limits.get(requestedPlanCode) ?? null;
   const apiKey = envValue(deps, "USAGE_API_KEY");
 
-  // A current plan outside our table (legacy, or none yet) is not ours to judge; nor is an
-  // upgrade or a lateral move. With a key, the hold is moved to the requested limit (lifting an
-  // earlier, lower one), best-effort: a failure here never blocks the change.
-  if (
-    !currentPlanCode ||
-    !limits.has(currentPlanCode) ||
-    !isSmaller(requestedLimit, limits.get(currentPlanCode) ?? null)
-  ) {
+  // A current plan outside our table (legacy, or none yet) is not ours to judge.
+  const currentKnown = !!currentPlanCode && limits.has(currentPlanCode);
+  const currentLimit = currentKnown ? (limits.get(currentPlanCode) ?? null) : null;
+  // A clear upgrade (both limits known) can only widen: nothing to protect, and nothing is lifted,
+  // since Kinde may never apply it (a payment that fails).
+  if (currentKnown && isLarger(requestedLimit, currentLimit)) return allow();
+  // A lateral move or an unknown current plan: with a key, hold at the requested limit in case the
+  // change lowers it, best-effort: its answer never changes the decision and a failure never blocks.
+  if (!currentKnown || !isSmaller(requestedLimit, currentLimit)) {
     if (apiKey) {
       try {
         await placeHold(deps, userId, apiKey, requestedLimit, requestedPlanCode);
       } catch (error) {
-        console.log(`Plan Guard: could not update the hold, allowing the change anyway: ${errorText(error)}`);
+        console.log(`Plan Guard: could not place the hold, allowing the change anyway: ${errorText(error)}`);
       }
     }
     return allow();

@@ -1,0 +1,112 @@
+"""One bounded GET against Kinde's Account API, and reading its JSON answer.
+
+Why not urllib3's ``Retry``: it honours ``Retry-After`` only on some statuses, ignores
+``RateLimit-Reset``, may sleep for hours and knows nothing of the Lambda's remaining time. The
+loop here is bounded on every axis: attempts, each wait, and the time the invocation has left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+
+from planguard.errors import EntitlementUnavailable, Unauthorized
+
+logger = logging.getLogger("planguard.entitlements")
+
+CONNECT_TIMEOUT_SECONDS = 1.5
+READ_TIMEOUT_SECONDS = 3.0
+MAX_ATTEMPTS = 3
+MAX_WAIT_SECONDS = 2.0
+SAFETY_MARGIN_SECONDS = 1.0
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Kinde refusing the caller's own token: the token is no good, a retry cannot help.
+TOKEN_REFUSED_STATUSES = frozenset({401, 403})
+DEFAULT_REMAINING_SECONDS = 30.0  # outside Lambda (scripts, tests): no deadline to respect
+
+
+def read_json(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:
+    """The answer's JSON object; anything else is Kinde answering what we cannot read."""
+    try:
+        payload = json.loads(response.data)
+    except (ValueError, RecursionError):  # RecursionError: an absurdly deep document
+        raise EntitlementUnavailable(detail="Account API answered with invalid JSON") from None
+    if not isinstance(payload, dict):
+        raise EntitlementUnavailable(detail="Account API answered with a non-object")
+    return payload
+
+
+def bounded_get(
+    http: urllib3.PoolManager,
+    url: str,
+    token: str,
+    deadline: float | None,
+    sleep: Callable[[float], None],
+) -> urllib3.BaseHTTPResponse:
+    """GET with bounded retries; a final 2xx/404 is returned, 401/403 is the caller's token
+    refused (``Unauthorized``), anything else raises ``EntitlementUnavailable``.
+
+    ``deadline``: when the caller's invocation ends, on ``time.monotonic()``'s clock (None: no
+    invocation, e.g. a script); no call or retry outlives it.
+    """
+    wait = 0.0
+    response: urllib3.BaseHTTPResponse | None
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        budget = _remaining(deadline) - SAFETY_MARGIN_SECONDS
+        read_timeout = min(READ_TIMEOUT_SECONDS, budget - CONNECT_TIMEOUT_SECONDS)
+        if read_timeout <= 0.1:
+            raise EntitlementUnavailable(int(wait) or 1, detail="no time left to call Kinde")
+        try:
+            response = http.request(
+                "GET",
+                url,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout),
+                retries=False,
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            detail = f"{type(exc).__name__} calling the Account API"
+            response = None
+        else:
+            status = response.status
+            if status < 300 or status == 404:
+                return response
+            detail = f"Account API answered {status}"
+            if status in TOKEN_REFUSED_STATUSES:
+                logger.info("%s: the caller's token was refused", detail)
+                raise Unauthorized()
+            if status not in RETRYABLE_STATUSES:
+                logger.warning(detail)
+                raise EntitlementUnavailable(detail=detail)
+        wait = _wait_before_retry(response, attempt)
+        out_of_time = (
+            deadline is not None
+            and _remaining(deadline) - wait - SAFETY_MARGIN_SECONDS < CONNECT_TIMEOUT_SECONDS + 0.5
+        )
+        if attempt == MAX_ATTEMPTS or wait > MAX_WAIT_SECONDS or out_of_time:
+            logger.warning("%s; giving up after %d attempt(s)", detail, attempt)
+            raise EntitlementUnavailable(max(1, round(wait)), detail=detail)
+        sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _wait_before_retry(response: urllib3.BaseHTTPResponse | None, attempt: int) -> float:
+    """Seconds to wait: the server's ``Retry-After``/``RateLimit-Reset``, else jittered backoff."""
+    if response is not None:
+        for header in ("Retry-After", "RateLimit-Reset"):
+            value = (response.headers.get(header) or "").strip()
+            if value.isascii() and value.isdigit():
+                return float(value)
+    return random.uniform(0.1, 0.25 * 2**attempt)  # noqa: S311 - jitter, not crypto
+
+
+def _remaining(deadline: float | None) -> float:
+    """Seconds until ``deadline`` (the real monotonic clock: the invocation's time is real time)."""
+    return deadline - time.monotonic() if deadline is not None else DEFAULT_REMAINING_SECONDS

@@ -1,0 +1,217 @@
+"""The plan lifecycle's flows over HTTP: a selection never widens a limit.
+
+The local gateway (routes from template.yaml) on 127.0.0.1 serves the functions in this process,
+on moto; the Kinde stand-in serves the Account API and plays plan changes over its ``/dev/plan``,
+running PlanCheckFunction's direct invoke as Kinde runs the workflow, and applying a change at
+once, later, or never. The entitlement cache is the production one (60 s). Time is moved rather
+than waited for: our clock (the counter's holds), Kinde's (``subscribed_on``, pending changes) and
+each container's (its entitlement cache and re-read budget), together, as one "later".
+
+Each step's ``/usage`` is printed (``pytest -s``) to be read alongside the assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from planguard.accounts_store import get_repository
+from planguard.entitlements import get_account_api
+
+from local.kinde import KindeStandIn
+from local.lambda_runtime import LocalContext, plan_selection_event
+from tests.support import USER, api_over_http, clear_caches
+
+BASIC_LIMITS = {
+    "free": {"tracked_accounts": 3},
+    "basic": {"tracked_accounts": 4},
+    "pro": {"tracked_accounts": 5},
+}
+
+
+@dataclass
+class Clock:
+    """A real clock, moved forward by ``ahead`` seconds."""
+
+    real: Callable[[], float]
+    ahead: float = 0.0
+
+    def __call__(self) -> float:
+        return self.real() + self.ahead
+
+
+@dataclass
+class Flow:
+    api: str
+    kinde: KindeStandIn
+    token: str
+    ours: Clock = field(default_factory=lambda: Clock(time.time))
+    container: Clock = field(default_factory=lambda: Clock(time.monotonic))
+    log: list[str] = field(default_factory=list)
+
+    def later(self, seconds: float) -> None:
+        """Everyone's clock moves on: ours, Kinde's and the container's."""
+        self.ours.ahead += seconds
+        self.container.ahead += seconds
+        self.kinde.clock_offset += seconds
+        self.note(f"--- at +{self.ours.ahead:.0f} s")
+
+    def note(self, line: str) -> None:
+        self.log.append(line)
+        print(line)
+
+    def add(self, n: int) -> requests.Response:
+        calls = self.kinde.account_api_calls
+        response = requests.post(
+            f"{self.api}/accounts",
+            headers={"Authorization": f"Bearer {self.token}"},
+            json={"name": f"Account {n}", "accountNumber": f"N-{n:04d}"},
+            timeout=30,
+        )
+        body = response.json()
+        shown = (
+            body["error"]["code"] + " " + json.dumps(body["error"].get("usage"))
+            if "error" in body
+            else "created"
+        )
+        self.note(
+            f"add #{n}: {response.status_code} {shown} (Kinde calls: {self.kinde.account_api_calls - calls})"
+        )
+        return response
+
+    def usage(self) -> dict[str, Any]:
+        response = requests.get(
+            f"{self.api}/usage", headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
+        usage: dict[str, Any] = response.json()["tracked_accounts"]
+        self.note(f"/usage: {json.dumps(usage)}")
+        return usage
+
+    def select(self, plan: str, **when: Any) -> dict[str, Any]:
+        """A plan selection as Kinde makes it: ``applyAfter`` seconds, ``fails``, or at once."""
+        answer: dict[str, Any] = requests.post(
+            f"{self.kinde.url}/dev/plan", json={"user": USER, "plan": plan, **when}, timeout=30
+        ).json()
+        hold = answer.get("hold") or {}
+        held = json.dumps({k: hold.get(k) for k in ("held", "limit", "count")}) if hold else None
+        moved = f"select {answer['from']} -> {plan} {when or ''}: allowed={answer['allowed']}"
+        self.note(f"{moved} plan now {answer['plan']} hold={held}")
+        return answer
+
+    def hold(self) -> tuple[int | None, int | None, float | None]:
+        counter = get_repository().counter(USER)
+        return counter.hold_limit, counter.hold_from, counter.hold_ends_at
+
+
+@pytest.fixture
+def flow(env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn) -> Iterator[Flow]:
+    from plan_check_api.handler import lambda_handler
+
+    def workflow(user: str, current: str | None, requested: str) -> dict[str, Any]:
+        result: dict[str, Any] = lambda_handler(
+            plan_selection_event(user, current, requested, kinde.url), LocalContext("PlanCheckFunction")
+        )
+        return result
+
+    kinde.plan_change_hook = workflow
+    kinde.set_plan(USER, "pro")
+    with api_over_http() as api:
+        running = Flow(api, kinde, kinde.mint(USER))
+        get_repository().clock = running.ours
+        get_account_api().clock = running.container
+        yield running
+
+
+def fill(flow: Flow, count: int) -> None:
+    for n in range(count):
+        assert flow.add(n).status_code == 201
+
+
+def refused_at(response: requests.Response, limit: int, used: int = 3) -> bool:
+    error = response.json().get("error", {})
+    return response.status_code == 403 and error.get("usage") == {"used": used, "limit": limit}
+
+
+def test_a_pending_upgrade_never_lifts_the_hold_and_an_applied_one_replaces_it(flow: Flow) -> None:
+    """pro with 3 -> free allowed -> refused at 3 -> pro selected, pending -> still refused at 3 ->
+    pro applied more than a minute after the hold -> the next add succeeds after one Kinde read."""
+    fill(flow, 3)
+    assert flow.usage() == {"used": 3, "limit": 5, "limitSource": "cache"}
+    down = flow.select("free")
+    assert (down["allowed"], down["plan"], down["hold"]["held"], down["hold"]["limit"]) == (
+        True,
+        "free",
+        True,
+        3,
+    )
+    limit, placed_at, _ = flow.hold()
+    assert limit == 3 and placed_at is not None
+    assert refused_at(flow.add(3), 3)
+    assert flow.usage() == {"used": 3, "limit": 3, "limitSource": "cache"}  # the list re-read cached free's 3
+    up = flow.select("pro", applyAfter=90)
+    assert (up["allowed"], up["plan"], up["hold"]) == (True, "free", None)  # a clear upgrade calls nothing
+    flow.later(40)
+    calls = flow.kinde.account_api_calls
+    assert refused_at(flow.add(3), 3)
+    assert flow.kinde.account_api_calls == calls + 1  # the list, read fresh: free, applied with the hold
+    assert flow.hold()[0] == 3
+    assert flow.usage() == {"used": 3, "limit": 3, "limitSource": "cache"}
+    flow.later(51)  # pro applied 90 s after the hold (Kinde's clock)
+    assert flow.kinde.plan_of(USER) == "pro"
+    calls = flow.kinde.account_api_calls
+    assert flow.add(3).status_code == 201
+    assert flow.kinde.account_api_calls == calls + 1  # one fresh read: the entitlements list
+    limit, since, until = flow.hold()
+    assert (limit, since) == (5, flow.kinde.subscribed[USER] // 1)  # replaced, not removed
+    assert until == since + 60 + 60  # type: ignore[operator]  # subscribed_on + cache + 60 s
+    assert flow.usage() == {"used": 4, "limit": 5, "limitSource": "cache"}
+    assert flow.add(4).status_code == 201
+    assert refused_at(flow.add(5), 5, used=5)
+
+
+def test_a_selection_whose_payment_fails_holds_until_its_end_then_the_plan_is_back(flow: Flow) -> None:
+    fill(flow, 3)
+    down = flow.select("free", fails=True)
+    assert (down["allowed"], down["plan"], down["fails"], down["hold"]["limit"]) == (True, "pro", True, 3)
+    _, _, until = flow.hold()
+    assert refused_at(flow.add(3), 3)
+    assert flow.usage() == {"used": 3, "limit": 3, "limitSource": "hold"}  # still pro (5) at Kinde
+    flow.later(200)
+    assert refused_at(flow.add(3), 3)
+    assert flow.usage() == {"used": 3, "limit": 3, "limitSource": "hold"}
+    assert until is not None
+    flow.later(until - flow.ours() + 1)  # past holdUntil
+    assert flow.hold() == (None, None, None)
+    assert flow.usage() == {"used": 3, "limit": 5, "limitSource": "kinde"}
+    assert flow.add(3).status_code == 201
+    assert flow.usage() == {"used": 4, "limit": 5, "limitSource": "cache"}
+
+
+def test_a_later_higher_selection_keeps_the_hold_and_moves_its_end(
+    flow: Flow, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("PLAN_LIMITS", json.dumps(BASIC_LIMITS))
+    clear_caches()
+    flow.kinde.plan_limits = json.loads(json.dumps(BASIC_LIMITS))
+    get_repository().clock = flow.ours
+    get_account_api().clock = flow.container
+    fill(flow, 3)
+    first = flow.select("free", applyAfter=3600)
+    assert (first["allowed"], first["hold"]["limit"], first["plan"]) == (True, 3, "pro")
+    limit, since, until = flow.hold()
+    flow.later(100)
+    second = flow.select("basic", applyAfter=3600)
+    assert second["allowed"] is True
+    assert (second["hold"]["held"], second["hold"]["limit"]) == (True, 3)  # the lower hold answers
+    assert second["usage"] == {"tracked_accounts": {"used": 3, "limit": 4, "excess": 0}}
+    limit2, since2, until2 = flow.hold()
+    assert (limit2, since2) == (limit, since) == (3, since)  # the hold stays at 3, from the first
+    assert until is not None and until2 is not None
+    assert until + 100 <= until2 <= until + 101  # its end: the later selection's (whole seconds)
+    assert refused_at(flow.add(3), 3)
+    assert flow.usage() == {"used": 3, "limit": 3, "limitSource": "hold"}

@@ -45,7 +45,7 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from botocore.retries import standard
-from planguard import entitlements
+from planguard import kinde_http
 
 from local.kinde import Fault, KindeStandIn, SigningKey, new_rsa_key
 from local.lambda_runtime import LocalContext, http_api_event, plan_selection_event
@@ -462,7 +462,7 @@ def drive_every_route(stack: Stack, kinde: KindeStandIn) -> Secrets:
         kinde.faults[:] = list(faults_queued)
         if name == "slow":  # a short read timeout for this call only: a loaded machine is slow too
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(entitlements, "READ_TIMEOUT_SECONDS", 0.2)
+                patch.setattr(kinde_http, "READ_TIMEOUT_SECONDS", 0.2)
                 expect(add(numbers["while Kinde fails"]), status)
             continue  # the same log lines as a 5xx, at a second per call
         expect(add(numbers["while Kinde fails"]), status)

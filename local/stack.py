@@ -113,6 +113,7 @@ class LocalStack:
                     api_url=api_url,
                     dashboard_urls=[api_url, *(config.cors_origins or "").split(",")],
                     token_seconds=config.kinde_token_seconds,
+                    log=self._log,
                 )
             except OSError as exc:
                 raise _port_error(exc, "Kinde stand-in", config.kinde_port, "KINDE_PORT") from None

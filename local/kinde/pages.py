@@ -54,7 +54,8 @@ PAGE_HEADERS = {
 def page(title: str, body: str) -> bytes:
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n<link rel="icon" href="data:,">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="icon" href="data:,">\n'
         f"<title>{escape(title)} · Kinde (local stand-in)</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
         '<header class="bar"><p class="brand">Kinde <span>· local stand-in</span></p></header>\n'
         f'<main id="main">\n{body}\n</main>\n</body>\n</html>\n'

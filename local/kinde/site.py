@@ -12,7 +12,7 @@ Writes (every POST) pass the origin rules first (``origins.SiteRules.refusal``, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,11 +45,27 @@ def html(status: int, body: bytes) -> Reply:
     return Reply(status, body, dict(PAGE_HEADERS))
 
 
+def _outcome(answer: Mapping[str, Any]) -> str:
+    if answer.get("error"):
+        return f"not run ({answer['error']})"
+    if not answer.get("allowed"):
+        return "denied"
+    return f"applies at {answer['applyAt']}" if answer.get("applyAt") else f"now on {answer.get('plan')}"
+
+
 class Site:
     """Kinde's hosted pages and the endpoints its browser SDK calls, over the stand-in's parts."""
 
-    def __init__(self, oauth: OAuth, portal: Portal, plans: PlanStore, rules: SiteRules) -> None:
+    def __init__(
+        self,
+        oauth: OAuth,
+        portal: Portal,
+        plans: PlanStore,
+        rules: SiteRules,
+        log: Callable[[str], None] = lambda _line: None,
+    ) -> None:
         self.oauth, self.portal, self.plans, self.rules = oauth, portal, plans, rules
+        self.log = log  # one line per sign-in, token grant and portal choice (make dev prints them)
 
     @property
     def base_url(self) -> str:
@@ -74,17 +90,23 @@ class Site:
         if path == AUTH_PATH:
             return self._authorize(form, form)
         if path == TOKEN_PATH:
+            grant = f"POST {TOKEN_PATH} grant_type={form.get('grant_type')}"
             try:
-                return Reply(200, self.oauth.token(form), dict(NO_STORE))
+                answer = self.oauth.token(form)
             except OAuthError as exc:
+                self.log(f"Kinde stand-in: {grant} -> {exc.status} {exc.error} ({exc.description})")
                 body = {"error": exc.error, "error_description": exc.description}
                 return Reply(exc.status, body, dict(NO_STORE))
+            self.log(f"Kinde stand-in: {grant} -> 200 (expires_in {answer['expires_in']})")
+            return Reply(200, answer, dict(NO_STORE))
         if path.startswith(f"{PORTAL_PATH}/"):
             session_id = path.removeprefix(f"{PORTAL_PATH}/")
             session = self.portal.session(session_id)
             if session is None:
                 return self._portal_page(session_id)
             self.portal.choose(session, form)
+            outcome = session.error or _outcome(session.result or {})
+            self.log(f"Kinde stand-in: portal, {session.user} chose {form.get('plan')!r}: {outcome}")
             return redirect(f"{PORTAL_PATH}/{session_id}", 303)  # a reload shows it, never re-sends it
         return None
 
@@ -107,12 +129,14 @@ class Site:
             return html(200, sign_in_page(request.fields(), self.plans.plan_limits))
         user, plan = form.get("user", "").strip(), form.get("plan", "")
         try:
-            return redirect(self.oauth.sign_in(request, user, plan or None))
+            location = self.oauth.sign_in(request, user, plan or None)
         except ValueError as exc:
             page = sign_in_page(
                 request.fields(), self.plans.plan_limits, user=user, plan=plan, error=str(exc)
             )
             return html(422, page)
+        self.log(f"Kinde stand-in: {user} signed in, back to {request.redirect_uri}")
+        return redirect(location)
 
     def _logout(self, target: str | None) -> Reply:
         """Kinde ends its session and goes back to a registered logout URL (the dashboard's page)."""

@@ -33,7 +33,9 @@ def test_the_version_is_pinned_in_package_json_and_the_lock() -> None:
 
 
 def test_the_recorded_sha256_is_the_committed_files() -> None:
-    recorded = dict(reversed(line.split("  ", 1)) for line in SUMS.read_text().splitlines())
+    recorded = {
+        name: digest for digest, name in (line.split("  ", 1) for line in SUMS.read_text().splitlines())
+    }
     assert recorded == {VENDORED.name: sha256(VENDORED)}
 
 

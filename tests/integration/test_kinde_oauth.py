@@ -101,8 +101,9 @@ def redeem(kinde: KindeStandIn, code: str, verifier: str, redirect_uri: str = CA
 
 def claims(kinde: KindeStandIn, raw: str, audience: str | None = None) -> dict[str, Any]:
     key = jwt.PyJWKClient(f"{kinde.url}/.well-known/jwks").get_signing_key_from_jwt(raw)
-    options = {"verify_aud": audience is not None}
-    decoded: dict[str, Any] = jwt.decode(raw, key.key, ["RS256"], audience=audience, options=options)
+    decoded: dict[str, Any] = jwt.decode(
+        raw, key.key, ["RS256"], audience=audience, options={"verify_aud": audience is not None}
+    )
     return decoded
 
 

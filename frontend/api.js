@@ -1,5 +1,5 @@
-// The API's public routes and the local Kinde stand-in's dev routes, with every
-// error code turned into a sentence a person can act on.
+// The API's public routes, each called with a Kinde access token, and every error code turned
+// into a sentence a person can act on.
 import { config } from "./config.js";
 
 export class ApiError extends Error {
@@ -28,6 +28,8 @@ export function sentence(error) {
       return "The request was not understood. Reload the page and try again.";
     case "UNAUTHORIZED":
       return "Your sign-in is missing, invalid or expired. Please sign in again.";
+    case "SIGNED_OUT":
+      return "Your Kinde sign-in has ended. Please sign in again.";
     case "LIMIT_REACHED":
       return error.message; // the seed's own words: "You’ve reached your tracked accounts limit (5). …"
     case "NO_ENTITLEMENT":
@@ -85,9 +87,6 @@ async function call(url, { method = "GET", token, body, headers = {} } = {}) {
   if (err && typeof err.code === "string") {
     throw new ApiError(response.status, err.code, String(err.message || ""), err, retryAfter);
   }
-  const standin = data && Array.isArray(data.errors) && data.errors[0];
-  if (standin) throw new ApiError(response.status, "STANDIN", String(standin.message || standin.code), data);
-  if (data && typeof data.error === "string") throw new ApiError(response.status, "STANDIN", data.error, data);
   throw new ApiError(response.status, "HTTP_" + response.status, "", data, retryAfter);
 }
 
@@ -95,26 +94,25 @@ const api = (path) => `${config.apiBaseUrl.replace(/\/$/, "")}${path}`;
 const newKey = () =>
   globalThis.crypto && crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
 
-export const Api = {
-  listAccounts: (token, limit, cursor) => {
-    const query = new URLSearchParams({ limit: String(limit) });
-    if (cursor) query.set("cursor", cursor);
-    return call(api(`/accounts?${query}`), { token });
-  },
-  addAccount: (token, account) =>
-    call(api("/accounts"), { method: "POST", token, body: account, headers: { "Idempotency-Key": newKey() } }),
-  updateAccount: (token, id, changes) =>
-    call(api(`/accounts/${encodeURIComponent(id)}`), { method: "PATCH", token, body: changes }),
-  deleteAccount: (token, id) => call(api(`/accounts/${encodeURIComponent(id)}`), { method: "DELETE", token }),
-  usage: (token) => call(api("/usage"), { token }),
-  planCheck: (token, plan) => call(api(`/plan-check?${new URLSearchParams({ plan })}`), { token }),
-};
-
-const standin = (path) => `${String(config.kinde.devStandIn).replace(/\/$/, "")}${path}`;
-
-export const StandIn = {
-  available: () => Boolean(config.kinde.devStandIn),
-  token: (user, plan) => call(standin("/token"), { method: "POST", body: { user, plan } }),
-  changePlan: (user, plan, applyAfter) =>
-    call(standin("/plan"), { method: "POST", body: { user, plan, applyAfter } }),
-};
+// The API, each call made with a fresh access token from ``accessToken()`` (Kinde's SDK refreshes
+// it when it is near its end); no token means the Kinde sign-in has ended.
+export function connectApi(accessToken) {
+  const authed = async (url, options = {}) => {
+    const token = await accessToken();
+    if (!token) throw new ApiError(401, "SIGNED_OUT", "");
+    return call(url, { ...options, token });
+  };
+  return {
+    listAccounts: (limit, cursor) => {
+      const query = new URLSearchParams({ limit: String(limit) });
+      if (cursor) query.set("cursor", cursor);
+      return authed(api(`/accounts?${query}`));
+    },
+    addAccount: (account) =>
+      authed(api("/accounts"), { method: "POST", body: account, headers: { "Idempotency-Key": newKey() } }),
+    updateAccount: (id, changes) => authed(api(`/accounts/${encodeURIComponent(id)}`), { method: "PATCH", body: changes }),
+    deleteAccount: (id) => authed(api(`/accounts/${encodeURIComponent(id)}`), { method: "DELETE" }),
+    usage: () => authed(api("/usage")),
+    planCheck: (plan) => authed(api(`/plan-check?${new URLSearchParams({ plan })}`)),
+  };
+}

@@ -1,16 +1,20 @@
-// The tracked-accounts dashboard: sign-in, the list (paged), add / rename / renumber / delete,
-// the usage meter, and the plan switcher (plan check first, then the change through Kinde).
+// The tracked-accounts dashboard: sign-in with Kinde, the list (paged), add / rename / renumber /
+// delete, the usage meter, and plan changes (our plan check first, then Kinde's portal).
 import { config } from "./config.js";
-import { Api, ApiError, StandIn, sentence } from "./api.js";
+import { ApiError, connectApi, sentence } from "./api.js";
+import { connectKinde } from "./auth.js";
 
 const $ = (id) => document.getElementById(id);
-const SESSION_KEY = "planguard.session";
-const pageSize = (() => {
+const FROM_PORTAL = "from"; // ?from=kinde-portal: the portal's return URL
+const pageSize = () => {
   const asked = Number(new URLSearchParams(location.search).get("pageSize"));
   return Number.isInteger(asked) && asked >= 1 && asked <= 100 ? asked : config.pageSize;
-})();
+};
 
+// session: {user, plan} while signed in (plan: Kinde's, null when it could not be read)
 const state = { session: null, accounts: [], nextCursor: null, usage: null, loading: false };
+let kinde = null;
+const api = connectApi(() => (kinde ? kinde.accessToken() : undefined));
 
 // -- small DOM helpers --------------------------------------------------------------------------
 function el(tag, attrs = {}, ...children) {
@@ -57,46 +61,22 @@ function clearErrors(form, formError) {
   if (formError) formError.textContent = "";
 }
 
-function jwtSubject(token) {
-  try {
-    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
-    return typeof claims.sub === "string" ? claims.sub : null;
-  } catch {
-    return null;
-  }
-}
-
 // -- session ------------------------------------------------------------------------------------
-function saveSession(session) {
-  state.session = session;
-  if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
-  else sessionStorage.removeItem(SESSION_KEY);
-}
-
-function loadSession() {
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-    return saved && typeof saved.token === "string" ? saved : null;
-  } catch {
-    return null;
-  }
-}
-
-function signOut(message) {
-  saveSession(null);
+// Back to the sign-in screen (Kinde's session may live on: "Sign in" then returns at once).
+function showSignIn(message) {
+  state.session = null;
   state.accounts = [];
   state.nextCursor = null;
   state.usage = null;
   renderShell();
-  if (message) $(StandIn.available() ? "dev-signin-error" : "token-signin-error").textContent = message;
+  $("signin-error").textContent = message || "";
 }
 
 // An API error anywhere: 401 ends the session; everything else becomes a sentence.
 function handle(error, target) {
   if (!(error instanceof ApiError)) throw error;
-  if (error.code === "UNAUTHORIZED") {
-    signOut(sentence(error));
+  if (error.code === "UNAUTHORIZED" || error.code === "SIGNED_OUT") {
+    showSignIn(sentence(error));
     return true;
   }
   if (error.code === "OFFLINE") updateOnline();
@@ -111,25 +91,23 @@ function renderShell() {
   show($("dashboard"), Boolean(session));
   show($("session"), Boolean(session));
   if (!session) {
-    $(StandIn.available() ? "dev-user" : "token-input").focus();
+    $("sign-in").focus();
     return;
   }
   $("session-user").textContent = session.user || "signed in";
-  $("session-plan").textContent = session.plan ? `Plan: ${session.plan}` : "Plan: see Kinde";
-  show($("apply-after-field"), session.dev);
+  $("session-plan").textContent = session.plan ? `Plan: ${session.plan}` : "Plan: unknown";
 }
 
 async function startDashboard() {
   renderShell();
-  notice("");
-  await Promise.all([loadAccounts(true), refreshUsage()]);
+  await Promise.all([loadAccounts(true), refreshUsage(), loadPlan()]);
   await checkPlan();
 }
 
 // -- usage --------------------------------------------------------------------------------------
 async function refreshUsage() {
   try {
-    const body = await Api.usage(state.session.token);
+    const body = await api.usage();
     renderUsage(body.tracked_accounts);
   } catch (error) {
     handle(error);
@@ -181,7 +159,7 @@ async function loadAccounts(fresh) {
   status.textContent = fresh ? "Loading your accounts…" : "Loading more accounts…";
   $("load-more").disabled = true;
   try {
-    const page = await Api.listAccounts(state.session.token, pageSize, fresh ? null : state.nextCursor);
+    const page = await api.listAccounts(pageSize(), fresh ? null : state.nextCursor);
     state.accounts.push(...page.items);
     state.nextCursor = page.nextCursor;
     if (page.usage) renderUsage(page.usage);
@@ -277,7 +255,7 @@ function editRow(row, account) {
     const submit = form.querySelector("[type=submit]");
     submit.disabled = true;
     try {
-      const updated = await Api.updateAccount(state.session.token, id, changes);
+      const updated = await api.updateAccount(id, changes);
       state.accounts = state.accounts.map((a) => (a.id === id ? updated : a));
       closeEdit(updated);
     } catch (error) {
@@ -306,7 +284,7 @@ async function deleteAccount(account, button) {
   const rows = [...$("accounts").children];
   const index = rows.findIndex((r) => r.dataset.id === account.id);
   try {
-    await Api.deleteAccount(state.session.token, account.id);
+    await api.deleteAccount(account.id);
     state.accounts = state.accounts.filter((a) => a.id !== account.id);
     renderAccounts();
     $("plan-result").replaceChildren();
@@ -337,7 +315,7 @@ async function addAccount(event) {
   button.disabled = true;
   button.textContent = "Adding…";
   try {
-    const account = await Api.addAccount(state.session.token, {
+    const account = await api.addAccount({
       name: form.elements.name.value,
       accountNumber: form.elements.accountNumber.value,
     });
@@ -375,12 +353,38 @@ async function addAccount(event) {
 }
 
 // -- plans --------------------------------------------------------------------------------------
+// The current plan from Kinde's entitlements; the picker offers every other plan.
+async function loadPlan() {
+  let plan = null;
+  try {
+    plan = await kinde.currentPlan();
+  } catch {
+    plan = null; // the Account API did not answer: offer every plan, say so
+  }
+  if (!state.session) return;
+  state.session.plan = plan;
+  renderShell();
+  const others = config.plans.filter((code) => code !== plan);
+  const select = $("plan-select");
+  const chosen = select.value;
+  select.replaceChildren(...others.map((code) => el("option", { value: code, text: code })));
+  if (others.includes(chosen)) select.value = chosen;
+  $("plan-current").textContent = plan
+    ? `You are on the ${plan} plan.`
+    : "Kinde did not say which plan you are on just now; every plan is listed.";
+  const none = others.length === 0;
+  select.disabled = none;
+  $("plan-button").disabled = none;
+  if (none) $("plan-check").replaceChildren(el("p", { text: "There is no other plan to move to." }));
+}
+
 async function checkPlan() {
   if (!state.session) return;
   const plan = $("plan-select").value;
   const box = $("plan-check");
+  if (!plan) return;
   try {
-    const result = await Api.planCheck(state.session.token, plan);
+    const result = await api.planCheck(plan);
     if (result.allowed) {
       box.replaceChildren(el("p", { class: "ok", text: `You can move to ${plan} now.` }));
     } else {
@@ -388,7 +392,7 @@ async function checkPlan() {
     }
   } catch (error) {
     box.replaceChildren();
-    if (error instanceof ApiError && error.code !== "UNAUTHORIZED") {
+    if (error instanceof ApiError && error.code !== "UNAUTHORIZED" && error.code !== "SIGNED_OUT") {
       box.append(el("p", { class: "error", text: sentence(error) }));
     } else {
       handle(error);
@@ -396,101 +400,59 @@ async function checkPlan() {
   }
 }
 
-function kindeAnswer(answer, plan) {
-  const nodes = [];
-  if (answer.error) {
-    nodes.push(el("p", { class: "error", text: `Kinde could not run the plan check, so your plan did not change: ${answer.error}` }));
-  } else if (!answer.allowed) {
-    nodes.push(el("p", { class: "denied-title", text: `Kinde denied the change to ${plan}:` }));
-    if (answer.message) nodes.push(el("p", { class: "deny-message", text: answer.message }));
-    if (answer.reasons && answer.reasons.length) {
-      nodes.push(el("ul", { class: "reasons" }, ...answer.reasons.map((r) => el("li", { text: r }))));
-    }
-    nodes.push(el("p", { class: "muted", text: `You stay on ${answer.plan}.` }));
-  } else if (answer.applyAt) {
-    const at = new Date(answer.applyAt).toLocaleTimeString();
-    nodes.push(el("p", { class: "ok", text: `Kinde accepted the change to ${plan}; it applies at ${at}. Until then you stay on ${answer.plan}.` }));
-  } else {
-    nodes.push(el("p", { class: "ok", text: `Kinde moved you to ${answer.plan}.` }));
-  }
-  return nodes;
+// Where Kinde's portal sends the user back: this page, marked so it can say so.
+function portalReturnUrl() {
+  const back = new URL(location.href);
+  back.hash = "";
+  back.searchParams.set(FROM_PORTAL, "kinde-portal");
+  return back.toString();
 }
 
+// Our plan check first (it says what would block the change), then Kinde's portal, where the
+// change is made (Kinde runs the workflow, which may deny it). Back here, the page reloads.
 async function changePlan(event) {
   event.preventDefault();
-  const plan = $("plan-select").value;
   const result = $("plan-result");
   result.replaceChildren();
   notice("");
   await checkPlan();
   if (!state.session) return;
-  if (!state.session.dev || !StandIn.available()) {
-    const portal = config.kinde.planPortalUrl;
-    result.replaceChildren(
-      portal
-        ? el("p", {}, "Plan changes happen in Kinde: ", el("a", { href: portal, text: "open your plan settings" }), ".")
-        : el("p", { text: "Plan changes happen in Kinde (set kinde.planPortalUrl in config.js to link to it)." }),
-    );
-    return;
-  }
   const button = $("plan-button");
   button.disabled = true;
-  button.textContent = "Asking Kinde…";
+  button.textContent = "Opening Kinde…";
   try {
-    const applyAfter = Math.max(0, Number($("apply-after").value) || 0);
-    const answer = await StandIn.changePlan(state.session.user, plan, applyAfter);
-    result.replaceChildren(...kindeAnswer(answer, plan));
-    saveSession({ ...state.session, plan: answer.plan });
-    renderShell();
+    if (await kinde.openPlanPortal(portalReturnUrl())) return; // leaving for Kinde
+    showSignIn(sentence({ code: "SIGNED_OUT" }));
   } catch (error) {
-    if (error instanceof ApiError && error.body && error.body.error && typeof error.body.error === "string") {
-      result.replaceChildren(...kindeAnswer(error.body, plan));
-    } else if (error instanceof ApiError) {
-      result.replaceChildren(el("p", { class: "error", text: error.code === "STANDIN" ? error.message : sentence(error) }));
-    } else {
-      throw error;
-    }
-  } finally {
-    button.disabled = false;
-    button.textContent = "Change plan";
+    result.replaceChildren(
+      el("p", { class: "error", text: "Kinde’s plan page could not be opened, so your plan did not change. Try again in a moment." }),
+      el("p", { class: "muted", text: `Kinde said: ${error && error.message ? error.message : String(error)}` }),
+    );
   }
-  await refreshUsage();
+  button.disabled = false;
+  button.textContent = "Change plan";
 }
 
 // -- sign-in ------------------------------------------------------------------------------------
-async function devSignIn(event) {
-  event.preventDefault();
-  const error = $("dev-signin-error");
-  error.textContent = "";
-  const user = $("dev-user").value.trim();
-  if (!user) {
-    error.textContent = "Enter a user id, e.g. kp_alice.";
-    $("dev-user").focus();
-    return;
-  }
-  try {
-    const answer = await StandIn.token(user, $("dev-plan").value);
-    saveSession({ token: answer.access_token, user, plan: answer.plan, dev: true });
-    await startDashboard();
-  } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
-    // the stand-in's own words (e.g. an unknown plan, or no stand-in when make dev trusts a real Kinde)
-    error.textContent = err.code === "OFFLINE" || !err.message ? sentence(err) : err.message;
-  }
+function signInFailed(error) {
+  const detail = [error && error.error, error && error.errorDescription].filter(Boolean).join(": ");
+  $("signin-error").textContent = `Kinde did not complete the sign-in. Please try again.${detail ? ` (${detail})` : ""}`;
 }
 
-async function tokenSignIn(event) {
-  event.preventDefault();
-  const error = $("token-signin-error");
-  const token = $("token-input").value.trim().replace(/^Bearer\s+/i, "");
-  if (token.split(".").length !== 3) {
-    error.textContent = "That is not an access token: a Kinde access token has three parts separated by dots.";
-    $("token-input").focus();
-    return;
-  }
-  error.textContent = "";
-  saveSession({ token, user: jwtSubject(token), plan: null, dev: false });
-  await startDashboard();
+function signedIn(user, appState) {
+  // back from Kinde's sign-in: return to the address the user signed in from (e.g. ?pageSize=)
+  const from = appState && appState.kindeOriginUrl;
+  if (typeof from === "string" && from.startsWith(`${location.origin}/`)) history.replaceState(null, "", from);
+  notice(`Signed in as ${user.id}.`);
+}
+
+function backFromPortal() {
+  const params = new URLSearchParams(location.search);
+  if (params.get(FROM_PORTAL) !== "kinde-portal") return false;
+  params.delete(FROM_PORTAL);
+  const query = params.toString();
+  history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}`);
+  return true;
 }
 
 // -- online / offline ---------------------------------------------------------------------------
@@ -498,19 +460,12 @@ function updateOnline() {
   show($("offline"), !navigator.onLine);
 }
 
-function init() {
-  for (const select of [$("dev-plan"), $("plan-select")]) {
-    select.replaceChildren(...config.plans.map((plan) => el("option", { value: plan, text: plan })));
-  }
-  $("dev-plan").value = config.plans.includes("free") ? "free" : config.plans[0];
-  show($("dev-signin"), StandIn.available());
-  $("paste-token").open = !StandIn.available();
-  $("token-help").textContent = config.kinde.issuerUrl
-    ? `An access token issued by ${config.kinde.issuerUrl} for this API.`
-    : "An access token issued by your Kinde business for this API.";
-  $("dev-signin").addEventListener("submit", devSignIn);
-  $("token-signin").addEventListener("submit", tokenSignIn);
-  $("sign-out").addEventListener("click", () => signOut());
+async function init() {
+  $("sign-in").addEventListener("click", () => kinde && kinde.signIn());
+  $("sign-out").addEventListener("click", () => {
+    state.session = null;
+    kinde.signOut(); // Kinde ends its session, then sends the browser back here
+  });
   $("add-form").addEventListener("submit", addAccount);
   $("plan-form").addEventListener("submit", changePlan);
   $("plan-select").addEventListener("change", () => {
@@ -524,9 +479,24 @@ function init() {
   });
   window.addEventListener("offline", updateOnline);
   updateOnline();
-  state.session = loadSession();
-  if (state.session) startDashboard();
-  else renderShell();
+  const returned = backFromPortal();
+  try {
+    kinde = await connectKinde({ onSignedIn: signedIn, onError: signInFailed });
+  } catch (error) {
+    renderShell();
+    $("sign-in").disabled = true;
+    $("signin-error").textContent = `Sign-in with Kinde is not set up: ${error && error.message ? error.message : error}. Check kinde in config.js.`;
+    document.body.dataset.ready = "true";
+    return;
+  }
+  const user = (await kinde.accessToken()) ? kinde.user() : null;
+  if (user) {
+    state.session = { user: user.id, plan: null };
+    await startDashboard();
+    if (returned) notice(`Back from Kinde. ${state.session && state.session.plan ? `You are on the ${state.session.plan} plan.` : ""}`.trim());
+  } else {
+    renderShell();
+  }
   document.body.dataset.ready = "true";
 }
 

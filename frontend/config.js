@@ -1,17 +1,21 @@
-// The dashboard's one config file: where the API is, and how to reach Kinde. Edit this file (no
-// build step) to point the same page at a deployed stack; see the README's "Dashboard" section.
+// The dashboard's one config file: where the API is, and the Kinde application it signs in with.
+// Edit it (no build step) to point the same page at a deployed stack and your Kinde business; see the
+// README's "Connect a real Kinde". make dev serves it with kinde.domain set to the issuer its API
+// trusts (its Kinde stand-in, or KINDE_ISSUER_URL), whatever ports it runs on.
 export const config = {
-  // "" = the origin serving this page (make dev). A deployed stack: its ApiUrl output, e.g.
-  // "https://abc123.execute-api.eu-west-1.amazonaws.com" (add this page's origin to the
-  // template's CorsAllowedOrigins parameter, or the browser will block the calls).
+  // "" = the origin serving this page (make dev, or CloudFront in front of the API). Elsewhere: the
+  // stack's ApiUrl output (and add this page's origin to the template's CorsAllowedOrigins).
   apiBaseUrl: "",
   kinde: {
-    // The local Kinde stand-in's dev routes (/dev/token and /dev/plan), which make dev's gateway
-    // passes on. null with a real Kinde: sign in by pasting an access token.
-    devStandIn: "/dev",
-    // A real Kinde: your domain (shown on the sign-in form) and the page where users change plan.
-    issuerUrl: "",
-    planPortalUrl: "",
+    // The Kinde domain, i.e. the issuer (https://yourapp.kinde.com, or your custom domain), and
+    // the client id of your Kinde SPA application. The values below are the local stand-in's.
+    domain: "http://127.0.0.1:3001",
+    clientId: "plan-guard-dev",
+    // "" = this page's origin + "/" (register that URL as callback and logout URL in Kinde).
+    redirectUri: "",
+    logoutUri: "",
+    // The API's audience, when the API checks one (KINDE_AUDIENCE); "" = none.
+    audience: "",
   },
   // Plan codes as configured in Kinde billing (the same as the backend's PLAN_LIMITS).
   plans: ["free", "pro"],

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from planguard.settings import ConfigurationError, PlanLimits, parse_plan_limits
 
 from local.dynamodb import LOCAL_AWS_ENV
+from local.kinde.oauth import DEFAULT_TOKEN_SECONDS
 from local.template import ROOT, TEMPLATE_PATH, Template, TemplateError
 
 DEV_USER = "kp_alice"
@@ -73,6 +74,8 @@ class LocalConfig:
     running_file: Path  # a running make dev's Endpoints
     # The template's CorsAllowedOrigins (empty: none, as deployed); a frontend on another origin.
     cors_origins: str | None = None
+    # The stand-in's access tokens' lifetime (its token answers' expires_in).
+    kinde_token_seconds: int = DEFAULT_TOKEN_SECONDS
 
     @classmethod
     def from_env(cls) -> LocalConfig:
@@ -105,7 +108,16 @@ class LocalConfig:
             kinde_file=local_dir / "kinde.json",
             running_file=local_dir / "dev.json",
             cors_origins=env.get("CORS_ALLOWED_ORIGINS"),
+            kinde_token_seconds=_token_seconds(env),
         )
+
+
+def _token_seconds(env: Mapping[str, str]) -> int:
+    """KINDE_TOKEN_SECONDS: whole seconds above 10 (Kinde's SDK refreshes a token 10 s before it expires)."""
+    raw = env.get("KINDE_TOKEN_SECONDS", "").strip() or str(DEFAULT_TOKEN_SECONDS)
+    if not re.fullmatch(r"[0-9]{1,7}", raw) or int(raw) <= 10:
+        raise StartupError(f"KINDE_TOKEN_SECONDS must be a whole number of seconds above 10, got {raw!r}")
+    return int(raw)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -28,15 +28,11 @@ from local.functions import InvokeResult, LogSink, console
 from local.lambda_runtime import http_api_event
 from local.static import static_response
 from local.template import CorsConfig, Template
-from local.web import BackgroundHTTPServer, HttpResponse, http_request
+from local.web import BackgroundHTTPServer, HttpResponse
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"  # make openapi
 Invoker = Callable[[str, dict[str, Any]], InvokeResult]
-
-# The page's dev sign-in and plan changes are POSTs to the stand-in's /dev/token and /dev/plan,
-# passed on by the gateway (same origin: no CORS needed).
-DEV_ROUTES = ("/dev/token", "/dev/plan")
 
 
 # Failures only API Gateway itself answers; they go through the layer's one error mapping too.
@@ -121,7 +117,7 @@ class Gateway(BackgroundHTTPServer):
         port: int = 3000,
         log: LogSink = console,
         cors_origins: str | None = None,
-        standin_url: str | None = None,
+        kinde_domain: str | None = None,
     ) -> None:
         # Literal routes before parameterised ones, as API Gateway prefers the most specific.
         self.routes = sorted(template.routes(), key=lambda route: route.path.count("{"))
@@ -130,9 +126,9 @@ class Gateway(BackgroundHTTPServer):
         self.cors = template.http_api_cors(parameters)
         self._invoke = invoke
         self._log = log
-        # The Kinde stand-in that the page's POST /dev/token and /dev/plan go on to (None: a real
-        # Kinde is trusted). The stack sets it once the stand-in is bound, after the gateway.
-        self.standin_url = standin_url
+        # The Kinde domain the page's config.js is served with (None: as the file says). The stack
+        # sets it to the issuer it trusts once the stand-in is bound, after the gateway.
+        self.kinde_domain = kinde_domain
         super().__init__(host, port, self._handler_class())
 
     def handle(
@@ -155,10 +151,8 @@ class Gateway(BackgroundHTTPServer):
             if (path_parameters := route.match(method, path)) is not None:
                 break
         else:
-            if method in ("GET", "HEAD") and (static := static_response(path)) is not None:
+            if method in ("GET", "HEAD") and (static := static_response(path, self.kinde_domain)) is not None:
                 return static
-            if method == "POST" and path in DEV_ROUTES:
-                return self._to_standin(path, merged, body)
             self._log(f"{method} {path} -> no route 404")
             message = f"No route for {method} {path} in template.yaml."
             return error_response(NotFound(message, extra={"method": method, "path": path}))
@@ -188,19 +182,6 @@ class Gateway(BackgroundHTTPServer):
         elapsed = (time.monotonic() - started) * 1000
         self._log(f"{method} {path} -> {route.function} {response.status} ({elapsed:.0f} ms)")
         return response
-
-    def _to_standin(self, path: str, headers: dict[str, str], body: bytes) -> HttpResponse:
-        """The dashboard's dev sign-in and plan change, passed on to this stack's Kinde stand-in."""
-        if self.standin_url is None:
-            message = "No Kinde stand-in: make dev trusts a real Kinde (KINDE_ISSUER_URL); paste a token."
-            return error_response(NotFound(message, extra={"method": "POST", "path": path}))
-        content_type = headers.get("content-type", "application/json")
-        status, answer = http_request(
-            "POST", f"{self.standin_url}{path}", body, {"Content-Type": content_type}, timeout=60
-        )
-        self._log(f"POST {path} -> Kinde stand-in {status}")
-        data = json.dumps(answer, ensure_ascii=False).encode()
-        return HttpResponse(status, list(JSON_HEADERS.items()), data)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         gateway = self

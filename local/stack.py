@@ -66,8 +66,7 @@ class LocalStack:
         except OSError as exc:
             raise _port_error(exc, "API", config.port, "PORT") from None
         self._start_kinde(self.gateway.url)
-        if self.standin is not None:  # the page's /dev/token and /dev/plan go on to it
-            self.gateway.standin_url = self.standin.url
+        self.gateway.kinde_domain = self.issuer  # the page signs in where the API's tokens come from
         self._start_dynamodb()
         environments = {
             name: function_environment(
@@ -112,6 +111,9 @@ class LocalStack:
                     state_file=config.kinde_file,
                     audience=config.overrides.get("KINDE_AUDIENCE"),
                     api_url=api_url,
+                    dashboard_urls=[api_url, *(config.cors_origins or "").split(",")],
+                    token_seconds=config.kinde_token_seconds,
+                    log=self._log,
                 )
             except OSError as exc:
                 raise _port_error(exc, "Kinde stand-in", config.kinde_port, "KINDE_PORT") from None

@@ -39,9 +39,11 @@ def banner(stack: LocalStack, config: LocalConfig, token: str | None, plan: str 
         "",
         "Plan Guard is running locally (no AWS account, no Docker).",
         "",
-        f"  Dashboard       {api}/   (frontend/; the API's description at {api}/openapi.json)",
+        f"  Dashboard       {api}/   (frontend/, signs in with Kinde; the API's description at "
+        f"{api}/openapi.json)",
         f"  API             {api}   (routes from {_shown(template.path)})",
-        f"  Kinde stand-in  {kinde}   (issuer, JWKS, Account API; plans in {_shown(config.kinde_file)})"
+        f"  Kinde stand-in  {kinde}   (sign-in page, tokens, Account API, portal; plans in "
+        f"{_shown(config.kinde_file)})"
         if kinde
         else f"  Kinde           {stack.issuer}   (KINDE_ISSUER_URL: real Kinde, nothing faked)",
         f"  DynamoDB        {stack.dynamodb_url}   (embedded; data in {_shown(config.dynamodb_file)})"

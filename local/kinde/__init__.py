@@ -1,4 +1,4 @@
-"""A local Kinde stand-in: JWKS, dev access tokens, the Account API, plan changes and webhooks.
+"""A local Kinde stand-in: sign-in, JWKS, tokens, the Account API, the portal, plan changes, webhooks.
 
 It speaks the parts of Kinde that Plan Guard uses (KINDE.md), from a local plan store: each user
 has a plan code, and limits come from ``PLAN_LIMITS``. ``make dev`` runs it unless
@@ -8,8 +8,11 @@ has a plan code, and limits come from ``PLAN_LIMITS``. ``make dev`` runs it unle
 
 One module per role it plays: ``keys`` (signing keys, JWKS, tokens), ``account_api`` (the plan
 store and the Account API's answers), ``plan_changes`` (a plan selection runs the plan check),
-``webhooks`` (signed and delivered to the local API), ``faults`` (what tests queue); ``parts`` holds
-one of each, ``http`` is its HTTP surface over them, ``standin`` the server that composes them.
+``oauth`` (the browser sign-in: codes with PKCE, id and refresh tokens), ``portal`` (the self-serve
+portal's links and plan selection), ``pages`` (its hosted pages' HTML), ``origins`` (which sites may
+write), ``site`` (the browser's routes), ``webhooks`` (signed and delivered to the local API),
+``faults`` (what tests queue); ``parts`` holds one of each, ``http`` is its HTTP surface over them,
+``standin`` the server that composes them.
 """
 
 from local.kinde.account_api import DEFAULT_PLAN

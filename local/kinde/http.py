@@ -1,4 +1,6 @@
-"""The stand-in's HTTP surface: Kinde's JWKS and Account API, and the dev endpoints.
+"""The stand-in's HTTP surface: Kinde's JWKS and Account API, the browser's side (``site``: sign-in,
+tokens, logout, the portal), and the dev endpoints. Every POST passes the origin rules first; the
+dashboard's origins get CORS answers (the SDK calls the token endpoint and the Account API).
 
 Dev endpoints (what ``make token``, ``make plan`` and ``make webhook`` call):
   POST /dev/token   {"user", "plan"?, "ttlSeconds"?}   -> {"access_token", ...}
@@ -22,6 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from local.kinde.account_api import entitlement_body, entitlements_body
 from local.kinde.faults import Fault
 from local.kinde.parts import Parts
+from local.kinde.site import TOKEN_PATH, Reply
 
 JWKS_PATHS = ("/.well-known/jwks", "/.well-known/jwks.json")
 ACCOUNT_API = "/account_api/v1/"
@@ -38,7 +41,9 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers = headers or {}
+            headers = dict(headers or {})
+            if (origin := parts.rules.cors_origin(self.headers.get("Origin"))) is not None:
+                headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
             self.send_response(status)
             if not any(name.lower() == "content-type" for name in headers):
                 self.send_header("Content-Type", "application/json")
@@ -62,6 +67,9 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
                 self._send(fault.status, body, fault.headers)
             return bool(fault.status)
 
+        def _reply(self, reply: Reply) -> None:
+            self._send(reply.status, reply.body, reply.headers)
+
         def do_GET(self) -> None:
             target = urlsplit(self.path)
             path, query = target.path, dict(parse_qsl(target.query, keep_blank_values=True))
@@ -71,14 +79,32 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             elif path.startswith(ACCOUNT_API):
                 if not self._fault(parts.faults.account_api_call()):
                     self._account_api(path, query)
+            elif (reply := parts.site.get(path, query)) is not None:
+                self._reply(reply)
             else:
                 self._error(HTTPStatus.NOT_FOUND, "Not found")
+
+        def do_OPTIONS(self) -> None:
+            """CORS preflight: the dashboard's origins may call the token endpoint and the Account API."""
+            path = urlsplit(self.path).path
+            headers = {}
+            if parts.rules.cors_origin(self.headers.get("Origin")) and (
+                path == TOKEN_PATH or path.startswith(ACCOUNT_API)
+            ):
+                headers = {
+                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                    "Access-Control-Allow-Headers": "Authorization, Content-Type, Kinde-SDK",
+                    "Access-Control-Max-Age": "600",
+                }
+            self._send(204, b"", headers)
 
         def _account_api(self, path: str, query: dict[str, str]) -> None:
             user = parts.keys.user_from(self.headers.get("Authorization"))
             prefix = f"{ACCOUNT_API}entitlement/"
             if user is None:
                 self._error(HTTPStatus.UNAUTHORIZED, "Invalid token")
+            elif path == f"{ACCOUNT_API}portal_link":
+                self._reply(parts.site.portal_link(user, query))
             elif path == f"{ACCOUNT_API}entitlements":
                 self._send(200, entitlements_body(parts.plans, user, query))
             elif path.startswith(prefix) and (
@@ -88,20 +114,37 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             else:
                 self._error(HTTPStatus.NOT_FOUND, "Entitlement not found")
 
-        def _json_body(self) -> dict[str, Any]:
-            """The JSON object sent, or ``{}`` (then the caller answers 400 for what is missing)."""
+        def _body(self) -> bytes | None:
+            """The body sent, or None when its length is not a number (then the connection closes)."""
             raw_length = self.headers.get("Content-Length") or "0"
             if not re.fullmatch(r"[0-9]{1,7}", raw_length):
                 self.close_connection = True  # the body's end is unknown: do not reuse it
-                return {}
+                return None
+            return self.rfile.read(int(raw_length))
+
+        def _json_body(self) -> dict[str, Any]:
+            """The JSON object sent, or ``{}`` (then the caller answers 400 for what is missing)."""
             try:
-                data = json.loads(self.rfile.read(int(raw_length)) or b"{}")
+                data = json.loads(self._body() or b"{}")
             except ValueError:
                 return {}
             return data if isinstance(data, dict) else {}
 
         def do_POST(self) -> None:
-            self._dev(self._json_body())
+            refusal = parts.rules.refusal({name.lower(): value for name, value in self.headers.items()})
+            if refusal is not None:  # another site's page, or a rebound DNS name: nothing happens
+                self.close_connection = True
+                self._error(HTTPStatus.FORBIDDEN, refusal)
+                return
+            path = urlsplit(self.path).path
+            if path.startswith("/dev/"):
+                self._dev(self._json_body())
+                return
+            form = dict(parse_qsl((self._body() or b"").decode("utf-8", "replace"), keep_blank_values=True))
+            if (reply := parts.site.post(path, form)) is not None:
+                self._reply(reply)
+            else:
+                self._error(HTTPStatus.NOT_FOUND, "Not found")
 
         def _dev(self, body: dict[str, Any]) -> None:
             """The dev endpoints: each needs a user, but a redelivery names only the webhook."""

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from local.kinde.account_api import PlanStore
 from local.kinde.faults import FaultQueues
 from local.kinde.keys import KeyRing
+from local.kinde.origins import SiteRules
 from local.kinde.plan_changes import PlanChanges
+from local.kinde.site import Site
 from local.kinde.webhooks import Webhooks
 
 
@@ -18,3 +20,5 @@ class Parts:
     plan_changes: PlanChanges
     webhooks: Webhooks
     faults: FaultQueues
+    site: Site  # the browser's side: sign-in, tokens, logout, the portal
+    rules: SiteRules  # who may write from a browser

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,8 +16,12 @@ from local.kinde.account_api import PlanLimits, PlanStore, entitlement_body, ent
 from local.kinde.faults import Fault, FaultQueues
 from local.kinde.http import handler_class
 from local.kinde.keys import KeyRing, SigningKey
+from local.kinde.oauth import DEFAULT_TOKEN_SECONDS, OAuth
+from local.kinde.origins import SiteRules, loopback_twins
 from local.kinde.parts import Parts
 from local.kinde.plan_changes import PlanChangeHook, PlanChanges
+from local.kinde.portal import Portal
+from local.kinde.site import Site
 from local.kinde.webhooks import Webhooks
 from local.web import BackgroundHTTPServer
 
@@ -60,17 +65,31 @@ class KindeStandIn(BackgroundHTTPServer):
         state_file: Path | None = None,
         audience: str | None = None,
         api_url: str | None = None,
+        dashboard_urls: Sequence[str] = (),
+        token_seconds: int = DEFAULT_TOKEN_SECONDS,
+        log: Callable[[str], None] = lambda _line: None,
     ) -> None:
+        """``dashboard_urls``: the pages that sign in here (their origins get CORS, their ``/`` is a
+        registered callback and logout URL); ``token_seconds``: the access tokens' ``expires_in``;
+        ``log``: where a line goes for each sign-in, token grant and portal choice."""
         self.state_file = state_file
         self._lock = threading.RLock()
         state = json.loads(state_file.read_text()) if state_file and state_file.exists() else {}
         keys = KeyRing(self._lock, self._save, KeyRing.from_state(state.get("keys", [])))
         plans = PlanStore(plan_limits, self._lock, self._save, state)
-        self.parts = Parts(keys, plans, PlanChanges(plans), Webhooks(keys, api_url), FaultQueues())
+        plan_changes = PlanChanges(plans)
+        rules = SiteRules.for_dashboards(dashboard_urls)
+        self.oauth = OAuth(
+            keys, plans, rules, self._lock, self._save, state=state, token_seconds=token_seconds
+        )
+        self.portal = Portal(rules, plan_changes, self._lock)
+        site = Site(self.oauth, self.portal, plans, rules, log)
+        self.parts = Parts(keys, plans, plan_changes, Webhooks(keys, api_url), FaultQueues(), site, rules)
         if not keys.keys:
             keys.rotate()
         super().__init__(host, port, handler_class(self.parts))
         keys.issuer, keys.audience = self.url, audience
+        rules.own_origins = tuple(loopback_twins(self.url))  # its own pages' forms
         self.mint = keys.mint
         self.rotate_key = keys.rotate
         self.jwks = keys.jwks
@@ -87,11 +106,16 @@ class KindeStandIn(BackgroundHTTPServer):
         return entitlements_body(self.parts.plans, user_id, query)
 
     def _save(self) -> None:
-        """Plans, plan changes due later and the signing keys, so tokens survive a restart."""
+        """Plans, plan changes due later, the signing keys and refresh tokens (hashed), so tokens and
+        a signed-in page survive a restart."""
         if not self.state_file:
             return
         with self._lock:
-            state = {**self.parts.plans.to_state(), "keys": self.parts.keys.to_state()}
+            state = {
+                **self.parts.plans.to_state(),
+                **self.oauth.to_state(),
+                "keys": self.parts.keys.to_state(),
+            }
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(state, indent=1))

@@ -3,7 +3,8 @@
 full-page screenshots, and the seed's scenario driven through the page step by step.
 
 The browser tests run the scenario and assert on what the page shows; ``make screenshots`` runs the
-same flow and saves the page at the moments the README shows."""
+same flow and saves the page at the moments the README shows. The scenario signs in on the Kinde
+stand-in's page and changes plans in its portal, as a user does with Kinde."""
 
 from __future__ import annotations
 
@@ -134,7 +135,7 @@ def screenshot(driver: WebDriver, path: Path) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
-# -- the seed scenario through the page ------------------------------------------------------------
+# -- the seed scenario through the page ----------------------------------------------------------------------
 WAIT_SECONDS = 20
 Shoot = Callable[[str], None]
 
@@ -148,7 +149,17 @@ class Page:
 
     def open(self, query: str = "") -> None:
         self.driver.get(f"{self.base_url}/{query}")
-        self.wait(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+        self.ready()
+
+    def ready(self) -> None:
+        """The dashboard has loaded and handled a sign-in or portal return, if this load is one."""
+        self.wait(
+            lambda d: (
+                d.current_url.startswith(self.base_url)
+                and d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true"
+            ),
+            "the dashboard never finished loading",
+        )
 
     def wait(self, condition: Callable[[WebDriver], object], message: str = "") -> None:
         ignored = (StaleElementReferenceException, NoSuchElementException)
@@ -174,11 +185,25 @@ class Page:
     def usage(self) -> str:
         return self.text("usage-text")
 
-    def sign_in(self, user: str, plan: str) -> None:
-        self.type("dev-user", user)
-        Select(self.by_id("dev-plan")).select_by_value(plan)
-        self.by_id("dev-signin").submit()
+    def sign_in(self, user: str, plan: str, shoot: Shoot | None = None) -> None:
+        """ "Sign in with Kinde", then the stand-in's sign-in page (checked with axe-core), and back."""
+        self.by_id("sign-in").click()
+        self.wait(lambda d: d.find_elements(By.ID, "user"), "Kinde's sign-in page never showed")
+        assert self.driver.title.startswith("Sign in to Plan Guard")
+        self.assert_accessible("Kinde's sign-in page")
+        self.type("user", user)
+        Select(self.by_id("plan")).select_by_value(plan)
+        if shoot:
+            shoot("kinde-sign-in")
+        self.by_id("sign-in").click()
+        self.ready()
         self.wait(lambda d: self.by_id("dashboard").is_displayed(), "the dashboard never showed")
+        self.wait_text("session-user", user)
+
+    def sign_out(self) -> None:
+        self.by_id("sign-out").click()
+        self.ready()
+        self.wait(lambda d: self.by_id("signin").is_displayed(), "sign-out did not show the sign-in")
 
     def add(self, name: str, number: str, *, keyboard: bool = False) -> None:
         """Add through the form; ``keyboard``: focus, type, Tab, type, Enter (no clicks)."""
@@ -205,12 +230,31 @@ class Page:
         names: list[str] = self.driver.execute_script(script)
         return names
 
-    def change_plan(self, plan: str, apply_after: int | None = None) -> None:
+    def plan_options(self) -> list[str]:
+        script = "return [...document.querySelectorAll('#plan-select option')].map(o => o.value)"
+        options: list[str] = self.driver.execute_script(script)
+        return options
+
+    def open_portal(self, plan: str) -> None:
+        """ "Change plan": our plan check, then Kinde's portal (the stand-in's page)."""
         Select(self.by_id("plan-select")).select_by_value(plan)
-        if apply_after is not None:
-            self.type("apply-after", str(apply_after))
         self.by_id("plan-button").click()
-        self.wait(lambda d: self.text("plan-result") != "" and self.text("plan-button") == "Change plan")
+        self.wait(lambda d: d.find_elements(By.ID, "current-plan"), "Kinde's portal never opened")
+
+    def choose_in_portal(self, plan: str, when: str = "now", delay: int | None = None) -> str:
+        """Pick a plan in the portal and when its payment goes through; the portal's answer."""
+        self.by_id(f"plan-{plan}").click()
+        self.by_id(f"when-{when}").click()
+        if delay is not None:
+            self.type("delay", str(delay))
+        self.by_id("change-plan").click()
+        self.wait(lambda d: d.find_elements(By.ID, "result"), "the portal never answered")
+        return self.text("result")
+
+    def back_from_portal(self) -> None:
+        self.by_id("return").click()
+        self.ready()
+        self.wait(lambda d: self.by_id("dashboard").is_displayed(), "the dashboard never showed")
 
     def assert_accessible(self, where: str) -> None:
         violations = axe_violations(self.driver)
@@ -218,15 +262,18 @@ class Page:
 
 
 def seed_scenario(page: Page, user: str, shoot: Shoot | None = None) -> None:
-    """pro, add 5, the 6th refused, downgrade refused with the reasons, delete 2, downgrade
-    accepted (Kinde applies it a minute later), an add right after refused at the new limit."""
+    """Sign in on pro, add 5, the 6th refused, the downgrade denied in Kinde's portal with the
+    reasons, delete 2, the downgrade accepted, an add right after refused at the new limit."""
     snap = shoot or (lambda _name: None)
     page.open()
     page.wait(lambda d: page.by_id("signin").is_displayed())
     page.assert_accessible("sign-in")
-    page.sign_in(user, "pro")
+    snap("sign-in")
+    page.sign_in(user, "pro", shoot)
     page.wait_text("usage-text", "0 of 5 tracked accounts")
     page.wait_text("list-status", "No tracked accounts yet")
+    page.wait_text("session-plan", "Plan: pro")  # from Kinde's entitlements
+    page.wait(lambda d: page.plan_options() == ["free"], "the picker offers the current plan")
 
     # inline validation errors come from the API's fields
     page.add("   ", "ACC-000")
@@ -252,17 +299,24 @@ def seed_scenario(page: Page, user: str, shoot: Shoot | None = None) -> None:
     page.assert_accessible("limit reached")
     snap("limit-reached")
 
-    Select(page.by_id("plan-select")).select_by_value("free")
+    # our plan check says what would block it; Kinde's portal runs the workflow, which denies it
     page.wait_text("plan-check", "Remove 2 tracked accounts to move to free.")
-    page.change_plan("free")
-    result = page.text("plan-result")
-    assert "Kinde denied the change to free:" in result
-    assert page.driver.find_element(By.CSS_SELECTOR, "#plan-result .deny-message").text == DENY_MESSAGE
-    reasons = [li.text for li in page.driver.find_elements(By.CSS_SELECTOR, "#plan-result .reasons li")]
+    page.open_portal("free")
+    assert page.text("current-plan") == "pro"
+    page.assert_accessible("Kinde's portal")
+    snap("portal")
+    answer = page.choose_in_portal("free")
+    assert answer.startswith("Plan change denied")
+    assert page.driver.find_element(By.CSS_SELECTOR, "#result .deny-message").text == DENY_MESSAGE
+    reasons = [li.text for li in page.driver.find_elements(By.CSS_SELECTOR, "#result .reasons li")]
     assert reasons == list(deny_reasons(5, 3))
-    assert page.text("session-plan") == "Plan: pro"
-    page.assert_accessible("downgrade denied")
+    assert page.text("current-plan") == "pro"
+    page.assert_accessible("downgrade denied in Kinde's portal")
     snap("downgrade-denied")
+    page.back_from_portal()
+    page.wait_text("notice", "Back from Kinde. You are on the pro plan.")
+    page.wait_text("usage-text", "5 of 5 tracked accounts")  # /usage read again
+    assert page.text("session-plan") == "Plan: pro"
 
     # rename and renumber one, and a duplicate number refused inline
     row = page.rows()[2]
@@ -289,10 +343,35 @@ def seed_scenario(page: Page, user: str, shoot: Shoot | None = None) -> None:
     page.wait_text("usage-text", "3 of 5 tracked accounts")
     page.wait_text("plan-check", "You can move to free now.")
 
-    page.change_plan("free", apply_after=60)  # Kinde applies it later: the hold bridges the gap
-    assert "Kinde accepted the change to free" in page.text("plan-result")
+    page.open_portal("free")
+    assert page.choose_in_portal("free").startswith("Plan changed")
+    assert page.text("current-plan") == "free"
+    page.back_from_portal()
+    page.wait_text("session-plan", "Plan: free")
+    page.wait_text("usage-text", "3 of 3 tracked accounts")
+    page.wait(lambda d: page.plan_options() == ["pro"], "the picker offers the current plan")
+
+    page.add("Gas", "ACC-006")
+    page.wait_text("usage-limit", LIMIT_REACHED_MESSAGE.format(limit=3))
+    assert len(page.rows()) == 3
+    page.assert_accessible("downgrade applied")
+
+
+def hold_scenario(page: Page, user: str, shoot: Shoot | None = None) -> None:
+    """A pro user with 3 accounts selects free in Kinde's portal, applied only later (payment
+    pending): back on the dashboard the meter shows the downgrade hold, and adds stop at 3."""
+    snap = shoot or (lambda _name: None)
+    page.sign_in(user, "pro")
+    page.wait_text("usage-text", "3 of 5 tracked accounts")
+    page.open_portal("free")
+    answer = page.choose_in_portal("free", "later", 600)
+    assert answer.startswith("Plan change accepted")
+    assert "Until then you stay on pro." in answer
+    assert "A change to free is waiting" in page.text("pending")
+    page.back_from_portal()
     page.wait_text("usage-hold", "A plan downgrade is in progress: you can keep at most 3")
     page.wait_text("usage-text", "3 of 3 tracked accounts")
+    assert page.text("session-plan") == "Plan: pro"  # Kinde has not applied it yet
 
     page.add("Gas", "ACC-006")
     page.wait_text("usage-limit", LIMIT_REACHED_MESSAGE.format(limit=3))

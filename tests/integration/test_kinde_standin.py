@@ -26,7 +26,7 @@ from local.web import BackgroundHTTPServer
 def raw_post(url: str, path: str, headers: str, body: bytes = b"") -> tuple[int, bytes]:
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as conn:
-        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode() + body)
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode() + body)
         data = b""
         while chunk := conn.recv(65536):
             data += chunk

@@ -94,3 +94,10 @@ def test_an_event_that_is_not_an_object_is_one_line(tmp_path: Path) -> None:
     result = run_module("local.cli", "invoke", str(event), env=local_env(tmp_path), timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"error: {event} must hold one JSON object, the event"
+
+
+@pytest.mark.parametrize("seconds", ["10", "abc", "-60", "4.5"])
+def test_bad_token_seconds(tmp_path: Path, seconds: str) -> None:
+    """Kinde's SDK refreshes a token 10 s before its end: a shorter life would refresh forever."""
+    message = refuses(tmp_path, KINDE_TOKEN_SECONDS=seconds)
+    assert f"KINDE_TOKEN_SECONDS must be a whole number of seconds above 10, got {seconds!r}" in message

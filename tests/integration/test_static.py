@@ -1,5 +1,5 @@
-"""make dev serves the dashboard at / (frontend/ only, right content types) and passes the page's
-/dev/token and /dev/plan on to its Kinde stand-in; no browser needed."""
+"""make dev serves the dashboard at / (frontend/ only, right content types, its config.js naming the
+issuer the API trusts) and passes nothing on to Kinde; no browser needed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from local.static import FRONTEND_DIR, static_file
+from local.static import FRONTEND_DIR, static_file, with_kinde_domain
 from tests.integration.local_stack import DevStack
 
 
@@ -67,15 +67,28 @@ def test_the_routes_still_win_and_other_methods_are_not_static(dev: DevStack) ->
     assert response.status_code == 404
 
 
-def test_dev_token_and_plan_pass_through_to_the_stand_in(dev: DevStack) -> None:
-    minted = requests.post(f"{dev.api}/dev/token", json={"user": "kp_static", "plan": "pro"}, timeout=10)
-    assert minted.status_code == 200
-    token = minted.json()["access_token"]
-    usage = requests.get(f"{dev.api}/usage", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert usage.json()["tracked_accounts"]["limit"] == 5
-    changed = requests.post(f"{dev.api}/dev/plan", json={"user": "kp_static", "plan": "free"}, timeout=30)
-    assert (changed.status_code, changed.json()["plan"]) == (200, "free")
-    bad = requests.post(f"{dev.api}/dev/plan", json={"user": "kp_static", "plan": "gold"}, timeout=10)
-    assert bad.status_code == 400
-    # only those two: the webhook sender stays on the stand-in's own port
-    assert requests.post(f"{dev.api}/dev/webhook", json={"user": "kp_static"}, timeout=10).status_code == 404
+def test_config_js_names_the_issuer_the_api_trusts(dev: DevStack) -> None:
+    served = requests.get(f"{dev.api}/config.js", timeout=10).text
+    committed = (FRONTEND_DIR / "config.js").read_text()
+    assert f'domain: "{dev.kinde}",' in served  # the stand-in, on whatever port it has
+    assert served == with_kinde_domain(committed, dev.kinde)
+    assert served.replace(dev.kinde, "http://127.0.0.1:3001") == committed  # nothing else changes
+
+
+def test_with_kinde_domain_replaces_the_one_domain_key() -> None:
+    assert with_kinde_domain('{"kinde": {"domain": "https://a.kinde.com"}}', "http://x") == (
+        '{"kinde": {"domain": "http://x"}}'
+    )
+    with pytest.raises(ValueError, match=r"no kinde\.domain"):
+        with_kinde_domain("export const config = {};", "http://x")
+
+
+@pytest.mark.parametrize("path", ["/dev/token", "/dev/plan", "/dev/webhook", "/oauth2/token"])
+def test_the_gateway_passes_nothing_on_to_kinde(dev: DevStack, path: str) -> None:
+    """The page signs in and changes plans on Kinde's origin: a write here is no route, whoever sends it."""
+    body = '{"user": "kp_static", "plan": "pro"}'
+    response = requests.post(
+        f"{dev.api}{path}", data=body, headers={"Content-Type": "text/plain"}, timeout=10
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"

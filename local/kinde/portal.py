@@ -5,7 +5,6 @@ back to the ``return_url``."""
 
 from __future__ import annotations
 
-import inspect
 import re
 import secrets
 import threading
@@ -60,23 +59,9 @@ class Timing:
 
 def select_plan(changes: PlanChanges, user: str, plan: str, timing: Timing) -> dict[str, Any]:
     """The portal's one call into the plan-change path (the one ``make plan`` takes): the workflow
-    runs, then the plan applies as ``timing`` says or the change is denied. ``ValueError`` for an
-    unknown plan. A failed payment is the plan-change path's to play; where it does not take
-    ``fails`` yet, that choice is answered as not played rather than applied."""
-    options: dict[str, Any] = {"apply_after": timing.apply_after}
-    if timing.fails:
-        if "fails" not in inspect.signature(changes.request).parameters:
-            current = changes.store.plan_of(user)
-            return {
-                "user": user,
-                "from": current,
-                "requested": plan,
-                "plan": current,
-                "allowed": False,
-                "error": "this stand-in does not play a failed payment yet",
-            }
-        options["fails"] = True
-    return changes.request(user, plan, **options)
+    runs, then the plan applies as ``timing`` says (at once, later, or never) or the change is
+    denied. ``ValueError`` for an unknown plan."""
+    return changes.request(user, plan, timing.apply_after, timing.fails)
 
 
 @dataclass

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.static import FRONTEND_DIR, STATIC_TYPES
+
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudfront import CloudFrontClient
@@ -44,21 +46,13 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 ROOT = Path(__file__).resolve().parent.parent
-FRONTEND_DIR = ROOT / "frontend"
 SAMCONFIG = ROOT / "samconfig.toml"
 CONFIG_FILE = "config.js"
 DEFAULT_PAGE_SIZE = 10
 
-# As the local gateway serves them (a test keeps the two tables equal); other files are skipped.
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-}
+# The page's files are published with the types the local gateway serves them with (one table);
+# other files are skipped.
+CONTENT_TYPES = STATIC_TYPES
 NO_CACHE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT_LIVED = "public, max-age=300"

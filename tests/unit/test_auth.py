@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
-import uuid
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,50 +19,24 @@ from planguard.errors import Unauthorized
 from planguard.headers import bearer_token
 
 from local.kinde import SigningKey, new_rsa_key
+from local.kinde.keys import KeyRing
 
 ISSUER = "https://planguard.kinde.com"
 USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
 
 
-class Issuer:
-    """Kinde's signing side without a server: its keys, its JWKS and tokens shaped like Kinde's."""
+class Issuer(KeyRing):
+    """Kinde's signing side without a server: the stand-in's key ring (keys, JWKS, tokens shaped
+    like Kinde's) for this issuer, kept in memory."""
 
     def __init__(self) -> None:
-        self.keys: list[SigningKey] = []
-        self.rotate_key()
+        super().__init__(threading.RLock(), lambda: None)
+        self.issuer = ISSUER
+        self.rotate()
 
     def rotate_key(self) -> SigningKey:
         """A new key published beside the old ones, as Kinde rotates."""
-        key = SigningKey(f"kid-{uuid.uuid4().hex[:8]}", new_rsa_key())
-        self.keys.append(key)
-        return key
-
-    def jwks(self) -> dict[str, Any]:
-        return {"keys": [key.public_jwk() for key in self.keys]}
-
-    def mint(
-        self,
-        user_id: str | None,
-        *,
-        issuer: str = ISSUER,
-        ttl_seconds: int = 3600,
-        key: SigningKey | None = None,
-        **claims: Any,
-    ) -> str:
-        now = int(time.time())
-        payload: dict[str, Any] = {
-            "iss": issuer,
-            "iat": now,
-            "exp": now + ttl_seconds,
-            "jti": uuid.uuid4().hex,
-            "azp": "plan-guard-dev",
-            "scp": ["openid", "profile", "email"],
-        }
-        if user_id is not None:
-            payload["sub"] = user_id
-        payload.update(claims)
-        signing = key or self.keys[-1]
-        return jwt.encode(payload, signing.private_key, algorithm="RS256", headers={"kid": signing.kid})
+        return self.rotate()
 
 
 @pytest.fixture

@@ -168,13 +168,15 @@ def _probe() -> None:
             "usage": lambda: accounts("usage_get.json"),
             "get": lambda: by_id("accounts_get.json", prepared_account(n)),
             "add": lambda: accounts(
-                "accounts_create.json", body=body({"name": "A", "accountNumber": f"a{n}"})
+                "accounts_create.json", body=body({"name": "A", "accountNumber": f"a-{os.getpid()}-{n}"})
             ),
             "rename": lambda: by_id(
                 "accounts_update.json", prepared_account(n), body=body({"name": f"R{n}"})
             ),
             "renumber": lambda: by_id(
-                "accounts_update.json", prepared_account(n), body=body({"accountNumber": f"r-{n}"})
+                "accounts_update.json",
+                prepared_account(n),
+                body=body({"accountNumber": f"r-{os.getpid()}-{n}"}),
             ),
             "delete": lambda: by_id("accounts_delete.json", prepared_account(n)),
             "count": lambda: usage_route("usage_count_with_key.json"),

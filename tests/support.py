@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import random
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -224,3 +225,16 @@ def api_over_http() -> Iterator[str]:
         yield gateway.url
     finally:
         gateway.stop()
+
+
+def transaction_cancelled(request_body: bytes | str) -> tuple[int, dict[str, Any]]:
+    """DynamoDB's answer to a transaction cancelled by contention: one of its items, at random,
+    ``TransactionConflict`` (what fault injectors send instead of forwarding the request)."""
+    items = len(json.loads(request_body)["TransactItems"])
+    reasons = [{"Code": "None"}] * items
+    reasons[random.randrange(items)] = {"Code": "TransactionConflict", "Message": "conflict"}
+    return 400, {
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons",
+        "CancellationReasons": reasons,
+    }

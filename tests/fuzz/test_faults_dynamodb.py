@@ -35,7 +35,14 @@ from planguard.keys import guard_sk as _guard_sk
 from planguard.keys import normalise_account_number
 
 from local.kinde import KindeStandIn
-from tests.support import AccountsClient, clear_caches, deliver_webhook, place_hold, sign_webhook
+from tests.support import (
+    AccountsClient,
+    clear_caches,
+    deliver_webhook,
+    place_hold,
+    sign_webhook,
+    transaction_cancelled,
+)
 
 TABLE = "AccountsTable"
 PERSISTENT = 10_000
@@ -93,17 +100,7 @@ class FaultInjector:
         if self.kind == "no_connection":
             raise EndpointConnectionError(endpoint_url=request.url)
         if self.kind == "conflict" and operation == "TransactWriteItems":
-            items = len(json.loads(request.body)["TransactItems"])
-            reasons = [{"Code": "None"}] * items
-            reasons[random.randrange(items)] = {"Code": "TransactionConflict", "Message": "conflict"}
-            status, body = (
-                400,
-                {
-                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                    "Message": "Transaction cancelled, please refer cancellation reasons",
-                    "CancellationReasons": reasons,
-                },
-            )
+            status, body = transaction_cancelled(request.body)
         else:
             status, name = ERROR_TYPES.get(self.kind, (400, "TransactionConflictException"))
             body = {"__type": f"com.amazonaws.dynamodb.v20120810#{name}", "message": f"injected {name}"}

@@ -26,7 +26,6 @@ import io
 import json
 import logging
 import os
-import random
 import re
 import sys
 import time
@@ -50,7 +49,15 @@ from planguard import kinde_http
 from local.kinde import Fault, KindeStandIn, SigningKey, new_rsa_key
 from local.lambda_runtime import LocalContext, http_api_event, plan_selection_event
 from local.template import load_template
-from tests.support import OTHER_USER, USER, HttpResult, clear_caches, invoke_http, sign_webhook
+from tests.support import (
+    OTHER_USER,
+    USER,
+    HttpResult,
+    clear_caches,
+    invoke_http,
+    sign_webhook,
+    transaction_cancelled,
+)
 
 TEMPLATE = load_template()
 LEVELS = TEMPLATE.doc["Parameters"]["LogLevel"]["AllowedValues"]
@@ -210,17 +217,7 @@ class DynamoFaults:
         target = request.headers.get("X-Amz-Target", b"")
         operation = (target.decode() if isinstance(target, bytes) else target).rpartition(".")[2]
         if self.kind == "conflict" and operation == "TransactWriteItems":
-            items = len(json.loads(request.body)["TransactItems"])
-            reasons = [{"Code": "None"}] * items
-            reasons[random.randrange(items)] = {"Code": "TransactionConflict", "Message": "conflict"}
-            status, body = (
-                400,
-                {
-                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                    "Message": "Transaction cancelled, please refer cancellation reasons",
-                    "CancellationReasons": reasons,
-                },
-            )
+            status, body = transaction_cancelled(request.body)
         else:
             status, name = {
                 "throttle": (400, "ProvisionedThroughputExceededException"),

@@ -85,3 +85,36 @@ def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
 def test_plan_limits_validation(raw: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         parse_plan_limits(raw)
+
+
+def test_billing_customer_and_the_organization_settings() -> None:
+    assert Settings.from_env(BASE).billing_customer == "user"
+    assert not Settings.from_env(BASE).organizations
+    assert Settings.from_env(BASE).excluded_org_codes == frozenset()
+    assert Settings.from_env(BASE).accounts_write_permission is None
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "BILLING_CUSTOMER": "organization",
+            "EXCLUDED_ORG_CODES": " org_default, ,org_staff ",
+            "ACCOUNTS_WRITE_PERMISSION": "write:tracked_accounts",
+        }
+    )
+    assert settings.organizations
+    assert settings.excluded_org_codes == {"org_default", "org_staff"}
+    assert settings.accounts_write_permission == "write:tracked_accounts"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BILLING_CUSTOMER", "org"),
+        ("BILLING_CUSTOMER", "Organization"),
+        ("EXCLUDED_ORG_CODES", "org_a,org b"),
+        ("EXCLUDED_ORG_CODES", "org/a"),
+        ("ACCOUNTS_WRITE_PERMISSION", "write tracked accounts"),
+    ],
+)
+def test_bad_organization_settings_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({**BASE, name: value})

@@ -25,7 +25,12 @@ DEFAULT_PLAN_LIMITS: dict[str, dict[str, int | None]] = {
 }
 
 PlanLimits = dict[str, dict[str, int | None]]
+BillingCustomer = Literal["user", "organization"]
 _LOOPBACK_HTTP = re.compile(r"http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$)")
+# Organization codes are validated like Kinde user ids: a safe charset, never a format guess.
+_ORG_CODE = re.compile(r"[A-Za-z0-9_:.\-]{1,128}")
+# A permission key as Kinde's dashboard allows one (e.g. write:tracked_accounts).
+_PERMISSION = re.compile(r"[A-Za-z0-9_:.\-]{1,128}")
 
 
 class ConfigurationError(RuntimeError):
@@ -107,6 +112,22 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _org_codes(raw: str) -> frozenset[str]:
+    """Comma-separated organization codes; blanks between commas are ignored."""
+    codes = frozenset(code.strip() for code in raw.split(",") if code.strip())
+    bad = sorted(code for code in codes if not _ORG_CODE.fullmatch(code))
+    if bad:
+        raise ValueError(f"must be comma-separated organization codes, got {', '.join(map(repr, bad))}")
+    return codes
+
+
+def _permission(raw: str) -> str:
+    value = raw.strip()
+    if not _PERMISSION.fullmatch(value):
+        raise ValueError("must be one permission key such as write:tracked_accounts")
+    return value
+
+
 def _plan_limits(raw: str) -> PlanLimits:
     try:
         return parse_plan_limits(raw)
@@ -135,6 +156,17 @@ class Settings:
     usage_api_key_param: str | None = None
     dynamodb_endpoint_url: str | None = None
     idempotency_table_name: str | None = None
+    # Who Kinde bills: users (each user's own accounts) or organizations (shared by the members).
+    billing_customer: BillingCustomer = "user"
+    # Organizations never served as customers (beside Kinde's default one, found by its flag).
+    excluded_org_codes: frozenset[str] = frozenset()
+    # When set, adding, editing and deleting need this permission in the token (organization mode).
+    accounts_write_permission: str | None = None
+
+    @property
+    def organizations(self) -> bool:
+        """Organization mode: the accounts, count, hold and limit are the organization's."""
+        return self.billing_customer == "organization"
 
     @property
     def hold_seconds(self) -> int:
@@ -181,6 +213,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "usage_api_key_param": _text,
     "dynamodb_endpoint_url": _text,
     "idempotency_table_name": _text,
+    "billing_customer": _choice("user", "organization"),
+    "excluded_org_codes": _org_codes,
+    "accounts_write_permission": _permission,
 }
 
 

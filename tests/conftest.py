@@ -69,6 +69,7 @@ def kinde(kinde_server: KindeStandIn) -> Iterator[KindeStandIn]:
     kinde_server.jwks_faults.clear()
     kinde_server.account_api_calls = 0
     kinde_server.plan_limits = copy.deepcopy(DEFAULT_PLAN_LIMITS)
+    kinde_server.organizations.reset()
     yield kinde_server
     kinde_server.keys[:] = [first_key]
     kinde_server.faults.clear()

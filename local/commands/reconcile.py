@@ -8,13 +8,15 @@ from planguard.accounts_store import AccountRepository
 from planguard.dynamodb import dynamodb_client
 
 from local.commands.common import local_stack
-from local.config import PLAN_CHECK_FUNCTION, LocalConfig, resource_names
+from local.config import PLAN_CHECK_FUNCTION, LocalConfig, StartupError, resource_names
 from local.dynamodb import local_client
 
 
 def reconcile(config: LocalConfig, options: argparse.Namespace) -> int:
     """On the local stack's data, or with ``--table`` on a deployed table (default AWS credentials)."""
     user = options.user
+    if getattr(options, "org", None):
+        raise StartupError("make reconcile ORG=… needs the organization partitions; not built yet")
     if options.table:
         before, actual = AccountRepository(dynamodb_client(), options.table).reconcile(user)
     else:

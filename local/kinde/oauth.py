@@ -4,7 +4,9 @@ What Kinde's SPA SDK needs and checks (KINDE.md): a code for a registered redire
 without a trailing slash) and an untouched ``state``; a token answer with an ``id_token`` that has
 ``sub`` and a ``refresh_token``; ``expires_in`` well above 10 s (its refresh timer fires 10 s early).
 Codes are single-use and short-lived; a replayed code also revokes the refresh token it gave.
-Refresh tokens rotate: each is good for one refresh.
+Refresh tokens rotate: each is good for one refresh. A user signs in to one organization at a time
+(the one typed on the sign-in page, else their first, else the default one): the access token's
+``org_code``, ``org_codes`` and ``permissions`` say so, and a refresh keeps that organization.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from local.kinde.account_api import PlanStore
 from local.kinde.keys import KeyRing
+from local.kinde.organizations import Organizations, check_org_code, org_plan_key
 from local.kinde.origins import SiteRules, normalise_uri
 
 CLIENT_ID = "plan-guard-dev"  # the stand-in's one application; frontend/config.js names it
@@ -102,6 +105,7 @@ class Grant:
     code_challenge: str
     nonce: str | None
     expires_at: float
+    org: str | None = None  # the organization signed in to (None: the user's first)
 
 
 class OAuth:
@@ -118,13 +122,17 @@ class OAuth:
         *,
         state: Mapping[str, Any] | None = None,
         token_seconds: int = DEFAULT_TOKEN_SECONDS,
+        organizations: Organizations | None = None,
     ) -> None:
         self.keys, self.plans, self.site = keys, plans, site
+        self.organizations = organizations
         self.token_seconds = token_seconds
         self.code_seconds: float = CODE_SECONDS
         self.codes: dict[str, Grant] = {}
         self.redeemed: dict[str, str] = {}  # code -> the hash of the refresh token it gave
         self.refresh_tokens: dict[str, str] = dict((state or {}).get("refreshTokens", {}))  # hash -> user
+        # hash -> the organization its session signed in to (a refresh keeps it)
+        self.refresh_orgs: dict[str, str] = dict((state or {}).get("refreshOrgs", {}))
         self._lock = lock
         self._saved = saved
 
@@ -162,12 +170,17 @@ class OAuth:
         back = request.back_with(error=error[0], error_description=error[1])
         raise OAuthError(*error, location=back)
 
-    def sign_in(self, request: AuthRequest, user: str, plan: str | None) -> str:
-        """Sign ``user`` in (setting their plan when one is chosen): the redirect URI with a code."""
+    def sign_in(self, request: AuthRequest, user: str, plan: str | None, org: str | None = None) -> str:
+        """Sign ``user`` in (setting their plan when one is chosen), to ``org`` when given (they join
+        it when new to it; the plan is then the organization's): the redirect URI with a code."""
         if not USER_ID.fullmatch(user):
             raise ValueError("A user id is 1 to 100 letters, digits, _ : or - (for example kp_alice).")
+        if org is not None:
+            check_org_code(org)
         if plan:
-            self.plans.set_plan(user, plan)  # ValueError for an unknown plan
+            self.plans.set_plan(org_plan_key(org) if org else user, plan)  # ValueError: unknown plan
+        if org is not None and self.organizations is not None:
+            self.organizations.claims(user, org)  # joins it
         code = secrets.token_urlsafe(32)
         grant = Grant(
             user,
@@ -175,6 +188,7 @@ class OAuth:
             request.code_challenge,
             request.nonce,
             time.time() + self.code_seconds,
+            org,
         )
         with self._lock:
             self.codes = {c: g for c, g in self.codes.items() if g.expires_at > time.time()}
@@ -199,6 +213,7 @@ class OAuth:
             grant = self.codes.pop(code, None)  # single-use: gone whatever follows
             if grant is None and code in self.redeemed:
                 self.refresh_tokens.pop(self.redeemed[code], None)
+                self.refresh_orgs.pop(self.redeemed[code], None)
                 self._saved()
                 raise OAuthError("invalid_grant", "This code was already used; its tokens are revoked.")
         if grant is None:
@@ -212,7 +227,7 @@ class OAuth:
             raise OAuthError("invalid_request", "code_verifier is missing.")
         if not hmac.compare_digest(s256(verifier), grant.code_challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge.")
-        answer = self._tokens(grant.user, grant.nonce)
+        answer = self._tokens(grant.user, grant.nonce, grant.org)
         with self._lock:
             self.redeemed[code] = _hash(answer["refresh_token"])
             while len(self.redeemed) > MAX_REFRESH_TOKENS:
@@ -222,13 +237,15 @@ class OAuth:
     def _refresh(self, refresh_token: str) -> dict[str, Any]:
         with self._lock:
             user = self.refresh_tokens.pop(_hash(refresh_token), None) if refresh_token else None
+            org = self.refresh_orgs.pop(_hash(refresh_token), None) if refresh_token else None
         if user is None:
             raise OAuthError("invalid_grant", "The refresh token is unknown, used or revoked.")
-        return self._tokens(user, None)
+        return self._tokens(user, None, org)
 
-    def _tokens(self, user: str, nonce: str | None) -> dict[str, Any]:
+    def _tokens(self, user: str, nonce: str | None, org: str | None = None) -> dict[str, Any]:
         now = int(time.time())
-        access = self.keys.mint(user, ttl_seconds=self.token_seconds)
+        org_claims = self.organizations.claims(user, org) if self.organizations is not None else {}
+        access = self.keys.mint(user, ttl_seconds=self.token_seconds, **org_claims)
         claims: dict[str, Any] = {
             "iss": self.keys.issuer,
             "sub": user,
@@ -244,7 +261,10 @@ class OAuth:
         refresh = secrets.token_urlsafe(32)
         with self._lock:
             self.refresh_tokens[_hash(refresh)] = user
+            if org_claims:
+                self.refresh_orgs[_hash(refresh)] = org_claims["org_code"]
             while len(self.refresh_tokens) > MAX_REFRESH_TOKENS:
+                self.refresh_orgs.pop(next(iter(self.refresh_tokens)), None)
                 self.refresh_tokens.pop(next(iter(self.refresh_tokens)))
         self._saved()
         return {
@@ -258,4 +278,4 @@ class OAuth:
 
     def to_state(self) -> dict[str, Any]:
         with self._lock:
-            return {"refreshTokens": dict(self.refresh_tokens)}
+            return {"refreshTokens": dict(self.refresh_tokens), "refreshOrgs": dict(self.refresh_orgs)}

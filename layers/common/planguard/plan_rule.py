@@ -25,9 +25,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from planguard.settings import FEATURE_KEY, PlanLimits
+from planguard.settings import FEATURE_KEY, BillingCustomer, PlanLimits
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,6 @@ class UsageCount:
     customer_id: str
     count: int
 
-
-BillingCustomer = Literal["user", "organization"]
 
 ReadUsage = Callable[[str], int | UsageCount]
 """``read_usage(id)`` -> that customer's count, bare or as an answer naming the id."""

@@ -10,7 +10,6 @@ import pytest
 from planguard.errors import ServiceUnavailable
 from planguard.plan_rule import (
     DENY_MESSAGE,
-    HoldResult,
     PlanCheckError,
     PlanDecision,
     check_plan_change,
@@ -23,6 +22,7 @@ from planguard.settings import (
     Settings,
     parse_plan_limits,
 )
+from planguard.usage_counter import HoldResult
 
 LIMITS: PlanLimits = {
     "free": {"tracked_accounts": 3},

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from planguard.accounts_store import get_repository
 from planguard.json_logs import json_logger
-from planguard.plan_rule import HoldResult, check_plan_change
+from planguard.plan_rule import check_plan_change
 from planguard.settings import FEATURE_KEY, get_settings
+from planguard.usage_counter import HoldResult, get_usage_counter
 
 # Kinde's plan-change path: no Powertools, no HTTP stack on it.
 logger = json_logger("planguard.plan_check")
@@ -22,7 +22,7 @@ logger = json_logger("planguard.plan_check")
 
 def _place_hold(user_id: str, limit: int | None, plan: str) -> HoldResult:
     """Resolved per call (the repository is built on first use); lasts ``Settings.hold_seconds``."""
-    return get_repository().place_hold(user_id, limit, plan, get_settings().hold_seconds)
+    return get_usage_counter().place_hold(user_id, limit, plan, get_settings().hold_seconds)
 
 
 def _field(parent: Any, *path: str) -> str | None:

@@ -15,7 +15,6 @@ import json
 import time
 from typing import Any
 
-from planguard.accounts_store import get_repository
 from planguard.errors import (
     JSON_HEADERS,
     ApiError,
@@ -26,6 +25,7 @@ from planguard.errors import (
 from planguard.ids import is_kinde_id
 from planguard.json_logs import json_logger
 from planguard.settings import get_settings
+from planguard.usage_counter import get_usage_counter
 
 from usage_count_api.access import authorize, authorize_key, has_credentials
 from usage_count_api.hold_request import parse_hold_request
@@ -57,12 +57,12 @@ def count(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[
     mode = get_settings().usage_auth
     if mode == "none" or not lookup_pending() or not has_credentials(headers):
         fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_keys=usage_api_keys)
-        fields["count"] = get_repository().usage_count(kinde_id)
+        fields["count"] = get_usage_counter().usage_count(kinde_id)
         return {"kindeId": kinde_id, "count": fields["count"]}
     from planguard.together import join, start  # noqa: PLC0415 - threads only on a cold lookup
 
     prepare_lookup()
-    read = start(get_repository().usage_count, kinde_id)
+    read = start(get_usage_counter().usage_count, kinde_id)
     try:
         fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_keys=usage_api_keys)
     finally:
@@ -76,7 +76,9 @@ def hold(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[s
     only if they are within it now. Answered 200 either way (Kinde's fetch sees bodies only)."""
     fields["auth"] = authorize_key(event.get("headers") or {}, usage_api_keys)
     request = parse_hold_request(event)
-    result = get_repository().place_hold(kinde_id, request.limit, request.plan, get_settings().hold_seconds)
+    result = get_usage_counter().place_hold(
+        kinde_id, request.limit, request.plan, get_settings().hold_seconds
+    )
     fields.update(count=result.count, held=result.held, limit=request.limit, plan=request.plan)
     return result.to_json()
 

@@ -228,7 +228,7 @@ def test_access_tokens_keep_their_own_rules(kinde: KindeStandIn, env: pytest.Mon
 def deliver_racing(token: str, webhook_id: str, barrier: Any, results: Any) -> None:
     """In another process (another Lambda container): deliver once both have checked for the
     event's record and found none, and report the status and whether this one's mark won."""
-    from planguard.webhook_deliveries import WebhookDeliveries
+    from kinde_webhooks_api.deliveries import WebhookDeliveries
 
     seen, mark = WebhookDeliveries.seen, WebhookDeliveries.mark
     marks: list[bool] = []

@@ -19,10 +19,10 @@ from planguard.accounts_store import get_repository
 from planguard.api import authenticate, build_resolver, invocation_deadline, json_body, parse_model, query_int
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest
-from planguard.headers import header
-from planguard.prefetch import authenticate_prefetching
+from planguard.request_parsing import header
 from planguard.settings import FEATURE_KEY, get_settings
 
+from accounts_api.cold_overlap import authenticate_prefetching
 from accounts_api.idempotency import IdempotencyTable
 from accounts_api.service import AccountsService, NewAccount
 

@@ -19,11 +19,11 @@ from planguard.auth import Principal
 from planguard.entitlements import Entitlement, KindeAccountApi
 from planguard.errors import EntitlementUnavailable
 from planguard.limit_rule import shown_limit
-from planguard.prefetch import Prefetched
+from planguard.parallel_reads import join, start
 from planguard.settings import FEATURE_KEY
-from planguard.together import join, start
 from planguard.usage_counter import Counter
 
+from accounts_api.cold_overlap import Prefetched
 from accounts_api.idempotency import IdempotencyTable, request_data
 
 logger = Logger()

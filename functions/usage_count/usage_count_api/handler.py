@@ -59,7 +59,7 @@ def count(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[
         fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_keys=usage_api_keys)
         fields["count"] = get_usage_counter().usage_count(kinde_id)
         return {"kindeId": kinde_id, "count": fields["count"]}
-    from planguard.together import join, start  # noqa: PLC0415 - threads only on a cold lookup
+    from planguard.parallel_reads import join, start  # noqa: PLC0415 - threads only on a cold lookup
 
     prepare_lookup()
     read = start(get_usage_counter().usage_count, kinde_id)

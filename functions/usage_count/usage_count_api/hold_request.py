@@ -14,8 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from planguard.errors import BadRequest
-from planguard.headers import is_json, media_type
-from planguard.request_body import body_bytes
+from planguard.request_parsing import body_bytes, is_json, media_type
 
 MAX_LIMIT = 1_000_000
 _LIMIT = re.compile(r"[0-9]{1,7}")  # ASCII only: str.isdigit() also takes "²"

@@ -44,9 +44,9 @@ def clear_caches() -> None:
     accounts_store.get_repository.cache_clear()
     usage_counter.get_usage_counter.cache_clear()
     deliveries.get_deliveries.cache_clear()
-    accounts_handler = sys.modules.get("accounts_api.handler")  # its service holds the clients above
-    if accounts_handler is not None:
-        accounts_handler.service.cache_clear()
+    accounts_service = sys.modules.get("accounts_api.service")  # its service holds the clients above
+    if accounts_service is not None:
+        accounts_service.service.cache_clear()
 
 
 @dataclass

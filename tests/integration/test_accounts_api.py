@@ -371,18 +371,18 @@ def test_failed_request_is_not_remembered(accounts: AccountsClient, kinde: Kinde
 
 
 def test_request_still_running_is_409(accounts: AccountsClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from accounts_api import handler
+    from accounts_api.service import service
 
     key = {"Idempotency-Key": "in-flight"}
     inner: list[Any] = []
-    original_add = handler.service()._add
+    original_add = service()._add
 
     def add_while_a_retry_arrives(*args: Any, **kwargs: Any) -> Any:
         if not inner:
             inner.append(accounts.add("Electricity", "001234", headers=key))
         return original_add(*args, **kwargs)
 
-    monkeypatch.setattr(handler.service(), "_add", add_while_a_retry_arrives)
+    monkeypatch.setattr(service(), "_add", add_while_a_retry_arrives)
     assert accounts.add("Electricity", "001234", headers=key).status == 201
     assert len(inner) == 1, "the patched add never ran"
     error = assert_error(inner[0], 409, "IDEMPOTENCY_IN_PROGRESS")
@@ -456,7 +456,7 @@ def test_logs_and_metrics(
 def test_a_bug_is_a_500_error_body_without_a_trace(
     accounts: AccountsClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from accounts_api import handler
+    from accounts_api.service import service
 
     calls: list[tuple[Any, ...]] = []
 
@@ -464,7 +464,7 @@ def test_a_bug_is_a_500_error_body_without_a_trace(
         calls.append(args)
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(handler.service().repository, "get", broken)
+    monkeypatch.setattr(service().repository, "get", broken)
     result = accounts.request("GET", "/accounts/{id}", account_id="01JD3W5V6Q2XKQY7M5R8T9C0AB")
     assert len(calls) == 1
     error = assert_error(result, 500, "INTERNAL_ERROR")

@@ -8,19 +8,20 @@ replacement, the refusal); here its outcome becomes metrics and the answer. The 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from planguard.accounts_store import Account, AccountRepository, Page
+from planguard.accounts_store import Account, AccountRepository, Page, get_repository
 from planguard.add_decision import Added, Customer, Refused, Unavailable, decide_add
 from planguard.auth import Principal
-from planguard.entitlements import Entitlement, KindeAccountApi
+from planguard.entitlements import Entitlement, KindeAccountApi, get_account_api
 from planguard.errors import EntitlementUnavailable
 from planguard.limit_rule import shown_limit
 from planguard.parallel_reads import join, start
-from planguard.settings import FEATURE_KEY
+from planguard.settings import FEATURE_KEY, get_settings
 from planguard.usage_counter import Counter
 
 from accounts_api.cold_overlap import Prefetched
@@ -95,13 +96,15 @@ class AccountsService:
         deadline: float | None,
         *,
         idempotency_key: str | None = None,
+        prefetched: Prefetched = None,
     ) -> Account:
-        """Create within the plan limit; with an ``Idempotency-Key`` a retry answers the first result."""
+        """Create within the plan limit; with an ``Idempotency-Key`` a retry answers the first result.
+        ``prefetched``: the entitlement as a cold container read it beside the key-set fetch."""
         if idempotency_key is None or self._idempotency is None:
-            return self._add(principal, account, deadline)
+            return self._add(principal, account, deadline, prefetched)
         request = request_data(principal.user_id, idempotency_key, account.name, account.account_number)
         stored = self._idempotency.run_once(
-            self._add_request, request=request, deadline=deadline, principal=principal
+            self._add_request, request=request, deadline=deadline, principal=principal, prefetched=prefetched
         )
         return Account.from_json(stored)
 
@@ -115,13 +118,16 @@ class AccountsService:
 
     # -- internals ---------------------------------------------------------------------------
     def _add_request(
-        self, request: dict[str, Any], deadline: float | None, principal: Principal
+        self, request: dict[str, Any], deadline: float | None, principal: Principal, prefetched: Prefetched
     ) -> dict[str, Any]:
         """The add as the idempotency table runs it: its stored answer is the account's JSON."""
         body = request["body"]
-        return self._add(principal, NewAccount(body["name"], body["accountNumber"]), deadline).to_json()
+        new = NewAccount(body["name"], body["accountNumber"])
+        return self._add(principal, new, deadline, prefetched).to_json()
 
-    def _add(self, principal: Principal, account: NewAccount, deadline: float | None) -> Account:
+    def _add(
+        self, principal: Principal, account: NewAccount, deadline: float | None, prefetched: Prefetched
+    ) -> Account:
         """The add, decided by the layer in one call; here only its outcome becomes metrics."""
         customer = Customer(principal.user_id, principal.token)
         outcome = decide_add(
@@ -132,6 +138,7 @@ class AccountsService:
             account.account_number,
             feature_key=FEATURE_KEY,
             deadline=deadline,
+            known=prefetched,
         )
         match outcome:
             case Added(account=created):
@@ -174,3 +181,12 @@ def _usage(counter: Counter, entitlement: Entitlement | None) -> dict[str, Any]:
         return {"used": counter.count, "limit": None, "limitSource": "unavailable"}
     limit, source = shown_limit(entitlement.limit, entitlement.source, counter.hold_limit)
     return {"used": counter.count, "limit": limit, "limitSource": source}
+
+
+@functools.cache
+def service() -> AccountsService:
+    """One per container: its clients, caches and idempotency table live across warm requests."""
+    settings = get_settings()
+    table = settings.idempotency_table_name
+    idempotency = IdempotencyTable(table, settings.dynamodb_endpoint_url) if table else None
+    return AccountsService(get_repository(), get_account_api(), idempotency)

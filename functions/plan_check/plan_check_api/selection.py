@@ -1,5 +1,8 @@
 """Kinde's ``user:plan_selection`` event in, the downgrade rule's decision out (the workflow's part).
 
+In production Kinde runs the workflow in ``kinde/`` (it calls the usage-count routes); this runs the
+same rule for ``sam local invoke`` and the local Kinde stand-in's plan changes.
+
 It decides by placing the downgrade hold (``AccountRepository.place_hold``, a conditional write
 that binds later adds to the requested limit and only ever lowers an active hold), so no add can
 slip in between the check and Kinde applying the change, nor after a selection Kinde applies late

@@ -25,7 +25,7 @@ BAD_PLAN = "'plan' must be 1-128 letters, digits, '_', '.', ':' or '-'."
 
 @dataclass(frozen=True)
 class HoldRequest:
-    limit: int | None  # None: the requested plan is unlimited, which releases any hold
+    limit: int | None  # None: an unlimited plan; nothing is written, the active hold is answered
     plan: str | None
 
 

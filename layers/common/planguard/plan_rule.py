@@ -1,4 +1,6 @@
-"""The downgrade rule: pure Python, no AWS, the same decisions as the seed workflow.
+"""The downgrade rule: pure Python, no AWS, the same decisions as the workflow in ``kinde/`` (which
+runs it in production); PlanCheckFunction runs this one for ``sam local invoke``, the stand-in and
+``GET /plan-check``.
 
 The rule learns the user's usage in one of two ways, given by the caller:
 

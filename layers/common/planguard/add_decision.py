@@ -21,6 +21,7 @@ parameters (``Customer``, ``EntitlementSource``, ``AccountStore``): the caller p
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -185,21 +186,17 @@ class _Decision:
     def account_now(self) -> AccountNow | None:
         """Kinde's entitlements list past the cache, within the re-read budget; None when not
         asked, or when Kinde fails."""
-        try:
-            return self.source.account_refreshed(
-                self.customer.id, self.customer.token, self.feature_key, self.deadline
-            )
-        except EntitlementUnavailable as error:
-            logger.warning("entitlements list re-read failed", extra={"detail": error.detail})
-            return None
+        return self.reread(self.source.account_refreshed, "entitlements list re-read failed")
 
     def refreshed(self) -> Entitlement | None:
         """Kinde's answer past the cache, at most once per customer per few seconds; None when not
         asked, or when Kinde fails (the cached refusal stands rather than becoming a 503)."""
+        return self.reread(self.source.refreshed, "entitlement re-read failed")
+
+    def reread[T](self, read: Callable[[str, str, str, float | None], T | None], failed: str) -> T | None:
+        """One re-read past the cache; a failure is logged as ``failed`` and is no answer."""
         try:
-            return self.source.refreshed(
-                self.customer.id, self.customer.token, self.feature_key, self.deadline
-            )
+            return read(self.customer.id, self.customer.token, self.feature_key, self.deadline)
         except EntitlementUnavailable as error:
-            logger.warning("entitlement re-read failed", extra={"detail": error.detail})
+            logger.warning(failed, extra={"detail": error.detail})
             return None

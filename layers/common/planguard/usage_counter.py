@@ -362,16 +362,14 @@ class UsageCounter:
     def delete_if_zero(self, user_id: str) -> bool:
         """Remove the counter (and any hold with it) only at zero; False when it is not zero (an
         add landed, or the counter drifted)."""
+        at_zero = {
+            "ConditionExpression": "attribute_not_exists(#c) OR #c = :zero",
+            "ExpressionAttributeNames": COUNT,
+            "ExpressionAttributeValues": {":zero": {"N": "0"}},
+        }
         try:
-            call(
-                self._db.delete_item,
-                TableName=self._table,
-                Key=counter_key(user_id),
-                ConditionExpression="attribute_not_exists(#c) OR #c = :zero",
-                ExpressionAttributeNames=COUNT,
-                ExpressionAttributeValues={":zero": {"N": "0"}},
-            )
-        except ClientError:
+            call(self._db.delete_item, TableName=self._table, Key=counter_key(user_id), **at_zero)
+        except ClientError:  # the condition: not zero
             return False
         return True
 

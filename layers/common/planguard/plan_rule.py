@@ -1,4 +1,6 @@
-"""The downgrade rule: pure Python, no AWS, the same decisions as the seed workflow.
+"""The downgrade rule: pure Python, no AWS, the same decisions as the workflow in ``kinde/`` (which
+runs it in production); PlanCheckFunction runs this one for ``sam local invoke``, the stand-in and
+``GET /plan-check``.
 
 Whose usage: the user's (``billing_customer="user"``, the id is the user id) or, when Kinde bills
 organizations, the organization's (``"organization"``, the id is the organization code). The rule
@@ -25,9 +27,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planguard.settings import FEATURE_KEY, BillingCustomer, PlanLimits
+
+if TYPE_CHECKING:  # the answer of the usage counter's hold; the rule itself stays free of AWS
+    from planguard.usage_counter import HoldResult
 
 logger = logging.getLogger(__name__)
 
@@ -39,34 +44,6 @@ class PlanCheckError(ValueError):
 
 
 @dataclass(frozen=True)
-class HoldResult:
-    """What placing a downgrade hold answered: ONE conditional write on the usage counter.
-
-    ``held`` is true when the stored state has an active hold at or below the requested limit:
-    this one (``limit`` is the requested one), or a lower one already there (``limit`` is that
-    one's, and it lasts at least until ``hold_until``, ISO-8601 UTC); false when the user has more
-    accounts than the requested limit (nothing recorded, ``count`` is the stored count that failed
-    the condition). An unlimited request writes nothing: ``held`` with the active hold's limit, or
-    ``limit=None`` when there is none.
-    """
-
-    kinde_id: str
-    count: int
-    held: bool
-    limit: int | None
-    hold_until: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kindeId": self.kinde_id,
-            "count": self.count,
-            "held": self.held,
-            "limit": self.limit,
-            "holdUntil": self.hold_until,
-        }
-
-
-@dataclass(frozen=True)
 class UsageCount:
     """A count read off the wire: whose count the answer says it is, and the count. (An
     in-process read answers the bare count, which is the asked id's by construction.)"""
@@ -75,10 +52,10 @@ class UsageCount:
     count: int
 
 
-ReadUsage = Callable[[str], int | UsageCount]
+type ReadUsage = Callable[[str], int | UsageCount]
 """``read_usage(id)`` -> that customer's count, bare or as an answer naming the id."""
 
-PlaceHold = Callable[[str, int | None, str], HoldResult]
+type PlaceHold = Callable[[str, int | None, str], HoldResult]
 """``place_hold(id, requested limit or None for unlimited, requested plan code)``."""
 
 _MISSING_ID: dict[BillingCustomer, str] = {

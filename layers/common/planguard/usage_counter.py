@@ -27,7 +27,7 @@ from planguard.dynamodb import TryAgain, call, dynamodb_client, s, with_retries
 from planguard.errors import ServiceUnavailable
 from planguard.keys import accounts_query, counter_key, iso
 from planguard.limit_rule import Replacement, hold_step
-from planguard.settings import get_settings
+from planguard.settings import BillingCustomer, get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -117,9 +117,10 @@ class HoldResult:
     limit: int | None
     hold_until: str | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, id_field: str = "kindeId") -> dict[str, Any]:
+        """The hold route's answer; ``id_field`` names the id (``orgCode`` for an organization)."""
         return {
-            "kindeId": self.kinde_id,
+            id_field: self.kinde_id,
             "count": self.count,
             "held": self.held,
             "limit": self.limit,
@@ -174,11 +175,16 @@ class UsageCounter:
     and starts (tests move it)."""
 
     def __init__(
-        self, client: DynamoDBClient, table_name: str, clock: Callable[[], float] = time.time
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        clock: Callable[[], float] = time.time,
+        kind: BillingCustomer = "user",
     ) -> None:
         self._db = client
         self._table = table_name
         self.clock = clock
+        self.kind: BillingCustomer = kind  # whose counters: users' or organizations' (keys.py)
 
     @property
     def client(self) -> DynamoDBClient:
@@ -193,7 +199,7 @@ class UsageCounter:
         item = call(
             self._db.get_item,
             TableName=self._table,
-            Key=counter_key(user_id),
+            Key=counter_key(user_id, self.kind),
             ConsistentRead=True,
             ProjectionExpression="#c, holdLimit, holdUntil, holdFrom",
             ExpressionAttributeNames=COUNT,
@@ -253,7 +259,7 @@ class UsageCounter:
             call(
                 self._db.update_item,
                 TableName=self._table,
-                Key=counter_key(user_id),
+                Key=counter_key(user_id, self.kind),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=_names("#hl", "#hu", "#hp", "#hf"),
@@ -272,7 +278,7 @@ class UsageCounter:
             item = call(
                 self._db.update_item,
                 TableName=self._table,
-                Key=counter_key(user_id),
+                Key=counter_key(user_id, self.kind),
                 UpdateExpression=(
                     "SET #c = if_not_exists(#c, :zero), #hl = :limit, #hu = :until, #hp = :plan, #hf = :now"
                 ),
@@ -299,7 +305,7 @@ class UsageCounter:
             item = call(
                 self._db.update_item,
                 TableName=self._table,
-                Key=counter_key(user_id),
+                Key=counter_key(user_id, self.kind),
                 UpdateExpression="SET #hu = :until",
                 ConditionExpression=condition,
                 ExpressionAttributeNames=_names("#hl", "#hu"),
@@ -323,7 +329,7 @@ class UsageCounter:
         Every add and delete bumps the counter's ``version``; the repair is conditional on the
         version read before the recount, so a write that lands meanwhile makes it start over.
         """
-        key = counter_key(user_id)
+        key = counter_key(user_id, self.kind)
 
         def attempt() -> tuple[int, int]:
             counter = (
@@ -332,7 +338,11 @@ class UsageCounter:
             before = int(counter["count"]["N"]) if "count" in counter else 0
             version = counter.get("version")
             actual = 0
-            params = {**accounts_query(self._table, user_id), "Select": "COUNT", "ConsistentRead": True}
+            params = {
+                **accounts_query(self._table, user_id, self.kind),
+                "Select": "COUNT",
+                "ConsistentRead": True,
+            }
             while True:
                 page = call(self._db.query, **params)
                 actual += int(page.get("Count", 0))
@@ -368,7 +378,7 @@ class UsageCounter:
             "ExpressionAttributeValues": {":zero": {"N": "0"}},
         }
         try:
-            call(self._db.delete_item, TableName=self._table, Key=counter_key(user_id), **at_zero)
+            call(self._db.delete_item, TableName=self._table, Key=counter_key(user_id, self.kind), **at_zero)
         except ClientError:  # the condition: not zero
             return False
         return True
@@ -381,7 +391,7 @@ class UsageCounter:
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": counter_key(user_id),
+                "Key": counter_key(user_id, self.kind),
                 "UpdateExpression": "SET #c = if_not_exists(#c, :zero) + :one ADD #v :one",
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {**CONDITION_NAMES, **VERSIONED},
@@ -395,7 +405,7 @@ class UsageCounter:
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": counter_key(user_id),
+                "Key": counter_key(user_id, self.kind),
                 "UpdateExpression": "SET #c = #c - :one ADD #v :one",
                 "ConditionExpression": "#c > :zero",
                 "ExpressionAttributeNames": VERSIONED,
@@ -413,7 +423,10 @@ class UsageCounter:
 
 
 @functools.cache
-def get_usage_counter() -> UsageCounter:
-    """One per container: the client and its connection pool are reused warm."""
+def get_usage_counter(kind: BillingCustomer | None = None) -> UsageCounter:
+    """One per container and kind of customer (default: ``BILLING_CUSTOMER``'s, the same object
+    as asking for that kind); the client and its connection pool are reused warm."""
     settings = get_settings()
-    return UsageCounter(dynamodb_client(settings.dynamodb_endpoint_url), settings.table_name)
+    if kind is None:
+        return get_usage_counter(settings.billing_customer)
+    return UsageCounter(dynamodb_client(settings.dynamodb_endpoint_url), settings.table_name, kind=kind)

@@ -118,7 +118,7 @@ class OrganizationEntitlements:
         self.missing_unlimited = missing_unlimited
         self.clock = clock
         self._organizations: OrderedDict[str, OrganizationInfo] = OrderedDict()
-        self._cache: OrderedDict[str, tuple[float, Entitlement]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, AccountNow]] = OrderedDict()
         self._refreshed: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -150,10 +150,12 @@ class OrganizationEntitlements:
         self, user_id: str, token: str, feature_key: str, deadline: float | None = None
     ) -> Entitlement:
         """The organization's limit; raises ``EntitlementUnavailable`` when Kinde fails."""
-        cached = self._cached(user_id)
-        if cached is not None:
-            return cached
-        return self._read(user_id, deadline, fresh=True).entitlement
+        return self.standing(user_id, deadline).entitlement
+
+    def standing(self, code: str, deadline: float | None = None) -> AccountNow:
+        """The organization's entitlement and plans: as cached (``source`` "cache"), else read
+        and cached. Raises ``EntitlementUnavailable`` when Kinde fails."""
+        return self._cached(code) or self._read(code, deadline)
 
     def refreshed(
         self, user_id: str, token: str, feature_key: str, deadline: float | None = None
@@ -162,7 +164,7 @@ class OrganizationEntitlements:
         ``REFRESH_INTERVAL_SECONDS``."""
         if not self._may_refresh(user_id):
             return None
-        return self._read(user_id, deadline, fresh=True).entitlement
+        return self._read(user_id, deadline).entitlement
 
     def account_refreshed(
         self, user_id: str, token: str, feature_key: str, deadline: float | None = None
@@ -171,11 +173,11 @@ class OrganizationEntitlements:
         same re-read budget as ``refreshed``."""
         if not self._may_refresh(user_id):
             return None
-        return self._read(user_id, deadline, fresh=True)
+        return self._read(user_id, deadline)
 
     def current_plan(self, code: str, deadline: float | None = None) -> str | None:
         """The organization's first plan, or None (no billing customer, or no plan)."""
-        plans = self._read(code, deadline, fresh=True).plans
+        plans = self.standing(code, deadline).plans
         return plans[0][0] if plans else None
 
     def clear_cache(self) -> None:
@@ -185,14 +187,14 @@ class OrganizationEntitlements:
             self._refreshed.clear()
 
     # -- internals -------------------------------------------------------------------------------
-    def _read(self, code: str, deadline: float | None, *, fresh: bool) -> AccountNow:
-        info = self.organization(code, deadline, fresh=fresh)
+    def _read(self, code: str, deadline: float | None) -> AccountNow:
+        info = self.organization(code, deadline, fresh=True)
         if info is None or info.billing_customer_id is None:
             result = AccountNow(self._missing(), ())
         else:
             answer = self.api.customer_entitlement(info.billing_customer_id, self.feature_code, deadline)
             result = AccountNow(self._entitlement(answer), _plans(answer))
-        self._store(code, result.entitlement)
+        self._store(code, result)
         return result
 
     def _entitlement(self, answer: KindeCustomerEntitlement) -> Entitlement:
@@ -213,16 +215,17 @@ class OrganizationEntitlements:
                 self._refreshed.popitem(last=False)
         return True
 
-    def _cached(self, code: str) -> Entitlement | None:
+    def _cached(self, code: str) -> AccountNow | None:
         if self.cache_seconds <= 0:
             return None
         with self._lock:
             hit = self._cache.get(code)
             if hit is None or hit[0] <= self.clock():
                 return None
-            return Entitlement(limit=hit[1].limit, missing=hit[1].missing, source="cache")
+            found = hit[1].entitlement
+            return AccountNow(Entitlement(found.limit, found.missing, source="cache"), hit[1].plans)
 
-    def _store(self, code: str, result: Entitlement) -> None:
+    def _store(self, code: str, result: AccountNow) -> None:
         if self.cache_seconds <= 0:
             return
         with self._lock:

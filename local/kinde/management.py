@@ -87,6 +87,7 @@ class Management:
     organizations: dict[str, bool] = field(default_factory=lambda: {DEFAULT_ORGANIZATION: True})
     scopes: set[str] = field(default_factory=lambda: set(SCOPES.values()))  # granted to the application
     unlimited_as: int | None = None  # how "no maximum" is sent: null (the spec) or e.g. 2147483647
+    max_page_size: int = MAX_PAGE_SIZE  # a bigger page_size gets this many (tests lower it to page)
     issued: set[str] = field(default_factory=set)  # the jti of every token still honoured
     mints: int = 0
     meter_usage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # plan key -> records
@@ -99,6 +100,7 @@ class Management:
             self.organizations = {DEFAULT_ORGANIZATION: True}
             self.scopes = set(SCOPES.values())
             self.unlimited_as = None
+            self.max_page_size = MAX_PAGE_SIZE
             self.issued.clear()
             self.mints = 0
             self.meter_usage.clear()
@@ -203,7 +205,7 @@ class Management:
 
     def _billing_list(self, path: str, query: Mapping[str, str]) -> Reply:
         key = self._customer(query.get("customer_id", ""))
-        size = _page_size(query.get("page_size"))
+        size = _page_size(query.get("page_size"), self.max_page_size)
         if key is None:
             return _error(400, "CUSTOMER_INVALID", "No billing customer with this id.")
         if size is None:
@@ -383,12 +385,13 @@ class Management:
         return Reply(200, {"code": "OK", "message": "Success"})
 
 
-def _page_size(raw: str | None) -> int | None:
+def _page_size(raw: str | None, cap: int) -> int | None:
+    """The page asked for (``DEFAULT_PAGE_SIZE`` when none), at most ``cap``; None when unreadable."""
     if raw is None or raw == "":
-        return DEFAULT_PAGE_SIZE
+        return min(DEFAULT_PAGE_SIZE, cap)
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         return None
-    return int(raw)
+    return min(int(raw), cap)
 
 
 def _page(items: list[dict[str, Any]], after: str | None, size: int) -> tuple[list[dict[str, Any]], bool]:

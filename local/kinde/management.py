@@ -375,6 +375,7 @@ class Management:
         if found is None:
             return _error(400, "AGREEMENT_INVALID", "No agreement with this id.")
         key, record = found
+        self.current_agreement(key)  # a plan changed since the last read ends this agreement now
         if record.expires is not None and record.expires <= self.plans.now():
             return _error(400, "AGREEMENT_EXPIRED", "This agreement has ended.")
         if not isinstance(feature, str) or feature not in self._features(record.plan):

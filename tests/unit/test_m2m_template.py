@@ -41,4 +41,3 @@ def test_the_secret_is_readable_only_with_a_client_and_only_that_parameter() -> 
     functions = set(TEMPLATE.of_type("AWS::Serverless::Function"))
     roles = [role["Ref"] for role in POLICY["Properties"]["Roles"]]
     assert roles and all(role.removesuffix("Role") in functions for role in roles)
-

@@ -36,6 +36,7 @@ PASSTHROUGH = (
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_DEV",
     "KINDE_MANAGEMENT_URL",
+    "KINDE_MANAGEMENT_AUDIENCE",
     "KINDE_FEATURE_CODE",
 )
 # The M2M application: the stand-in serves it and the functions use it (local defaults, either

@@ -458,6 +458,15 @@ def test_the_client_credentials_grant(kinde: KindeStandIn, form: dict[str, str],
 
 
 # -- the container's client ---------------------------------------------------------------------
+def test_the_audience_asked_for_is_a_setting(kinde: KindeStandIn) -> None:
+    elsewhere = ManagementApi(
+        kinde.url, DEV_M2M_CLIENT_ID, lambda: DEV_M2M_CLIENT_SECRET, audience=f"{kinde.url}/api/v1"
+    )
+    with pytest.raises(EntitlementUnavailable):  # the stand-in, like Kinde, grants one audience
+        elsewhere.organization("org_default", None)
+    assert make_client(kinde).audience == f"{kinde.url}/api"
+
+
 def test_no_client_without_an_m2m_configuration(env: pytest.MonkeyPatch) -> None:
     assert get_management_api() is None
 

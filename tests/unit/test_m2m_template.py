@@ -14,7 +14,8 @@ POLICY = TEMPLATE.resources["KindeM2MSecretReadPolicy"]
 def test_no_m2m_client_is_configured_by_default() -> None:
     defaults = TEMPLATE.parameter_defaults()
     assert (defaults["KindeM2MClientId"], defaults["KindeM2MClientSecretParameterName"]) == ("", "")
-    assert (defaults["KindeManagementUrl"], defaults["KindeFeatureCode"]) == ("", "tracked_accounts")
+    assert (defaults["KindeManagementUrl"], defaults["KindeManagementAudience"]) == ("", "")
+    assert defaults["KindeFeatureCode"] == "tracked_accounts"
     assert TEMPLATE._condition("HasKindeM2MClient", defaults) is False
     assert TEMPLATE._condition("HasKindeM2MClient", {**defaults, "KindeM2MClientId": "abc"}) is True
 
@@ -23,6 +24,7 @@ def test_the_functions_get_the_settings_but_never_a_secret() -> None:
     assert GLOBAL_ENV["KINDE_M2M_CLIENT_ID"] == {"Ref": "KindeM2MClientId"}
     assert GLOBAL_ENV["KINDE_M2M_CLIENT_SECRET_PARAM"] == {"Ref": "KindeM2MClientSecretParameterName"}
     assert GLOBAL_ENV["KINDE_MANAGEMENT_URL"] == {"Ref": "KindeManagementUrl"}
+    assert GLOBAL_ENV["KINDE_MANAGEMENT_AUDIENCE"] == {"Ref": "KindeManagementAudience"}
     assert GLOBAL_ENV["KINDE_FEATURE_CODE"] == {"Ref": "KindeFeatureCode"}
     every_env = [GLOBAL_ENV, *(spec.environment for spec in TEMPLATE.functions().values())]
     assert not any("KINDE_M2M_CLIENT_SECRET" in env for env in every_env)

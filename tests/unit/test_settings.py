@@ -75,6 +75,7 @@ def test_no_m2m_client_by_default_and_the_management_api_on_the_issuer() -> None
     assert not settings.has_m2m_client
     assert settings.management_url == "https://planguard.kinde.com"
     assert settings.kinde_feature_code == "tracked_accounts"
+    assert settings.management_audience == "https://planguard.kinde.com/api"
 
 
 def test_an_m2m_client_with_its_secret_in_ssm_or_locally() -> None:
@@ -85,8 +86,10 @@ def test_an_m2m_client_with_its_secret_in_ssm_or_locally() -> None:
             "KINDE_M2M_CLIENT_SECRET_PARAM": "/plan-guard/kinde-m2m-secret",
             "KINDE_MANAGEMENT_URL": "https://planguard.kinde.com/",
             "KINDE_FEATURE_CODE": "feat_0195",
+            "KINDE_MANAGEMENT_AUDIENCE": "https://planguard.kinde.com/api/v1",
         }
     )
+    assert deployed.management_audience == "https://planguard.kinde.com/api/v1"
     assert deployed.has_m2m_client
     assert (deployed.management_url, deployed.kinde_feature_code) == (
         "https://planguard.kinde.com",

@@ -2,11 +2,12 @@
 not answer (an organization's plan, a customer's agreements) and the one write, ``meter_usage``.
 
 The token comes from the client-credentials grant at ``{management_url}/oauth2/token`` (audience
-``{management_url}/api``). Kinde counts every token minted against a quota, so it is kept in the
-container until a minute before it expires; a 401 or 403 from the API drops it and mints once more
-(a rotated secret, a token revoked early). The client secret is read from SSM once per container
-(``KINDE_M2M_CLIENT_SECRET_PARAM``) or from ``KINDE_M2M_CLIENT_SECRET`` locally; it and the token
-go only into the request that needs them, never into a log line, an error or a repr.
+``{management_url}/api`` unless ``KINDE_MANAGEMENT_AUDIENCE`` says otherwise). Kinde counts every
+token minted against a quota, so it is kept in the container until a minute before it expires; a
+401 or 403 from the API drops it and mints once more (a token revoked early). The client secret
+comes from an SSM SecureString (``KINDE_M2M_CLIENT_SECRET_PARAM``: read when first needed, kept an
+hour, read again at once when Kinde refuses it) or from ``KINDE_M2M_CLIENT_SECRET`` locally; it
+and the token go only into the request that needs them, never into a log line, an error or a repr.
 
 Every call is ``planguard.kinde_http``'s bounded request: retries within the invocation's time
 left, ``RateLimit-Reset`` honoured on a 429, and Kinde down, slow or unreadable raising
@@ -109,6 +110,7 @@ class ManagementApi:
         client_id: str,
         secret: Callable[[], str],
         *,
+        audience: str | None = None,
         forget_secret: Callable[[], None] = lambda: None,
         http: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -117,6 +119,7 @@ class ManagementApi:
     ) -> None:
         self.base_url = base_url.removesuffix("/")
         self.client_id = client_id
+        self.audience = audience or f"{self.base_url}/api"
         self._secret = secret
         self._forget_secret = forget_secret
         self._http = http or http_pool()  # the container's pool: Kinde's host, kept-alive
@@ -309,7 +312,7 @@ class ManagementApi:
                 "grant_type": "client_credentials",
                 "client_id": self.client_id,
                 "client_secret": self._secret(),
-                "audience": f"{self.base_url}/api",
+                "audience": self.audience,
             }
         ).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
@@ -466,9 +469,18 @@ def get_management_api() -> ManagementApi | None:
         return None
     if settings.kinde_m2m_client_secret is not None:
         local = settings.kinde_m2m_client_secret.get_secret_value()
-        return ManagementApi(settings.management_url, settings.kinde_m2m_client_id, lambda: local)
+        return ManagementApi(
+            settings.management_url,
+            settings.kinde_m2m_client_id,
+            lambda: local,
+            audience=settings.management_audience,
+        )
     assert settings.kinde_m2m_client_secret_param is not None  # settings refuse an id without one
     secret = _SsmSecret(settings.kinde_m2m_client_secret_param)
     return ManagementApi(
-        settings.management_url, settings.kinde_m2m_client_id, secret, forget_secret=secret.forget
+        settings.management_url,
+        settings.kinde_m2m_client_id,
+        secret,
+        audience=settings.management_audience,
+        forget_secret=secret.forget,
     )

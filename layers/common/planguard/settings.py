@@ -156,6 +156,7 @@ class Settings:
     # Kinde's Management API, called with a machine-to-machine client's token (optional: unset,
     # nothing calls it). Its secret: KINDE_M2M_CLIENT_SECRET locally, an SSM SecureString deployed.
     kinde_management_url: str | None = None
+    kinde_management_audience: str | None = None
     kinde_m2m_client_id: str | None = None
     kinde_m2m_client_secret: Secret | None = field(default=None, repr=False)
     kinde_m2m_client_secret_param: str | None = None
@@ -176,6 +177,12 @@ class Settings:
         """Where the Management API and its token endpoint are: Kinde does not serve them on a
         custom domain, so a deployment on one names its ``https://<sub>.kinde.com`` here."""
         return self.kinde_management_url or self.kinde_issuer_url
+
+    @property
+    def management_audience(self) -> str:
+        """The audience an M2M token asks for: ``{management_url}/api`` as Kinde's SDKs send it
+        (one Kinde page writes ``/api/v1``: docs/KINDE.md), unless set."""
+        return self.kinde_management_audience or f"{self.management_url}/api"
 
     @property
     def has_m2m_client(self) -> bool:
@@ -235,6 +242,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "dynamodb_endpoint_url": _text,
     "idempotency_table_name": _text,
     "kinde_management_url": _url,
+    "kinde_management_audience": _url,
     "kinde_m2m_client_id": _token_text,
     "kinde_m2m_client_secret": Secret,
     "kinde_m2m_client_secret_param": _ssm_name,

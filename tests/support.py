@@ -36,11 +36,12 @@ def clear_caches() -> None:
     """Settings and clients are per container; tests start each one fresh. Each target is named
     (no lookup that skips what is gone): a cache that moves must fail here, not go stale."""
     from kinde_webhooks_api import deliveries
-    from planguard import accounts_store, auth, entitlements, settings, usage_counter
+    from planguard import accounts_store, auth, entitlements, kinde_management, settings, usage_counter
 
     settings.get_settings.cache_clear()
     auth.get_verifier.cache_clear()
     entitlements.get_account_api.cache_clear()
+    kinde_management.get_management_api.cache_clear()
     accounts_store.get_repository.cache_clear()
     usage_counter.get_usage_counter.cache_clear()
     deliveries.get_deliveries.cache_clear()

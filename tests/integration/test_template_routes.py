@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from local.template import load_template
-from tests.support import USER, clear_caches, invoke_http, load_event
+from tests.support import USER, invoke_http, load_event, organization_mode
 
 TEMPLATE = load_template()
 ROUTES = sorted((route.method, route.path, route.function) for route in TEMPLATE.routes())
@@ -70,8 +70,7 @@ def test_every_template_route_reaches_its_function(
     method: str, path: str, function: str, env: pytest.MonkeyPatch, aws: None
 ) -> None:
     if path.startswith(ORGANIZATION_ROUTES):
-        env.setenv("BILLING_CUSTOMER", "organization")
-        clear_caches()
+        organization_mode(env)
     result = invoke_http(handler_of(function), event_for(method, path), function)
     assert result.status != 404 and result.error_code != "NOT_FOUND", (method, path, result.body)
     # No credentials: 401 everywhere; the webhook's credential is its body, and no body is not a JWT.
@@ -94,8 +93,8 @@ def test_a_route_missing_from_the_handler_is_caught(env: pytest.MonkeyPatch, aws
 @pytest.mark.parametrize("mode", ["user", "organization"])
 def test_the_other_modes_usage_routes_are_404(mode: str, env: pytest.MonkeyPatch, aws: None) -> None:
     """One deployment serves one kind of customer: the other kind's count and hold do not exist."""
-    env.setenv("BILLING_CUSTOMER", mode)
-    clear_caches()
+    if mode == "organization":
+        organization_mode(env)
     other = "/api/users/" if mode == "organization" else ORGANIZATION_ROUTES
     for method, path, function in ROUTES:
         if path.startswith(other):

@@ -14,7 +14,13 @@ from planguard.errors import EntitlementUnavailable, Forbidden, NoOrganization
 from planguard.organizations import OrganizationEntitlements, member
 from planguard.settings import Settings
 
-BASE = {"TABLE_NAME": "t", "KINDE_ISSUER_URL": "https://x.kinde.com", "BILLING_CUSTOMER": "organization"}
+BASE = {
+    "TABLE_NAME": "t",
+    "KINDE_ISSUER_URL": "https://x.kinde.com",
+    "BILLING_CUSTOMER": "organization",
+    "KINDE_M2M_CLIENT_ID": "m2m",
+    "KINDE_M2M_CLIENT_SECRET": "secret",
+}
 SUBSCRIBED = datetime(2030, 1, 1, tzinfo=UTC)
 
 

@@ -34,7 +34,8 @@ from typing import Any, Protocol
 from planguard.entitlements import CACHE_MAX_USERS, REFRESH_INTERVAL_SECONDS, AccountNow, Entitlement, Plan
 from planguard.errors import EntitlementUnavailable, Forbidden, NoOrganization
 from planguard.ids import is_kinde_id
-from planguard.settings import FEATURE_KEY, Settings, get_settings
+from planguard.kinde_management import KindeRejected, get_management_api
+from planguard.settings import Settings, get_settings
 
 
 # -- what is read of the Management API (planguard.kinde_management's client answers these) --------
@@ -134,7 +135,10 @@ class OrganizationEntitlements:
             known = self._organizations.get(code)
         if known is not None and (known.billing_customer_id is not None or known.is_default or not fresh):
             return known
-        found = self.api.organization(code, deadline)
+        try:
+            found = self.api.organization(code, deadline)
+        except KindeRejected as refused:  # e.g. the application lacks read:organizations
+            raise EntitlementUnavailable(detail=str(refused)) from None
         if found is None:
             return None
         info = OrganizationInfo(found.is_default, found.billing_customer_id)
@@ -192,7 +196,10 @@ class OrganizationEntitlements:
         if info is None or info.billing_customer_id is None:
             result = AccountNow(self._missing(), ())
         else:
-            answer = self.api.customer_entitlement(info.billing_customer_id, self.feature_code, deadline)
+            try:
+                answer = self.api.customer_entitlement(info.billing_customer_id, self.feature_code, deadline)
+            except KindeRejected as refused:  # e.g. the application lacks read:billing_entitlements
+                raise EntitlementUnavailable(detail=str(refused)) from None
             result = AccountNow(self._entitlement(answer), _plans(answer))
         self._store(code, result)
         return result
@@ -270,13 +277,12 @@ def member(
 def get_organization_entitlements() -> OrganizationEntitlements:
     """One per container: the organizations and limits it caches live across warm invocations."""
     settings = get_settings()
+    api = get_management_api()
+    if api is None:  # the settings refuse organization mode without an M2M client
+        raise EntitlementUnavailable(detail="organization mode needs KINDE_M2M_CLIENT_ID")
     return OrganizationEntitlements(
-        _management_api(),
-        feature_code=FEATURE_KEY,
+        api,
+        feature_code=settings.kinde_feature_code,
         cache_seconds=settings.entitlement_cache_seconds,
         missing_unlimited=settings.missing_entitlement == "unlimited",
     )
-
-
-def _management_api() -> ManagementReads:
-    raise EntitlementUnavailable(detail="organization mode needs the Management API client")

@@ -36,7 +36,7 @@ from tests.fuzz.api.harness import (
     running_stack,
     seeded,
 )
-from tests.support import clear_caches
+from tests.support import organization_mode
 
 schemathesis.serializer.alias("application/jwt", "text/plain")
 SCHEMA = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.json")
@@ -91,8 +91,7 @@ def test_operation(label: str, mode: GenerationMode, env: Any, aws: None, kinde:
     operation = OPERATIONS[label]
     path = operation.path
     if path.startswith(ORG_USAGE_PREFIX):  # served only when Kinde bills organizations
-        env.setenv("BILLING_CUSTOMER", "organization")
-        clear_caches()
+        organization_mode(env)
     with running_stack(kinde) as stack:
         tokens = {**stack.tokens, "usage-key:x-api-key": "", "none": ""}
 

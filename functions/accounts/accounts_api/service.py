@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -23,13 +23,15 @@ from planguard.auth import Principal
 from planguard.entitlements import Entitlement, KindeAccountApi, get_account_api
 from planguard.errors import EntitlementUnavailable
 from planguard.limit_rule import shown_limit
-from planguard.organizations import Member, OrganizationEntitlements, get_organization_entitlements, member
 from planguard.parallel_reads import join, start
 from planguard.settings import FEATURE_KEY, get_settings
 from planguard.usage_counter import Counter, UsageCounter
 
 from accounts_api.cold_overlap import Prefetched
 from accounts_api.idempotency import IdempotencyTable, request_data
+
+if TYPE_CHECKING:  # organization mode's module is imported when a deployment serves organizations
+    from planguard.organizations import Member, OrganizationEntitlements
 
 logger = Logger()
 metrics = Metrics()
@@ -99,6 +101,8 @@ class AccountsService:
         names no organization that may be a customer."""
         if self.organizations is None:
             return Acting(Customer(principal.user_id, principal.token))
+        from planguard.organizations import member  # noqa: PLC0415 - organization mode only
+
         found = member(
             principal.user_id, principal.token, principal.claims, deadline, source=self.organizations
         )
@@ -277,5 +281,9 @@ def service() -> AccountsService:
     settings = get_settings()
     table = settings.idempotency_table_name
     idempotency = IdempotencyTable(table, settings.dynamodb_endpoint_url) if table else None
-    organizations = get_organization_entitlements() if settings.organizations else None
+    organizations = None
+    if settings.organizations:
+        from planguard.organizations import get_organization_entitlements  # noqa: PLC0415
+
+        organizations = get_organization_entitlements()
     return AccountsService(get_repository(), get_account_api(), idempotency, organizations)

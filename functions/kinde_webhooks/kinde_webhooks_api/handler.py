@@ -37,16 +37,31 @@ LOGGED_HEADER_LENGTH = 256
 
 
 def user_deleted(data: dict[str, Any]) -> dict[str, Any]:
-    """Every tracked account, guard, counter and hold of the user goes."""
+    """Every tracked account, guard, counter and hold of the user goes (in either mode: a user's
+    items stay unused, not gone, in a deployment switched to organizations)."""
     user = data.get("user")
     user_id = user.get("id") if isinstance(user, dict) else None
     if not is_kinde_id(user_id):
         raise BadRequest("user.deleted must carry data.user.id, a Kinde user id.")
-    removed = get_repository().delete_user(user_id)
+    removed = get_repository("user").delete_user(user_id)
     return {"user_id": user_id, "accounts_removed": removed}
 
 
-HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"user.deleted": user_deleted}
+def organization_deleted(data: dict[str, Any]) -> dict[str, Any]:
+    """Every tracked account, guard, counter and hold of the organization goes, as a user's do
+    on ``user.deleted`` (in either mode)."""
+    organization = data.get("organization")
+    code = organization.get("code") if isinstance(organization, dict) else None
+    if not is_kinde_id(code):  # organization codes follow the same rule
+        raise BadRequest("organization.deleted must carry data.organization.code, a Kinde organization code.")
+    removed = get_repository("organization").delete_user(code)
+    return {"org_code": code, "accounts_removed": removed}
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "user.deleted": user_deleted,
+    "organization.deleted": organization_deleted,
+}
 
 
 def received() -> Response[Any]:

@@ -64,7 +64,7 @@ def check_plan_selection(event: Any) -> dict[str, Any]:
             "plan selection cannot be judged: failing closed", extra={"fields": {"error": str(error)}}
         )
         raise
-    hold = decision.hold.to_json() if decision.hold else None
+    hold = decision.hold.to_json(settings.billing_customer) if decision.hold else None
     result = {**decision.to_json(), "hold": hold}
     usage = result["usage"]
     logger.info(

@@ -29,8 +29,9 @@ from planguard.errors import (
 from planguard.ids import is_kinde_id
 from planguard.json_logs import json_logger
 from planguard.settings import get_settings
+from planguard.usage_counter import ID_FIELD
 
-from usage_count_api.routes import ID_FIELD, ROUTES
+from usage_count_api.routes import ROUTES
 
 NO_STORE = {"Cache-Control": "no-store"}
 BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."

@@ -14,14 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from planguard.settings import BillingCustomer, get_settings
-from planguard.usage_counter import get_usage_counter
+from planguard.usage_counter import ID_FIELD, get_usage_counter
 
 from usage_count_api.access import Method, UsageAuth, authorize, authorize_key, has_credentials
 from usage_count_api.hold_request import parse_hold_request
 from usage_count_api.usage_key import lookup_pending, prepare_lookup, usage_api_keys
-
-# The path parameter, and the answer's field, that names each kind of customer.
-ID_FIELD: dict[BillingCustomer, str] = {"user": "kindeId", "organization": "orgCode"}
 
 Route = Callable[[str, BillingCustomer, dict[str, Any], dict[str, Any]], dict[str, Any]]
 """``route(id, kind, event, log fields) -> answer``; the fields go to the request's log line."""
@@ -72,7 +69,7 @@ def hold(
         customer_id, request.limit, request.plan, get_settings().hold_seconds
     )
     fields.update(count=result.count, held=result.held, limit=request.limit, plan=request.plan)
-    return result.to_json(ID_FIELD[kind])
+    return result.to_json(kind)
 
 
 ROUTES: dict[str, tuple[Route, BillingCustomer]] = {

@@ -99,6 +99,10 @@ class CounterConditionFailed(Exception):
         self.counter = counter
 
 
+# How the usage routes' answers name whose count they give: the workflow checks it is the id it sent.
+ID_FIELD: dict[BillingCustomer, str] = {"user": "kindeId", "organization": "orgCode"}
+
+
 @dataclass(frozen=True)
 class HoldResult:
     """What placing a downgrade hold answered: ONE conditional write on the usage counter.
@@ -117,10 +121,10 @@ class HoldResult:
     limit: int | None
     hold_until: str | None
 
-    def to_json(self, id_field: str = "kindeId") -> dict[str, Any]:
-        """The hold route's answer; ``id_field`` names the id (``orgCode`` for an organization)."""
+    def to_json(self, kind: BillingCustomer = "user") -> dict[str, Any]:
+        """The hold route's answer, naming the id under its kind's field (``ID_FIELD``)."""
         return {
-            id_field: self.kinde_id,
+            ID_FIELD[kind]: self.kinde_id,
             "count": self.count,
             "held": self.held,
             "limit": self.limit,

@@ -20,7 +20,7 @@ from planguard.errors import BadRequest
 from planguard.request_parsing import header
 from planguard.settings import FEATURE_KEY
 
-from accounts_api.cold_overlap import Prefetched, authenticate_prefetching
+from accounts_api.cold_overlap import Prefetched, authenticate_minting, authenticate_prefetching
 from accounts_api.service import NewAccount, service
 
 logger = Logger()
@@ -41,7 +41,7 @@ def _caller() -> tuple[Principal, Prefetched, float | None]:
     user's), and when the invocation ends."""
     deadline = invocation_deadline(app)
     if service().organizations is not None:
-        return authenticate(app.current_event), None, deadline
+        return authenticate_minting(app.current_event.headers, deadline), None, deadline
     principal, entitlement = authenticate_prefetching(
         app.current_event.headers, service().kinde, FEATURE_KEY, deadline
     )

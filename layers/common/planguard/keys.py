@@ -13,7 +13,7 @@ is one Query away.
 from __future__ import annotations
 
 import hashlib
-import re
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -22,12 +22,22 @@ from planguard.settings import FEATURE_KEY
 
 ACCOUNT_PREFIX = "ACCOUNT#"
 USAGE_SK = f"USAGE#{FEATURE_KEY}"
-_NORMALISE = re.compile(r"[\s\-]+")
+# Removed before comparing: invisible format characters (Cf: zero-width space, soft hyphen, bidi
+# marks) and every dash (Pd: U+2011 non-breaking hyphen, en dash...) or minus sign.
+_DROPPED_CATEGORIES = frozenset({"Cf", "Pd"})
+_MINUS = "\u2212"
 
 
 def normalise_account_number(number: str) -> str:
-    """Trimmed, case-folded, spaces and hyphens removed; leading zeros kept."""
-    return _NORMALISE.sub("", number.strip().casefold())
+    """The form the duplicate guard compares: NFKC (fullwidth digits are digits), case-folded, with
+    whitespace, dashes and format characters removed; leading zeros kept. Two numbers a person
+    reads as the same must not pass as two accounts."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", number).casefold())
+    return "".join(
+        char
+        for char in folded
+        if not char.isspace() and char != _MINUS and unicodedata.category(char) not in _DROPPED_CATEGORIES
+    )
 
 
 def user_pk(user_id: str) -> str:

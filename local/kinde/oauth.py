@@ -249,9 +249,8 @@ class OAuth:
             if grant is None and refresh_token and token_hash in self.spent:
                 self._revoke(self.spent[token_hash])
                 self._saved()
-                raise OAuthError(
-                    "invalid_grant", "This refresh token was already used; every token of its sign-in is revoked."
-                )
+                reused = "This refresh token was already used; every token of its sign-in is revoked."
+                raise OAuthError("invalid_grant", reused)
             if grant is not None:
                 self.spent[token_hash] = grant.family
                 while len(self.spent) > MAX_REFRESH_TOKENS:
@@ -296,7 +295,8 @@ class OAuth:
 
     def to_state(self) -> dict[str, Any]:
         with self._lock:
+            live = self.refresh_tokens.items()
             return {
-                "refreshTokens": {h: {"user": g.user, "family": g.family} for h, g in self.refresh_tokens.items()},
+                "refreshTokens": {h: {"user": g.user, "family": g.family} for h, g in live},
                 "spentRefreshTokens": dict(self.spent),
             }

@@ -83,6 +83,10 @@ def code_of(location: str) -> str:
     return parse_qs(urlsplit(location).query)["code"][0]
 
 
+def refresh(kinde: KindeStandIn, refresh_token: str) -> requests.Response:
+    return token(kinde, grant_type="refresh_token", refresh_token=refresh_token)
+
+
 def token(kinde: KindeStandIn, **form: str) -> requests.Response:
     """The SDK's token request: form-encoded, cross-origin from the dashboard."""
     return requests.post(
@@ -221,7 +225,7 @@ def test_refresh_tokens_rotate_and_survive_a_restart(standin: KindeStandIn, tmp_
         assert third.status_code == 200 and third.json()["expires_in"] == 3600
         assert second.json()["refresh_token"] not in (tmp_path / "kinde.json").read_text()  # kept hashed
         # A spent token is refused (last: presenting it revokes its family, the reuse test's subject).
-        assert token(again, grant_type="refresh_token", refresh_token=first["refresh_token"]).status_code == 400
+        assert refresh(again, first["refresh_token"]).status_code == 400
     finally:
         again.stop()
 
@@ -252,8 +256,8 @@ def test_the_family_is_remembered_across_a_restart(standin: KindeStandIn, tmp_pa
         copy.deepcopy(DEFAULT_PLAN_LIMITS), state_file=tmp_path / "kinde.json", dashboard_urls=[DASHBOARD]
     ).start()
     try:
-        assert token(again, grant_type="refresh_token", refresh_token=first["refresh_token"]).status_code == 400
-        assert token(again, grant_type="refresh_token", refresh_token=second["refresh_token"]).status_code == 400
+        assert refresh(again, first["refresh_token"]).status_code == 400
+        assert refresh(again, second["refresh_token"]).status_code == 400
     finally:
         again.stop()
 
@@ -264,7 +268,7 @@ def test_a_replayed_code_revokes_the_tokens_rotated_since(standin: KindeStandIn)
     first = redeem(standin, code, verifier).json()
     rotated = token(standin, grant_type="refresh_token", refresh_token=first["refresh_token"]).json()
     assert redeem(standin, code, verifier).status_code == 400
-    assert token(standin, grant_type="refresh_token", refresh_token=rotated["refresh_token"]).status_code == 400
+    assert refresh(standin, rotated["refresh_token"]).status_code == 400
 
 
 def test_the_state_file_with_the_signing_keys_is_private(tmp_path: Path) -> None:

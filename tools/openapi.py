@@ -47,7 +47,12 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
             {
                 "name": "Idempotency-Key",
                 "in": "header",
-                "description": "A retry with the same key and body answers the first result.",
+                "description": (
+                    "A retry with the same key and body within 24 h answers the first answer, even if"
+                    " the account was deleted since (as Stripe does: nothing is created again). The"
+                    " same key with another body is 422 IDEMPOTENCY_KEY_REUSED; while the first"
+                    " request still runs, 409 IDEMPOTENCY_IN_PROGRESS."
+                ),
                 "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
             }
         ],

@@ -453,6 +453,21 @@ def test_request_still_running_is_409(accounts: AccountsClient, monkeypatch: pyt
     assert get_repository().usage_count(USER) == 1
 
 
+def test_a_replay_after_the_account_was_deleted_answers_the_first_answer(accounts: AccountsClient) -> None:
+    """As Stripe does: the key names one request, whose answer stays its answer for the record's
+    24 h; the replay creates nothing again (a deleted account is not re-created, nor counted)."""
+    key = {"Idempotency-Key": "then-deleted"}
+    first = accounts.add("Electricity", "001234", headers=key)
+    assert first.status == 201
+    assert accounts.request("DELETE", "/accounts/{id}", account_id=first.body["id"]).status == 204
+    replay = accounts.add("Electricity", "001234", headers=key)
+    assert (replay.status, replay.body) == (201, first.body)
+    assert_error(accounts.request("GET", "/accounts/{id}", account_id=first.body["id"]), 404, "NOT_FOUND")
+    assert accounts.list().body["items"] == []
+    assert get_repository().usage_count(USER) == 0
+    assert accounts.add("Electricity", "001234").status == 201  # without the key: a new account
+
+
 def test_bad_idempotency_key_is_400(accounts: AccountsClient) -> None:
     assert_error(accounts.add("A", "1", headers={"Idempotency-Key": "x" * 300}), 400, "BAD_REQUEST")
 

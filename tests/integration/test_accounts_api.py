@@ -298,7 +298,7 @@ def test_invisible_and_lookalike_characters_do_not_make_a_new_number(
     """The guard compares what a person reads: NFKC, with format characters and dashes gone."""
     assert accounts.add("Electricity", "001234").status == 201
     assert_error(accounts.add("Again", variant), 409, "DUPLICATE_ACCOUNT_NUMBER")
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_a_lookalike_number_is_stored_as_entered(accounts: AccountsClient) -> None:
@@ -464,7 +464,7 @@ def test_a_replay_after_the_account_was_deleted_answers_the_first_answer(account
     assert (replay.status, replay.body) == (201, first.body)
     assert_error(accounts.request("GET", "/accounts/{id}", account_id=first.body["id"]), 404, "NOT_FOUND")
     assert accounts.list().body["items"] == []
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0
     assert accounts.add("Electricity", "001234").status == 201  # without the key: a new account
 
 

@@ -121,6 +121,13 @@ class Principal:
     token: str = field(repr=False)
     claims: Mapping[str, Any] = field(repr=False)
 
+    @property
+    def issued_at(self) -> int:
+        """The token's ``iat`` (epoch seconds, Kinde's clock); 0 when it has none, so it counts as
+        issued before anything (a deleted user's token is refused)."""
+        iat = self.claims.get("iat")
+        return int(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else 0
+
 
 class TokenVerifier:
     def __init__(

@@ -5,9 +5,12 @@
     usage counter     PK=USER#<kindeId>  SK=USAGE#tracked_accounts
                       count=<int> version=<int>
                       [holdLimit=<int> holdUntil=<epoch s> holdFrom=<epoch s> holdPlan=<str>]
+    deletion marker   PK=DELETED#<partition, e.g. USER#<kindeId>>  SK=DELETED
+                      deletedUntil=<epoch s> (the table's TTL attribute)
 
 Everything of one user shares a partition, so a user's accounts are one Query and a user's removal
-is one Query away.
+is one Query away. A deletion marker lives in a partition of its own, so a deleted user's partition
+is empty once their data is gone while the marker still refuses their tokens.
 """
 
 from __future__ import annotations
@@ -55,6 +58,12 @@ def guard_sk(normalised: str) -> str:
 
 def account_key(user_id: str, account_id: str) -> dict[str, Any]:
     return {"PK": s(user_pk(user_id)), "SK": s(account_sk(account_id))}
+
+
+def deleted_marker_key(partition: str) -> dict[str, Any]:
+    """The marker a deletion in Kinde leaves for ``partition`` (``user_pk(...)``, or an
+    organization's): beside it, never in it."""
+    return {"PK": s(f"DELETED#{partition}"), "SK": s("DELETED")}
 
 
 def counter_key(user_id: str) -> dict[str, Any]:

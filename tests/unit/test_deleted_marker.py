@@ -75,3 +75,31 @@ def test_a_later_mark_never_shortens_an_earlier_one(repo: AccountRepository) -> 
     mark_deleted(client, "AccountsTable", user_pk(GONE), deleted_at=NOW, until=NOW + 1000)
     item = client.get_item(TableName="AccountsTable", Key=deleted_marker_key(user_pk(GONE)))["Item"]
     assert item["deletedUntil"] == {"N": str(NOW + 2000)}
+
+
+class Throttled:
+    """A client whose BatchGetItem leaves every key unprocessed ``times`` times, then answers."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self.client, self.times, self.calls = client, times, 0
+
+    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls <= self.times:
+            return {"Responses": {}, "UnprocessedKeys": kwargs["RequestItems"]}
+        answer: dict[str, Any] = self.client.batch_get_item(**kwargs)
+        return answer
+
+
+def test_keys_left_unprocessed_are_read_again_a_few_times(repo: AccountRepository) -> None:
+    from planguard.errors import ServiceUnavailable
+    from planguard.usage_counter import BATCH_ATTEMPTS, UsageCounter
+
+    repo.create(GONE, "A", "1", 5)
+    once = Throttled(repo.usage.client, 1)
+    assert UsageCounter(once, "AccountsTable").shown(GONE, NOW).count == 1  # type: ignore[arg-type]
+    assert once.calls == 2
+    always = Throttled(repo.usage.client, BATCH_ATTEMPTS)
+    with pytest.raises(ServiceUnavailable):
+        UsageCounter(always, "AccountsTable").shown(GONE, NOW)  # type: ignore[arg-type]
+    assert always.calls == BATCH_ATTEMPTS

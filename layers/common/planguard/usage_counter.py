@@ -52,6 +52,8 @@ COUNTER_ITEM = 2  # the counter's update is the third item of an account's trans
 # Each attempt is one placing write, then at most one read and one extending write. Another try
 # is needed only when the stored state moved between two of them (an add, a delete, a hold ending).
 HOLD_ATTEMPTS = 4
+# A BatchGetItem may leave keys unprocessed when throttled: read those again, a few times at most.
+BATCH_ATTEMPTS = 3
 
 # The item's attribute names, as its expressions spell them.
 COUNT = {"#c": "count"}
@@ -259,7 +261,9 @@ class UsageCounter:
             }
         }
         found: list[dict[str, Any]] = []
-        for _ in range(HOLD_ATTEMPTS):
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:  # DynamoDB left keys unprocessed (throttled): a short, growing pause
+                time.sleep(0.02 * 2**attempt)
             answer = call(self._db.batch_get_item, RequestItems=request)
             found += answer.get("Responses", {}).get(self._table, [])
             request = answer.get("UnprocessedKeys") or {}

@@ -29,7 +29,7 @@ SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 FN ?= AccountsFunction
 EVENT ?= events/accounts_list.json
 
-.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy publish bench invoke token plan reconcile webhook openapi fuzz screenshots clean
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy publish bench invoke token plan reconcile release-hold webhook openapi fuzz screenshots clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -120,6 +120,9 @@ plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLA
 
 reconcile: sync  ## recount a user's accounts, repair the counter: make reconcile USER=kp_alice [TABLE=deployed]
 	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
+
+release-hold: sync  ## end one user's downgrade hold (support): make release-hold USER=kp_alice [TABLE=deployed]
+	@$(RUN) python -m local.cli release-hold $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
 
 webhook: sync  ## send a signed Kinde webhook to the local API: make webhook TYPE=user.deleted USER=kp_alice [AGE=seconds, negative: future]
 	@$(RUN) python -m local.cli webhook $(if $(TYPE),--type $(TYPE)) $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(AGE),--age=$(AGE))

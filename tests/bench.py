@@ -501,7 +501,7 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
         *COST_TABLE,
         "## Where a target is out of reach, and why",
         "",
-        "- The usage count and the plan check's direct invoke (Kinde's plan-change path) import no",
+        "- The usage count (Kinde's plan-change path) and the plan check's direct invoke import no",
         "  pydantic, no Powertools, no boto3, no PyJWT and no requests: a bare botocore client, stdlib",
         "  settings and a stdlib JSON logger. `import.bare_botocore_client` is the floor they can",
         "  reach; they sit 15-20 ms above it: about 10 ms of their own modules (settings, errors,",

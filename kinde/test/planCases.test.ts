@@ -1,6 +1,8 @@
 /**
  * Runs the shared plan-change case table (../../tests/fixtures/plan_cases.json, also run against
- * the Python rule) through the workflow with stubbed Kinde functions, plus workflow-only checks.
+ * the Python rule) through the workflow with stubbed Kinde functions, the shared table of bad
+ * PLAN_LIMITS values (../../tests/fixtures/plan_limits_invalid.json, also run against the Python
+ * validator), plus workflow-only checks.
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -13,6 +15,8 @@ import Workflow, {
   DEFAULT_PLAN_LIMITS,
   DENY_MESSAGE,
   denyReasons,
+  parsePlanLimits,
+  PLAN_CODE_PATTERN,
   workflowSettings,
   type PlanLimits,
   type WorkflowDeps,
@@ -54,6 +58,17 @@ const table: PlanCaseTable | undefined = existsSync(FIXTURE)
   ? (JSON.parse(readFileSync(FIXTURE, "utf8")) as PlanCaseTable)
   : undefined;
 const skipShared = table ? false : `shared case table not found at ${FIXTURE.pathname}`;
+
+interface PlanLimitsTable {
+  invalid: { name: string; planLimits: string; message: string }[];
+  planCodes: { message: string; valid: string[]; invalid: string[] };
+}
+
+const LIMITS_FIXTURE = new URL("../../tests/fixtures/plan_limits_invalid.json", import.meta.url);
+const limitsTable: PlanLimitsTable | undefined = existsSync(LIMITS_FIXTURE)
+  ? (JSON.parse(readFileSync(LIMITS_FIXTURE, "utf8")) as PlanLimitsTable)
+  : undefined;
+const skipLimits = limitsTable ? false : `shared PLAN_LIMITS table not found at ${LIMITS_FIXTURE.pathname}`;
 
 const USAGE_API_URL = "https://api.example.test/api/users/accounts/count/";
 const USAGE_API_KEY = "test-key";
@@ -212,27 +227,51 @@ describe("workflow configuration", () => {
     }
   });
 
-  const invalidPlanLimits: [string, string][] = [
-    ["not JSON", "{free: 3}"],
-    ["an array", "[]"],
-    ["an empty object", "{}"],
-    ["a plan without the feature", '{"free":{},"pro":{"tracked_accounts":5}}'],
-    ["a plan that is not an object", '{"free":3,"pro":{"tracked_accounts":5}}'],
-    ["a negative limit", '{"free":{"tracked_accounts":-1},"pro":{"tracked_accounts":5}}'],
-    ["a fractional limit", '{"free":{"tracked_accounts":2.5},"pro":{"tracked_accounts":5}}'],
-    ["a string limit", '{"free":{"tracked_accounts":"3"},"pro":{"tracked_accounts":5}}'],
-    ["a blank plan code", '{" ":{"tracked_accounts":3},"pro":{"tracked_accounts":5}}'],
-  ];
-  for (const [label, raw] of invalidPlanLimits) {
-    it(`an invalid PLAN_LIMITS (${label}) throws before reading usage`, async () => {
-      const { deps, fetchCalls, denyCalls } = harness({ ...defaultEnv, PLAN_LIMITS: raw }, () =>
+  // The shared table of bad PLAN_LIMITS values (also run against the backend's validator).
+  const invalid = limitsTable?.invalid ?? [];
+  const codes = limitsTable?.planCodes ?? { message: "", valid: [], invalid: [] };
+  for (const entry of invalid) {
+    it(`an invalid PLAN_LIMITS (${entry.name}) throws before reading usage`, { skip: skipLimits }, async () => {
+      const { deps, fetchCalls, denyCalls } = harness({ ...defaultEnv, PLAN_LIMITS: entry.planLimits }, () =>
         Promise.resolve({ kindeId: "kp_a", count: 0 }),
       );
-      await assert.rejects(checkPlanSelection(downgradeEvent, deps), /Invalid PLAN_LIMITS/);
+      await assert.rejects(checkPlanSelection(downgradeEvent, deps), (error: Error) => {
+        assert.match(error.message, /^Invalid PLAN_LIMITS: /);
+        assert.ok(error.message.includes(entry.message), `${error.message} lacks ${entry.message}`);
+        return true;
+      });
       assert.equal(fetchCalls.length, 0);
       assert.equal(denyCalls.length, 0);
     });
   }
+
+  it("every valid plan code of the shared table is accepted", { skip: skipLimits }, () => {
+    assert.ok(codes.valid.length > 0);
+    for (const code of codes.valid) {
+      const limits = parsePlanLimits(JSON.stringify({ [code]: { tracked_accounts: 3 } }));
+      assert.deepEqual([...limits], [[code, 3]], code);
+    }
+  });
+
+  it("every invalid plan code of the shared table is refused", { skip: skipLimits }, () => {
+    assert.ok(codes.invalid.length > 0);
+    for (const code of codes.invalid) {
+      const raw = JSON.stringify({ [code]: { tracked_accounts: 3 }, pro: { tracked_accounts: 5 } });
+      assert.throws(
+        () => parsePlanLimits(raw),
+        (error: Error) => error.message.includes(codes.message),
+        JSON.stringify(code),
+      );
+    }
+  });
+
+  it('"pro plan" is not a plan code (the hold route would refuse it)', () => {
+    assert.throws(
+      () => parsePlanLimits('{"pro plan":{"tracked_accounts":5}}'),
+      /Invalid PLAN_LIMITS: plan codes must be non-empty strings/,
+    );
+    assert.ok(!PLAN_CODE_PATTERN.test("pro plan"));
+  });
 
   it("a plan code inherited from Object.prototype is not a known plan", async () => {
     const { deps } = harness(defaultEnv, () => Promise.resolve({ kindeId: "kp_a", count: 0 }));

@@ -1,6 +1,6 @@
 """Kinde's OAuth 2.0 side of the browser sign-in: the authorization code flow with PKCE (S256).
 
-What Kinde's SPA SDK needs and checks (KINDE.md): a code for a registered redirect URI (compared
+What Kinde's SPA SDK needs and checks (docs/KINDE.md): a code for a registered redirect URI (compared
 without a trailing slash) and an untouched ``state``; a token answer with an ``id_token`` that has
 ``sub`` and a ``refresh_token``; ``expires_in`` well above 10 s (its refresh timer fires 10 s early).
 Codes are single-use and short-lived; a replayed code also revokes the refresh token it gave.

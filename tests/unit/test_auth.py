@@ -1,4 +1,4 @@
-"""JWT matrix (KINDE.md "Access tokens"): only a valid RS256 user token from the issuer passes."""
+"""JWT matrix (docs/KINDE.md "Access tokens"): only a valid RS256 user token from the issuer passes."""
 
 from __future__ import annotations
 

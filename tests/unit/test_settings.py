@@ -67,21 +67,4 @@ def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
         Settings.from_env(env)
 
 
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        ("not json", "not valid JSON"),
-        ("[]", "non-empty object"),
-        ("{}", "non-empty object"),
-        ('{"free": 3}', '"tracked_accounts" key'),
-        ('{"free": {}}', '"tracked_accounts" key'),
-        ('{"free": {"tracked_accounts": -1}}', "whole number >= 0 or null"),
-        ('{"free": {"tracked_accounts": 2.5}}', "whole number >= 0 or null"),
-        ('{"free": {"tracked_accounts": "3"}}', "whole number >= 0 or null"),
-        ('{"free": {"tracked_accounts": true}}', "whole number >= 0 or null"),
-        ('{"": {"tracked_accounts": 1}}', "non-empty strings"),
-    ],
-)
-def test_plan_limits_validation(raw: str, message: str) -> None:
-    with pytest.raises(ConfigurationError, match=message):
-        parse_plan_limits(raw)
+# Bad PLAN_LIMITS values: the shared table, tests/unit/test_plan_limits_table.py.

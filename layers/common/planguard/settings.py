@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from planguard.ids import PLAN_CODE_RULE, is_plan_code
+
 FEATURE_KEY = "tracked_accounts"
 
 # The one place the plan table lives. The template's PlanLimits parameter and the
@@ -33,7 +35,7 @@ class ConfigurationError(RuntimeError):
 
 
 def parse_plan_limits(raw: str | Mapping[str, Any]) -> PlanLimits:
-    """Validate ``PLAN_LIMITS``: ``{plan: {feature: int >= 0 | null}}``, every plan has the feature."""
+    """Validate ``PLAN_LIMITS``: ``{plan code: {feature: int >= 0 | null}}``, every plan has the feature."""
     try:
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
     except json.JSONDecodeError as exc:
@@ -44,8 +46,11 @@ def parse_plan_limits(raw: str | Mapping[str, Any]) -> PlanLimits:
         )
     limits: PlanLimits = {}
     for plan, features in data.items():
-        if not isinstance(plan, str) or not plan.strip():
-            raise ConfigurationError("PLAN_LIMITS plan codes must be non-empty strings")
+        if not is_plan_code(plan):
+            # The hold route refuses any other code, so every downgrade to it would fail closed.
+            raise ConfigurationError(
+                f"PLAN_LIMITS plan codes must be non-empty strings of {PLAN_CODE_RULE}, got {plan!r}"
+            )
         if not isinstance(features, dict) or FEATURE_KEY not in features:
             raise ConfigurationError(f'PLAN_LIMITS["{plan}"] must be an object with a "{FEATURE_KEY}" key')
         parsed: dict[str, int | None] = {}

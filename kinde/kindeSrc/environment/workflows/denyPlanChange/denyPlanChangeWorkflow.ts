@@ -106,12 +106,21 @@ const allow = (usage: PlanSelectionOutcome["usage"] = null): PlanSelectionOutcom
 // Own keys only: a plan code such as "constructor" or "__proto__" must not look like a known plan.
 const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
 
+/**
+ * What a plan code is: the backend's rule (layers/common/planguard/ids.py PLAN_CODE_PATTERN), which
+ * its hold route also applies to `plan`. A code outside it would be refused by the hold, so every
+ * downgrade to that plan would fail closed: PLAN_LIMITS refuses it instead.
+ */
+export const PLAN_CODE_PATTERN = /^[A-Za-z0-9_.:\-]{1,128}$/;
+export const PLAN_CODE_RULE = "1-128 letters, digits, '_', '.', ':' or '-'";
+
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
- * Validate PLAN_LIMITS like the backend does: a non-empty object of plans, each with the
- * tracked_accounts feature, every limit a whole number >= 0 or null (unlimited).
+ * Validate PLAN_LIMITS like the backend does: a non-empty object of plans (codes matching
+ * PLAN_CODE_PATTERN), each with the tracked_accounts feature, every limit a whole number >= 0 or
+ * null (unlimited).
  * Unset or blank means the defaults. Returns plan code -> tracked_accounts limit.
  */
 export function parsePlanLimits(raw: string | null | undefined): Map<string, number | null> {
@@ -128,8 +137,10 @@ export function parsePlanLimits(raw: string | null | undefined): Map<string, num
   }
   const limits = new Map<string, number | null>();
   for (const [plan, features] of Object.entries(data)) {
-    if (plan.trim() === "") {
-      throw new Error("Invalid PLAN_LIMITS: plan codes must be non-empty strings.");
+    if (!PLAN_CODE_PATTERN.test(plan)) {
+      throw new Error(
+        `Invalid PLAN_LIMITS: plan codes must be non-empty strings of ${PLAN_CODE_RULE}, got ${JSON.stringify(plan)}.`,
+      );
     }
     if (!isPlainObject(features) || !hasOwn(features, FEATURE_KEY)) {
       throw new Error(`Invalid PLAN_LIMITS: "${plan}" must be an object with a "${FEATURE_KEY}" key.`);

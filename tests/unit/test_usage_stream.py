@@ -169,3 +169,38 @@ def test_retries_are_bounded_as_the_mapping_says(
         p.poll()
     assert len(calls) == retries + 1  # the first delivery and its retries, then it moves on
     assert p.poll() is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "on"), [("", False), ("0", False), ("false", False), ("1", True), ("true", True), ("TRUE", True)]
+)
+def test_report_usage_is_a_switch(monkeypatch: pytest.MonkeyPatch, raw: str, on: bool) -> None:
+    from local.config import LocalConfig
+
+    monkeypatch.setenv("REPORT_USAGE", raw)
+    config = LocalConfig.from_env()
+    assert config.report_usage is on
+    assert config.template_parameters == {"ReportUsageToKinde": "true" if on else "false"}
+    assert load_template().deployed("UsageReportFunction", config.template_parameters) is on
+
+
+def test_report_usage_refuses_anything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    from local.config import LocalConfig, StartupError
+
+    monkeypatch.setenv("REPORT_USAGE", "yes please")
+    with pytest.raises(StartupError, match="REPORT_USAGE must be true, false, 1 or 0"):
+        LocalConfig.from_env()
+
+
+@pytest.mark.parametrize(
+    ("event", "function"),
+    [
+        ("usage_report_stream.json", "UsageReportFunction"),
+        ("usage_report_resend.json", "UsageReportFunction"),
+    ],
+)
+def test_make_invoke_knows_the_usage_events(event: str, function: str) -> None:
+    from local.commands.invoke import function_for_event
+    from tests.support import load_event
+
+    assert function_for_event(load_template(), load_event(event)) == function

@@ -68,6 +68,12 @@ test: sync kinde/node_modules/.package-lock.json tests/browser/node_modules/.pac
 unit: sync  ## Python unit tests only
 	@$(RUN) pytest -q tests/unit
 
+integration: sync kinde/node_modules/.package-lock.json tests/node/node_modules/.package-lock.json  ## Python integration tests only (local servers on 127.0.0.1)
+	@$(RUN) pytest -q tests/integration
+
+node-test: kinde/node_modules/.package-lock.json  ## the Kinde workflow's own tests (node)
+	@cd kinde && npm test --silent
+
 # Where the functions' and the layer's packages are found: pytest's pythonpath in pyproject.toml.
 PACKAGE_PATHS = $$($(RUN) python -c 'import tomllib; print(":".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["pytest"]["ini_options"]["pythonpath"]))')
 

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 from planguard.settings import ConfigurationError, PlanLimits, parse_plan_limits
 
+from local import ROOT
 from local.dynamodb import LOCAL_AWS_ENV
 from local.kinde.oauth import DEFAULT_TOKEN_SECONDS
-from local.template import ROOT, TEMPLATE_PATH, Template, TemplateError
+from local.template import TEMPLATE_PATH, Template, TemplateError
 
 DEV_USER = "kp_alice"
 PLAN_CHECK_FUNCTION = "PlanCheckFunction"

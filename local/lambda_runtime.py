@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from local import ROOT
 
 
 @dataclass
@@ -142,7 +142,7 @@ def sandbox(paths: list[str]) -> int:
     # Lambda's path: the function's code, then its layers, then the runtime (not this repository).
     sys.path[:] = [
         *paths,
-        *(p for p in sys.path if p not in ("", ROOT) and not p.startswith(f"{ROOT}/layers")),
+        *(p for p in sys.path if p not in ("", str(ROOT)) and not p.startswith(f"{ROOT}/layers")),
     ]
     module_name, _, attribute = os.environ["_HANDLER"].rpartition(".")
     try:

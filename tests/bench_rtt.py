@@ -39,7 +39,7 @@ DEPTH_BUDGETS = {
     "cold.list": 2,
     "cold.usage": 2,
     "cold.get": 2,
-    "cold.add": 3,
+    "cold.add": 2,
     "cold.rename": 3,
     "cold.renumber": 3,
     "cold.delete": 3,

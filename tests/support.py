@@ -35,16 +35,18 @@ def load_event(name: str) -> dict[str, Any]:
 def clear_caches() -> None:
     """Settings and clients are per container; tests start each one fresh. Each target is named
     (no lookup that skips what is gone): a cache that moves must fail here, not go stale."""
-    from planguard import accounts_store, auth, entitlements, settings, webhook_deliveries
+    from kinde_webhooks_api import deliveries
+    from planguard import accounts_store, auth, entitlements, settings, usage_counter
 
     settings.get_settings.cache_clear()
     auth.get_verifier.cache_clear()
     entitlements.get_account_api.cache_clear()
     accounts_store.get_repository.cache_clear()
-    webhook_deliveries.get_deliveries.cache_clear()
-    accounts_handler = sys.modules.get("accounts_api.handler")  # its service holds the clients above
-    if accounts_handler is not None:
-        accounts_handler.service.cache_clear()
+    usage_counter.get_usage_counter.cache_clear()
+    deliveries.get_deliveries.cache_clear()
+    accounts_service = sys.modules.get("accounts_api.service")  # its service holds the clients above
+    if accounts_service is not None:
+        accounts_service.service.cache_clear()
 
 
 @dataclass

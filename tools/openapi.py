@@ -19,10 +19,10 @@ import importlib.util
 import json
 import sys
 import tomllib
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from local import ROOT
+
 OUTPUT = ROOT / "docs" / "openapi.json"
 
 # The resolver functions' operations: what Powertools cannot see in the handlers' signatures.
@@ -262,8 +262,7 @@ def _resolver_paths(handler_modules: list[str]) -> dict[str, Any]:
 
 def _code_paths() -> tuple[list[str], dict[str, str]]:
     """Put the layer and every function's code on sys.path; {function: handler module}."""
-    sys.path[:0] = [str(ROOT)]
-    from local.template import load_template  # noqa: PLC0415 - after ROOT is on sys.path
+    from local.template import load_template  # noqa: PLC0415 - the template's reader, for this tool only
 
     template = load_template()
     modules: dict[str, str] = {}

@@ -246,7 +246,7 @@ class Run:
 
     def reconcile(self) -> str:
         try:
-            assert self.repository.reconcile(self.user) == (len(self.ids), len(self.ids))
+            assert self.repository.usage.reconcile(self.user) == (len(self.ids), len(self.ids))
         except ServiceUnavailable:
             return "503"
         return "ok"

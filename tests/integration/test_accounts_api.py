@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from planguard.accounts_store import get_repository
+from planguard.usage_counter import get_usage_counter
 
 from local.kinde import Fault, KindeStandIn
 from tests.support import OTHER_USER, USER, AccountsClient
@@ -41,7 +41,7 @@ def test_seed_scenario_pro_plan_five_then_refused_then_delete_frees_a_slot(accou
     assert error["usage"] == {"used": 5, "limit": 5}
     assert accounts.request("DELETE", "/accounts/{id}", account_id=created[0].body["id"]).status == 204
     assert accounts.add("Gas", "009").status == 201
-    assert get_repository().usage_count(USER) == 5
+    assert get_usage_counter().usage_count(USER) == 5
 
 
 # -- happy paths --------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_get_patch_delete(accounts: AccountsClient) -> None:
     assert (deleted.status, deleted.body) == (204, None)
     assert_error(accounts.request("GET", "/accounts/{id}", account_id=account["id"]), 404, "NOT_FOUND")
     assert_error(accounts.request("DELETE", "/accounts/{id}", account_id=account["id"]), 404, "NOT_FOUND")
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_usage_route(accounts: AccountsClient) -> None:
@@ -215,7 +215,7 @@ def test_no_entitlement_is_403_by_default(accounts: AccountsClient, kinde: Kinde
     kinde.plan_limits["basic"] = {"other_feature": 1}
     kinde.set_plan(USER, "basic")
     assert_error(accounts.add("A", "1"), 403, "NO_ENTITLEMENT")
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0
     assert accounts.request("GET", "/usage").body["tracked_accounts"]["limit"] == 0
 
 
@@ -261,7 +261,7 @@ def test_unknown_route_is_404_with_the_error_body(accounts: AccountsClient) -> N
 def test_duplicate_account_number_is_409(accounts: AccountsClient, variant: str) -> None:
     assert accounts.add("Electricity", "001234").status == 201
     assert_error(accounts.add("Again", variant), 409, "DUPLICATE_ACCOUNT_NUMBER")
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_case_folded_numbers_collide_but_leading_zeros_count(accounts: AccountsClient) -> None:
@@ -314,7 +314,7 @@ def test_invalid_create_is_422_with_fields(accounts: AccountsClient, body: Any, 
     error = assert_error(accounts.request("POST", "/accounts", body=body), 422, "VALIDATION_ERROR")
     assert [f["field"] for f in error["fields"]] == fields, error
     assert all(f["message"] for f in error["fields"])
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0
 
 
 def test_name_of_200_characters_is_fine(accounts: AccountsClient) -> None:
@@ -344,7 +344,7 @@ def test_idempotent_retry_returns_the_first_response(accounts: AccountsClient) -
     again = accounts.add("Electricity", "001234", headers=key)
     assert (first.status, again.status) == (201, 201)
     assert again.body == first.body
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
     assert len(accounts.list().body["items"]) == 1
 
 
@@ -352,7 +352,7 @@ def test_same_key_different_body_is_422(accounts: AccountsClient) -> None:
     key = {"Idempotency-Key": "retry-2"}
     assert accounts.add("Electricity", "001234", headers=key).status == 201
     assert_error(accounts.add("Gas", "999", headers=key), 422, "IDEMPOTENCY_KEY_REUSED")
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_keys_are_scoped_to_the_user(accounts: AccountsClient, kinde: KindeStandIn) -> None:
@@ -371,23 +371,23 @@ def test_failed_request_is_not_remembered(accounts: AccountsClient, kinde: Kinde
 
 
 def test_request_still_running_is_409(accounts: AccountsClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from accounts_api import handler
+    from accounts_api.service import service
 
     key = {"Idempotency-Key": "in-flight"}
     inner: list[Any] = []
-    original_add = handler.service()._add
+    original_add = service()._add
 
     def add_while_a_retry_arrives(*args: Any, **kwargs: Any) -> Any:
         if not inner:
             inner.append(accounts.add("Electricity", "001234", headers=key))
         return original_add(*args, **kwargs)
 
-    monkeypatch.setattr(handler.service(), "_add", add_while_a_retry_arrives)
+    monkeypatch.setattr(service(), "_add", add_while_a_retry_arrives)
     assert accounts.add("Electricity", "001234", headers=key).status == 201
     assert len(inner) == 1, "the patched add never ran"
     error = assert_error(inner[0], 409, "IDEMPOTENCY_IN_PROGRESS")
     assert error["message"]
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_bad_idempotency_key_is_400(accounts: AccountsClient) -> None:
@@ -414,7 +414,7 @@ def test_kinde_down_add_is_503_and_reads_keep_working(accounts: AccountsClient, 
     renamed = accounts.request("PATCH", "/accounts/{id}", account_id=account["id"], body={"name": "Power"})
     assert renamed.status == 200
     assert accounts.request("DELETE", "/accounts/{id}", account_id=account["id"]).status == 204
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0
 
 
 # -- observability --------------------------------------------------------------------------------
@@ -456,7 +456,7 @@ def test_logs_and_metrics(
 def test_a_bug_is_a_500_error_body_without_a_trace(
     accounts: AccountsClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from accounts_api import handler
+    from accounts_api.service import service
 
     calls: list[tuple[Any, ...]] = []
 
@@ -464,7 +464,7 @@ def test_a_bug_is_a_500_error_body_without_a_trace(
         calls.append(args)
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(handler.service().repository, "get", broken)
+    monkeypatch.setattr(service().repository, "get", broken)
     result = accounts.request("GET", "/accounts/{id}", account_id="01JD3W5V6Q2XKQY7M5R8T9C0AB")
     assert len(calls) == 1
     error = assert_error(result, 500, "INTERNAL_ERROR")
@@ -489,4 +489,4 @@ def test_idempotency_store_down_is_503_and_creates_nothing(
     boto3.client("dynamodb").delete_table(TableName="IdempotencyTable")
     error = assert_error(accounts.add("A", "1", headers={"Idempotency-Key": "k"}), 503, "SERVICE_UNAVAILABLE")
     assert error["message"]
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import requests
-from planguard.accounts_store import get_repository
 from planguard.entitlements import get_account_api
+from planguard.usage_counter import get_usage_counter
 
 from local.kinde import KindeStandIn
 from local.lambda_runtime import LocalContext, plan_selection_event
@@ -104,7 +104,7 @@ class Flow:
         return answer
 
     def hold(self) -> tuple[int | None, int | None, float | None]:
-        counter = get_repository().counter(USER)
+        counter = get_usage_counter().counter(USER)
         return counter.hold_limit, counter.hold_from, counter.hold_ends_at
 
 
@@ -122,7 +122,7 @@ def flow(env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn) -> Iterator[Fl
     kinde.set_plan(USER, "pro")
     with api_over_http() as api:
         running = Flow(api, kinde, kinde.mint(USER))
-        get_repository().clock = running.ours
+        get_usage_counter().clock = running.ours
         get_account_api().clock = running.container
         yield running
 
@@ -198,7 +198,7 @@ def test_a_later_higher_selection_keeps_the_hold_and_moves_its_end(
     env.setenv("PLAN_LIMITS", json.dumps(BASIC_LIMITS))
     clear_caches()
     flow.kinde.plan_limits = json.loads(json.dumps(BASIC_LIMITS))
-    get_repository().clock = flow.ours
+    get_usage_counter().clock = flow.ours
     get_account_api().clock = flow.container
     fill(flow, 3)
     first = flow.select("free", applyAfter=3600)

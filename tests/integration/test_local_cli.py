@@ -106,5 +106,5 @@ def test_reconcile_a_deployed_table_with_aws_credentials(
     )
     assert main(["reconcile", "--user", "kp_drift", "--table", "AccountsTable"]) == 0
     assert "counter was 9, 2 accounts stored: repaired (now 2)" in capsys.readouterr().out
-    assert repository.usage_count("kp_drift") == 2
+    assert repository.usage.usage_count("kp_drift") == 2
     assert not list(tmp_path.iterdir())  # the local stack's files were not touched

@@ -11,6 +11,7 @@ import boto3
 import jwt
 import pytest
 from planguard.accounts_store import get_repository
+from planguard.usage_counter import get_usage_counter
 
 from local.kinde import KindeStandIn, webhook_claims
 from tests.support import USER, clear_caches, deliver_webhook, seed, sign_webhook, webhook_refusals
@@ -27,7 +28,7 @@ def user_deleted(kinde: KindeStandIn, user: str = USER, **claims: Any) -> str:
 
 
 def accounts_of(user: str = USER) -> int:
-    return get_repository().usage_count(user)
+    return get_usage_counter().usage_count(user)
 
 
 def delivery_record(event_id: str) -> dict[str, Any] | None:
@@ -227,7 +228,7 @@ def test_access_tokens_keep_their_own_rules(kinde: KindeStandIn, env: pytest.Mon
 def deliver_racing(token: str, webhook_id: str, barrier: Any, results: Any) -> None:
     """In another process (another Lambda container): deliver once both have checked for the
     event's record and found none, and report the status and whether this one's mark won."""
-    from planguard.webhook_deliveries import WebhookDeliveries
+    from kinde_webhooks_api.deliveries import WebhookDeliveries
 
     seen, mark = WebhookDeliveries.seen, WebhookDeliveries.mark
     marks: list[bool] = []
@@ -271,7 +272,7 @@ def test_two_concurrent_deliveries_of_one_event_act_once_and_both_answer_200(
         racer.join(timeout=10)
     assert [(status, body) for status, body, _ in answers] == [(200, {"received": True})] * 2
     assert sorted(marks[0] for _, _, marks in answers) == [False, True]  # one mark won, one lost
-    assert get_repository().usage_count(user) == 0
+    assert get_usage_counter().usage_count(user) == 0
     client = boto3.client("dynamodb", endpoint_url=endpoint)
     left = client.query(
         TableName="AccountsTable",
@@ -283,4 +284,4 @@ def test_two_concurrent_deliveries_of_one_event_act_once_and_both_answer_200(
     # Marked once, so a later replay does nothing to the returning user.
     get_repository().create(user, "Back", "R-back", limit=None)
     assert deliver_webhook(body, "msg_race_c").status == 200
-    assert get_repository().usage_count(user) == 1
+    assert get_usage_counter().usage_count(user) == 1

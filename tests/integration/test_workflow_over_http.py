@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pytest
 from planguard.accounts_store import get_repository
+from planguard.usage_counter import get_usage_counter
 
 from tests import ROOT
 from tests.support import OTHER_USER, USER, api_over_http, seed
@@ -183,21 +184,21 @@ def run_workflow(
 def test_a_held_downgrade_binds_the_backend_and_a_refused_one_is_denied(usage_api: str) -> None:
     seed(USER, 3)
     assert run_workflow(usage_api, "pro", "free") == {"allowed": True, "denied": None, "error": None}
-    assert get_repository().counter(USER).hold_limit == 3  # the hold the workflow placed
+    assert get_usage_counter().counter(USER).hold_limit == 3  # the hold the workflow placed
     seed(OTHER_USER, 4)
     denied = run_workflow(usage_api, "pro", "free", user=OTHER_USER)
     assert denied["denied"]["message"] == "You need to reduce your usage before moving to this plan:"
     assert denied["denied"]["reasons"][0] == "Your current usage is 4, but the new plan only allows up to 3."
-    assert get_repository().counter(OTHER_USER).hold_limit is None  # refused: nothing recorded
+    assert get_usage_counter().counter(OTHER_USER).hold_limit is None  # refused: nothing recorded
 
 
 def test_an_upgrade_selected_over_http_leaves_the_hold_alone(usage_api: str) -> None:
     """Kinde fires the selection before payment: the hold at 3 stays until Kinde shows the upgrade
     applied (or the hold ends)."""
     seed(USER, 2)
-    assert get_repository().place_hold(USER, 3, "free", 300).held
+    assert get_usage_counter().place_hold(USER, 3, "free", 300).held
     assert run_workflow(usage_api, "free", "pro")["allowed"] is True
-    assert get_repository().counter(USER).hold_limit == 3
+    assert get_usage_counter().counter(USER).hold_limit == 3
 
 
 def test_a_later_selection_over_http_only_lowers_and_extends(usage_api: str) -> None:
@@ -206,14 +207,14 @@ def test_a_later_selection_over_http_only_lowers_and_extends(usage_api: str) -> 
     seed(USER, 3)
     repository = get_repository()
     assert run_workflow(usage_api, "pro", "free")["allowed"] is True
-    first = repository.counter(USER)
+    first = repository.usage.counter(USER)
     assert first.hold_ends_at is not None
-    repository.clock = lambda: first.hold_ends_at - 100  # type: ignore[operator]  # 260 s on
+    repository.usage.clock = lambda: first.hold_ends_at - 100  # type: ignore[operator]  # 260 s on
     limits = {**TABLE["defaultPlanLimits"], "basic": {"tracked_accounts": 4}}
     with_basic = {"USAGE_API_URL": usage_api, "USAGE_API_KEY": KEY, "PLAN_LIMITS": json.dumps(limits)}
     change = {"userId": USER, "currentPlan": "pro", "requestedPlan": "basic", "env": with_basic}
     assert run_changes([change])[0]["allowed"] is True
-    second = repository.counter(USER)
+    second = repository.usage.counter(USER)
     assert (second.hold_limit, second.hold_from) == (3, first.hold_from)
     assert second.hold_ends_at and first.hold_ends_at and second.hold_ends_at > first.hold_ends_at
 
@@ -222,4 +223,4 @@ def test_a_wrong_key_makes_the_downgrade_fail_closed(usage_api: str) -> None:
     seed(USER, 1)
     result = run_workflow(usage_api, "pro", "free", key="wrong")
     assert result["error"] and "Cannot check the user limits" in result["error"]
-    assert get_repository().counter(USER).hold_limit is None
+    assert get_usage_counter().counter(USER).hold_limit is None

@@ -16,7 +16,7 @@ import urllib3
 from cryptography.hazmat.primitives import serialization
 from planguard.auth import TokenVerifier
 from planguard.errors import Unauthorized
-from planguard.headers import bearer_token
+from planguard.request_parsing import bearer_token
 
 from local.kinde import SigningKey, new_rsa_key
 from local.kinde.keys import KeyRing

@@ -14,14 +14,12 @@ from planguard.accounts_store import AccountRepository
 from planguard.entitlements import Entitlement
 from planguard.errors import LimitReached
 from planguard.keys import counter_key
-from planguard.limits import (
+from planguard.limit_rule import (
     CLOCK_SKEW_SECONDS,
-    HOLD_NAMES,
     Binding,
     Replacement,
     binding,
     fits,
-    hold_condition,
     hold_fits,
     hold_step,
     refusal,
@@ -30,7 +28,7 @@ from planguard.limits import (
     replacement,
     shown_limit,
 )
-from planguard.usage_counter import Counter, CounterConditionFailed
+from planguard.usage_counter import HOLD_NAMES, Counter, CounterConditionFailed, hold_condition
 
 UNLIMITED = None
 
@@ -168,8 +166,8 @@ def test_the_placing_condition_decides_as_the_rule(
 
 def test_an_expired_hold_is_no_hold_to_the_placing_condition(repo: AccountRepository) -> None:
     put_counter("kp_row", 2, hold=1, hold_until=time.time() - 1)
-    assert hold_step(repo.counter("kp_row"), 3) == "place"
-    assert repo.place_hold("kp_row", 3, "free", 300).limit == 3
+    assert hold_step(repo.usage.counter("kp_row"), 3) == "place"
+    assert repo.usage.place_hold("kp_row", 3, "free", 300).limit == 3
 
 
 T0 = 1_800_000_000  # when the hold was placed (epoch seconds)
@@ -232,13 +230,13 @@ def test_the_add_condition_decides_as_the_rule(repo: AccountRepository, row: Add
 def test_an_expired_hold_binds_nothing(repo: AccountRepository) -> None:
     put_counter("kp_row", 3, hold=1, hold_until=time.time() - 1)
     repo.create("kp_row", "A", "1", 5)
-    assert repo.counter("kp_row") == Counter(4)
+    assert repo.usage.counter("kp_row") == Counter(4)
 
 
 def test_why_a_zero_limit_never_writes(repo: AccountRepository) -> None:
     """The condition alone would let a new user's first add through (no counter, nothing to fail)."""
     repo.create("kp_new", "A", "1", 0)
-    assert repo.usage_count("kp_new") == 1
+    assert repo.usage.usage_count("kp_new") == 1
 
 
 @pytest.mark.parametrize(("count", "limit", "held"), HOLDS)
@@ -246,6 +244,6 @@ def test_the_hold_condition_decides_as_the_rule(
     repo: AccountRepository, count: int | None, limit: int, held: bool
 ) -> None:
     put_counter("kp_row", count)
-    result = repo.place_hold("kp_row", limit, "small", 300)
+    result = repo.usage.place_hold("kp_row", limit, "small", 300)
     assert (result.held, result.count) == (held, count or 0)
-    assert repo.counter("kp_row").hold_limit == (limit if held else None)
+    assert repo.usage.counter("kp_row").hold_limit == (limit if held else None)

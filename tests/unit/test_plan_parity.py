@@ -11,8 +11,9 @@ import re
 from typing import Any
 
 import pytest
-from planguard.plan_rule import HoldResult, PlanCheckError, check_plan_change
+from planguard.plan_rule import PlanCheckError, check_plan_change
 from planguard.settings import DEFAULT_PLAN_LIMITS, FEATURE_KEY
+from planguard.usage_counter import HoldResult
 
 from local.template import load_template
 from tests import ROOT

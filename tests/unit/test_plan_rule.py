@@ -10,7 +10,6 @@ import pytest
 from planguard.errors import ServiceUnavailable
 from planguard.plan_rule import (
     DENY_MESSAGE,
-    HoldResult,
     PlanCheckError,
     PlanDecision,
     check_plan_change,
@@ -21,6 +20,7 @@ from planguard.settings import (
     PlanLimits,
     Settings,
 )
+from planguard.usage_counter import HoldResult
 
 LIMITS: PlanLimits = {
     "free": {"tracked_accounts": 3},

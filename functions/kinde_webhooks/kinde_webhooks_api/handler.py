@@ -23,12 +23,12 @@ from planguard.accounts_store import get_repository
 from planguard.api import build_resolver, raw_body
 from planguard.auth import get_verifier
 from planguard.errors import BadRequest
-from planguard.headers import header
 from planguard.ids import is_kinde_id
-from planguard.webhook_deliveries import WINDOW_SECONDS, get_deliveries
-from planguard.webhook_token import verify_webhook
+from planguard.request_parsing import header
 
+from kinde_webhooks_api.deliveries import WINDOW_SECONDS, get_deliveries
 from kinde_webhooks_api.events import WebhookEvent
+from kinde_webhooks_api.webhook_token import verify_webhook
 
 logger = Logger()
 app = build_resolver()

@@ -13,12 +13,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from planguard.accounts_store import get_repository
 from planguard.api import authenticate, build_resolver, invocation_deadline
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest, ValidationFailed
 from planguard.plan_rule import PlanDecision, check_plan_change
 from planguard.settings import get_settings
+from planguard.usage_counter import get_usage_counter
 
 logger = Logger()
 app = build_resolver()
@@ -28,7 +28,7 @@ FEATURE_NOUN = ("tracked account", "tracked accounts")
 
 def _read_usage(user_id: str) -> int:
     """Resolved per call: the repository is built on first use."""
-    return get_repository().usage_count(user_id)
+    return get_usage_counter().usage_count(user_id)
 
 
 def hint(decision: PlanDecision, requested_plan: str) -> str | None:

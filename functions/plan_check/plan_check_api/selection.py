@@ -1,5 +1,8 @@
 """Kinde's ``user:plan_selection`` event in, the downgrade rule's decision out (the workflow's part).
 
+In production Kinde runs the workflow in ``kinde/`` (it calls the usage-count routes); this runs the
+same rule for ``sam local invoke`` and the local Kinde stand-in's plan changes.
+
 It decides by placing the downgrade hold (``AccountRepository.place_hold``, a conditional write
 that binds later adds to the requested limit and only ever lowers an active hold), so no add can
 slip in between the check and Kinde applying the change, nor after a selection Kinde applies late
@@ -11,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from planguard.accounts_store import get_repository
 from planguard.json_logs import json_logger
-from planguard.plan_rule import HoldResult, check_plan_change
+from planguard.plan_rule import check_plan_change
 from planguard.settings import FEATURE_KEY, get_settings
+from planguard.usage_counter import HoldResult, get_usage_counter
 
 # Kinde's plan-change path: no Powertools, no HTTP stack on it.
 logger = json_logger("planguard.plan_check")
@@ -22,7 +25,7 @@ logger = json_logger("planguard.plan_check")
 
 def _place_hold(user_id: str, limit: int | None, plan: str) -> HoldResult:
     """Resolved per call (the repository is built on first use); lasts ``Settings.hold_seconds``."""
-    return get_repository().place_hold(user_id, limit, plan, get_settings().hold_seconds)
+    return get_usage_counter().place_hold(user_id, limit, plan, get_settings().hold_seconds)
 
 
 def _field(parent: Any, *path: str) -> str | None:

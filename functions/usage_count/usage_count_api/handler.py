@@ -15,7 +15,6 @@ import json
 import time
 from typing import Any
 
-from planguard.accounts_store import get_repository
 from planguard.errors import (
     JSON_HEADERS,
     ApiError,
@@ -25,11 +24,8 @@ from planguard.errors import (
 )
 from planguard.ids import is_kinde_id
 from planguard.json_logs import json_logger
-from planguard.settings import get_settings
 
-from usage_count_api.access import authorize, authorize_key, has_credentials
-from usage_count_api.hold_request import parse_hold_request
-from usage_count_api.usage_key import lookup_pending, prepare_lookup, usage_api_keys
+from usage_count_api.routes import ROUTES
 
 NO_STORE = {"Cache-Control": "no-store"}
 BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."
@@ -45,46 +41,6 @@ def _ok(body: dict[str, Any]) -> dict[str, Any]:
         "headers": {**JSON_HEADERS, **NO_STORE},
         "body": json.dumps(body, separators=(",", ":")),
     }
-
-
-def count(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """One GetItem; 0 for a user who never added an account.
-
-    When the key must first be read from SSM (a cold container), the count is read alongside it,
-    and answered only once the key matched: a refused caller gets the 401, never the count.
-    """
-    headers = event.get("headers") or {}
-    mode = get_settings().usage_auth
-    if mode == "none" or not lookup_pending() or not has_credentials(headers):
-        fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_keys=usage_api_keys)
-        fields["count"] = get_repository().usage_count(kinde_id)
-        return {"kindeId": kinde_id, "count": fields["count"]}
-    from planguard.together import join, start  # noqa: PLC0415 - threads only on a cold lookup
-
-    prepare_lookup()
-    read = start(get_repository().usage_count, kinde_id)
-    try:
-        fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_keys=usage_api_keys)
-    finally:
-        join([read])  # a refusal is raised after the read ended, its answer dropped
-    fields["count"] = read.result()
-    return {"kindeId": kinde_id, "count": fields["count"]}
-
-
-def hold(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """ONE conditional write: bind the user's adds to ``limit`` while Kinde applies a downgrade,
-    only if they are within it now. Answered 200 either way (Kinde's fetch sees bodies only)."""
-    fields["auth"] = authorize_key(event.get("headers") or {}, usage_api_keys)
-    request = parse_hold_request(event)
-    result = get_repository().place_hold(kinde_id, request.limit, request.plan, get_settings().hold_seconds)
-    fields.update(count=result.count, held=result.held, limit=request.limit, plan=request.plan)
-    return result.to_json()
-
-
-ROUTES = {
-    "GET /api/users/accounts/count/{kindeId}": count,
-    "POST /api/users/accounts/count/{kindeId}/hold": hold,
-}
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -14,9 +14,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from planguard.errors import BadRequest
-from planguard.headers import is_json, media_type
 from planguard.ids import PLAN_CODE_RULE, is_plan_code
-from planguard.request_body import body_bytes
+from planguard.request_parsing import body_bytes, is_json, media_type
 
 MAX_LIMIT = 1_000_000
 _LIMIT = re.compile(r"[0-9]{1,7}")  # ASCII only: str.isdigit() also takes "²"
@@ -26,7 +25,7 @@ BAD_PLAN = f"'plan' must be {PLAN_CODE_RULE}."
 
 @dataclass(frozen=True)
 class HoldRequest:
-    limit: int | None  # None: the requested plan is unlimited, which releases any hold
+    limit: int | None  # None: an unlimited plan; nothing is written, the active hold is answered
     plan: str | None
 
 

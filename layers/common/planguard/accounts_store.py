@@ -3,7 +3,8 @@
 Create and delete are each one ``TransactWriteItems`` (account, number guard and counter move
 together, the limit and any downgrade hold are one condition on the counter), so concurrent
 requests can never push the count past a limit or leave it different from the number of accounts.
-The store is also the user's usage counter (``UsageCounter``): every account write moves it.
+Every account write moves the user's usage counter (``planguard.usage_counter``), which the store
+uses, not is: its part in a transaction comes from there.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -22,7 +25,6 @@ from planguard.dynamodb import (
     TryAgain,
     call,
     cancellation_codes,
-    dynamodb_client,
     s,
     transact,
     transient_or_fault,
@@ -34,15 +36,16 @@ from planguard.keys import (
     USAGE_SK,
     account_key,
     accounts_query,
-    counter_key,
     guard_sk,
     iso,
     normalise_account_number,
     user_pk,
     user_query,
 )
-from planguard.settings import get_settings
-from planguard.usage_counter import COUNTER_ITEM, UsageCounter
+from planguard.usage_counter import COUNTER_ITEM, UsageCounter, get_usage_counter
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["Account", "AccountRepository", "Cursor", "Page", "get_repository"]
 
@@ -64,8 +67,20 @@ def _now() -> str:
     return iso(datetime.now(UTC))
 
 
-class AccountRepository(UsageCounter):
-    """A user's accounts, their number guards and (inherited) their usage counter."""
+class AccountRepository:
+    """A user's accounts and their number guards; ``usage``: the usage counter their writes move
+    (``clock`` is its clock when the store makes its own)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        clock: Callable[[], float] = time.time,
+        usage: UsageCounter | None = None,
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self.usage = usage or UsageCounter(client, table_name, clock)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, user_id: str, account_id: str) -> Account:
@@ -114,13 +129,13 @@ class AccountRepository(UsageCounter):
                     [
                         {"Put": put},
                         self._put_guard(pk, normalised, account_id),
-                        self._increment(user_id, limit),
+                        self.usage.increment(user_id, limit),
                     ],
                 )
             except ClientError as error:
                 codes = cancellation_codes(error)
                 if codes[COUNTER_ITEM : COUNTER_ITEM + 1] == _CONDITION_FAILED:
-                    raise self._refused_add(error, user_id) from None
+                    raise self.usage.refused_add(error, user_id) from None
                 if codes[1:2] == _CONDITION_FAILED:
                     raise DuplicateAccountNumber() from None
                 transient_or_fault(error, codes)
@@ -221,19 +236,11 @@ class AccountRepository(UsageCounter):
                     call(
                         self._db.delete_item, TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]}
                     )
-            try:
-                call(
-                    self._db.delete_item,
-                    TableName=self._table,
-                    Key=counter_key(user_id),
-                    ConditionExpression="attribute_not_exists(#c) OR #c = :zero",
-                    ExpressionAttributeNames={"#c": "count"},
-                    ExpressionAttributeValues={":zero": {"N": "0"}},
-                )
+            if self.usage.delete_if_zero(user_id):
                 return removed
-            except ClientError:  # an add landed meanwhile, or the counter drifted: recount, go again
-                logger.warning("counter of %s not zero after removing its accounts", user_id)
-                self.reconcile(user_id)
+            # an add landed meanwhile, or the counter drifted: recount, go again
+            logger.warning("counter of %s not zero after removing its accounts", user_id)
+            self.usage.reconcile(user_id)
         raise ServiceUnavailable()
 
     # -- internals ---------------------------------------------------------------------------
@@ -253,7 +260,7 @@ class AccountRepository(UsageCounter):
                 [
                     {"Delete": delete},
                     self._delete_guard(user_pk(user_id), key, account_id),
-                    self._decrement(user_id),
+                    self.usage.decrement(user_id),
                 ],
             )
         except ClientError as error:
@@ -298,6 +305,6 @@ class AccountRepository(UsageCounter):
 
 @functools.cache
 def get_repository() -> AccountRepository:
-    """One store per container: the client and its connection pool are reused warm."""
-    settings = get_settings()
-    return AccountRepository(dynamodb_client(settings.dynamodb_endpoint_url), settings.table_name)
+    """One store per container, over the container's one usage counter (and its client)."""
+    usage = get_usage_counter()
+    return AccountRepository(usage.client, usage.table_name, usage=usage)

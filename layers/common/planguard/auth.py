@@ -4,7 +4,7 @@ Access tokens: RS256 only, exact issuer, audience when configured, exp/nbf with 
 signing key by ``kid`` from a JWKS that is cached across warm invocations and refetched once for
 an unknown kid. Machine-to-machine tokens and tokens without a user ``sub`` are refused. Every
 failure is the same ``Unauthorized``: the reason is logged, never returned. Webhook bodies have
-rules of their own (``planguard.webhook_token``) over the same keys.
+rules of their own (``kinde_webhooks_api.webhook_token``) over the same keys.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import urllib3
 from jwt.types import Options
 
 from planguard.errors import Unauthorized
-from planguard.headers import bearer_token
-from planguard.http_pool import http_pool
+from planguard.kinde_http import http_pool
+from planguard.request_parsing import bearer_token
 from planguard.settings import get_settings
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,10 @@
-"""One bounded GET against Kinde's Account API, and reading its JSON answer.
+"""How Plan Guard calls Kinde over HTTP: the container's one connection pool, one bounded GET against
+Kinde's Account API, and reading its JSON answer.
+
+The pool serves every call to Kinde (the JWKS and the Account API). Both live on the issuer's host,
+so a warm container reuses one kept-alive connection (one TLS handshake per container, not per
+request). ``maxsize`` lets a cold start fetch the JWKS and an entitlement at the same time without a
+connection being thrown away. No retries or redirects of its own: the callers own both.
 
 Why not urllib3's ``Retry``: it honours ``Retry-After`` only on some statuses, ignores
 ``RateLimit-Reset``, may sleep for hours and knows nothing of the Lambda's remaining time. The
@@ -7,6 +13,7 @@ loop here is bounded on every axis: attempts, each wait, and the time the invoca
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -29,6 +36,12 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Kinde refusing the caller's own token: the token is no good, a retry cannot help.
 TOKEN_REFUSED_STATUSES = frozenset({401, 403})
 DEFAULT_REMAINING_SECONDS = 30.0  # outside Lambda (scripts, tests): no deadline to respect
+MAX_CONNECTIONS_PER_HOST = 4
+
+
+@functools.cache
+def http_pool() -> urllib3.PoolManager:
+    return urllib3.PoolManager(maxsize=MAX_CONNECTIONS_PER_HOST, retries=False)
 
 
 def read_json(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:

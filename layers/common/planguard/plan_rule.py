@@ -1,4 +1,6 @@
-"""The downgrade rule: pure Python, no AWS, the same decisions as the seed workflow.
+"""The downgrade rule: pure Python, no AWS, the same decisions as the workflow in ``kinde/`` (which
+runs it in production); PlanCheckFunction runs this one for ``sam local invoke``, the stand-in and
+``GET /plan-check``.
 
 The rule learns the user's usage in one of two ways, given by the caller:
 
@@ -21,9 +23,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planguard.settings import FEATURE_KEY, PlanLimits
+
+if TYPE_CHECKING:  # the answer of the usage counter's hold; the rule itself stays free of AWS
+    from planguard.usage_counter import HoldResult
 
 logger = logging.getLogger(__name__)
 
@@ -34,38 +39,10 @@ class PlanCheckError(ValueError):
     """The event cannot be decided; the caller must fail closed (Kinde: throw)."""
 
 
-@dataclass(frozen=True)
-class HoldResult:
-    """What placing a downgrade hold answered: ONE conditional write on the usage counter.
-
-    ``held`` is true when the stored state has an active hold at or below the requested limit:
-    this one (``limit`` is the requested one), or a lower one already there (``limit`` is that
-    one's, and it lasts at least until ``hold_until``, ISO-8601 UTC); false when the user has more
-    accounts than the requested limit (nothing recorded, ``count`` is the stored count that failed
-    the condition). An unlimited request writes nothing: ``held`` with the active hold's limit, or
-    ``limit=None`` when there is none.
-    """
-
-    kinde_id: str
-    count: int
-    held: bool
-    limit: int | None
-    hold_until: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kindeId": self.kinde_id,
-            "count": self.count,
-            "held": self.held,
-            "limit": self.limit,
-            "holdUntil": self.hold_until,
-        }
-
-
-ReadUsage = Callable[[str], int]
+type ReadUsage = Callable[[str], int]
 """``read_usage(user_id)`` -> the user's count."""
 
-PlaceHold = Callable[[str, int | None, str], HoldResult]
+type PlaceHold = Callable[[str, int | None, str], HoldResult]
 """``place_hold(user_id, requested limit or None for unlimited, requested plan code)``."""
 
 

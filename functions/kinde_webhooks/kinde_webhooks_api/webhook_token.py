@@ -18,11 +18,11 @@ from typing import Any
 
 import jwt
 from jwt.utils import base64url_decode
-
 from planguard.auth import TokenVerifier
 from planguard.errors import BadRequest, Unauthorized
 
-logger = logging.getLogger(__name__)
+# Under "planguard": the resolver copies its JSON log format onto the layer's loggers (planguard.api).
+logger = logging.getLogger("planguard.webhook_token")
 
 ALGORITHM = "RS256"
 

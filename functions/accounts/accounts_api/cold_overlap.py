@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from planguard.auth import Principal, get_verifier, unverified_subject
 from planguard.entitlements import Entitlement, KindeAccountApi
 from planguard.errors import EntitlementUnavailable, Unauthorized
-from planguard.headers import bearer_token
-from planguard.together import join, start
+from planguard.parallel_reads import join, start
+from planguard.request_parsing import bearer_token
 
 logger = logging.getLogger(__name__)
 

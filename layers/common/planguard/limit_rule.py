@@ -4,10 +4,11 @@ Two limits bind an add: the entitlement's (the plan Kinde reports; ``None`` is u
 active downgrade hold's. An add fits while the count is below both, so the smaller binds. A hold
 is placed only while the user is within it, and a later hold only lowers an active one (a plan
 selection may be paid late or never, so it must never widen a limit); only Kinde applying a plan
-after the hold was placed replaces it early. The rule is written here twice, side by side: in
-Python, to explain a refusal, show ``/usage`` and read a refused write, and as the DynamoDB
-conditions that enforce it inside the writes themselves (where a missing count is 0 and an expired
-hold is no hold). ``tests/unit/test_limits.py`` checks that both say the same. No AWS imports.
+after the hold was placed replaces it early. The rule is written twice: here in Python, to explain
+a refusal, show ``/usage`` and read a refused write; and as the DynamoDB conditions that enforce it
+inside the writes themselves, with the counter item (``planguard.usage_counter``: a missing count
+is 0 and an expired hold is no hold). ``tests/unit/test_limits.py`` checks that both say the same.
+No AWS imports.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from planguard.errors import ApiError, LimitReached, NoEntitlement
 
-# The counter item's attributes the conditions read (their home is the counter item, planguard.keys).
-CONDITION_NAMES = {"#c": "count", "#hl": "holdLimit", "#hu": "holdUntil"}
-HOLD_NAMES = {**CONDITION_NAMES, "#hf": "holdFrom", "#hp": "holdPlan"}
 # Kinde's clock and ours may differ: a plan applied within this margin after a hold was placed may
 # have been applied before it, so it never ends the hold early.
 CLOCK_SKEW_SECONDS = 60
@@ -150,39 +148,3 @@ def shown_limit(entitlement: int | None, source: str, hold: int | None) -> tuple
     is strictly smaller (on a tie the user's plan is the better name for it)."""
     bound = binding(entitlement, hold)
     return bound.limit, (source if bound.by_entitlement else "hold")
-
-
-# -- the same rule as DynamoDB evaluates it on the counter item --------------------------------------
-def add_condition(limit: int | None, now: int) -> tuple[str, dict[str, Any]]:
-    """The add's condition and its values: ``fits(limit)`` and ``fits(active hold)``, in one, so a
-    hold binds every add, unlimited ones included. ``now``: epoch seconds, for the hold's expiry."""
-    within_hold = "(attribute_not_exists(#hl) OR #hu <= :now OR #c < #hl)"
-    values: dict[str, Any] = {":now": {"N": str(now)}}
-    if limit is None:
-        return within_hold, values
-    values[":limit"] = {"N": str(limit)}
-    return f"(attribute_not_exists(#c) OR #c < :limit) AND {within_hold}", values
-
-
-def hold_condition(limit: int, now: int) -> tuple[str, dict[str, Any]]:
-    """The placing write's condition: ``hold_step(...) == "place"``, i.e. ``hold_fits(limit)`` and
-    ``lowers(active hold, limit)``."""
-    return (
-        "(attribute_not_exists(#c) OR #c <= :limit)"
-        " AND (attribute_not_exists(#hl) OR #hu <= :now OR #hl >= :limit)",
-        {":limit": {"N": str(limit)}, ":now": {"N": str(now)}},
-    )
-
-
-def extend_condition(limit: int, now: int, until: int) -> tuple[str, dict[str, Any]]:
-    """The extending write's condition: an active hold at or below ``limit`` that ends before ``until``."""
-    return (
-        "#hl <= :limit AND #hu > :now AND #hu < :until",
-        {":limit": {"N": str(limit)}, ":now": {"N": str(now)}, ":until": {"N": str(until)}},
-    )
-
-
-def replace_condition(hold_from: int) -> tuple[str, dict[str, Any]]:
-    """The replacing write's condition: still the hold that the refused add saw (a hold placed or
-    replaced meanwhile is newer news, and stays)."""
-    return "#hf = :from", {":from": {"N": str(hold_from)}}

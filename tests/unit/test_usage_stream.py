@@ -45,7 +45,7 @@ def make_changes(repo: AccountRepository) -> None:
     with pytest.raises(CounterConditionFailed):
         repo.create(USER, "Refused", "FR76 3000 6000 0112 3456 7890 189", limit=2)
     repo.update(USER, first.id, "Old savings", None)
-    repo.place_hold(USER, 3, "free", 300)
+    repo.usage.place_hold(USER, 3, "free", 300)
     repo.delete(USER, first.id)
     repo.delete_user(USER)
 

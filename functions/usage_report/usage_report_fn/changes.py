@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from planguard.keys import USAGE_SK, CustomerKind, customer_of
+from planguard.usage_counter import Counter
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,7 @@ class Report:
 
 
 def _count(image: Mapping[str, Any] | None) -> int:
-    if not image or "count" not in image:
-        return 0
-    return int(image["count"]["N"])
+    return Counter.from_item(dict(image or {}), 0).count
 
 
 def counter_change(record: Mapping[str, Any]) -> CounterChange | None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from planguard.dynamodb import call, s
 from planguard.errors import EntitlementUnavailable
 from planguard.keys import USAGE_SK, counters_scan, customer_of
+from planguard.usage_counter import COUNT, Counter
 
 from usage_report_fn.changes import Customer
 from usage_report_fn.reporter import Outcome, Sent, UsageReporter
@@ -71,7 +72,12 @@ class Resender:
 
     def run(self, deadline: float | None, start_after: dict[str, Any] | None = None) -> ResendResult:
         result = ResendResult()
-        params: dict[str, Any] = {**counters_scan(self._table), "Limit": PAGE_SIZE}
+        params: dict[str, Any] = {
+            **counters_scan(self._table),
+            "ProjectionExpression": "PK, #c",
+            "ExpressionAttributeNames": COUNT,
+            "Limit": PAGE_SIZE,
+        }
         done = start_after  # the key of the last counter handled
         in_a_row = 0
         while True:
@@ -87,9 +93,7 @@ class Resender:
                 if owner is not None:
                     customer = Customer(*owner)
                     try:
-                        outcome = self._send(
-                            customer, key, int(item.get("count", {}).get("N", "0")), deadline
-                        )
+                        outcome = self._send(customer, key, Counter.from_item(item, 0).count, deadline)
                     except EntitlementUnavailable as fault:
                         logger.warning(
                             "usage re-send failed: Kinde unavailable (%s)",
@@ -128,9 +132,9 @@ class Resender:
                 Key=key,
                 ConsistentRead=True,
                 ProjectionExpression="#c",
-                ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeNames=COUNT,
             ).get("Item")
-            now = int(item["count"]["N"]) if item and "count" in item else 0
+            now = Counter.from_item(item, 0).count
             if now == value:
                 break
             value = now

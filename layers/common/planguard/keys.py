@@ -84,12 +84,11 @@ def accounts_query(table: str, user_id: str) -> dict[str, Any]:
 
 
 def counters_scan(table: str) -> dict[str, Any]:
-    """Scan arguments for every customer's usage counter (the partition key and the count)."""
+    """Scan arguments for every customer's usage counter (the whole table is read; the filter
+    keeps the counters)."""
     return {
         "TableName": table,
         "FilterExpression": "SK = :usage",
-        "ProjectionExpression": "PK, #c",
-        "ExpressionAttributeNames": {"#c": "count"},
         "ExpressionAttributeValues": {":usage": s(USAGE_SK)},
     }
 

@@ -118,6 +118,8 @@ class LocalStack:
                     api_url=api_url,
                     dashboard_urls=[api_url, *(config.cors_origins or "").split(",")],
                     token_seconds=config.kinde_token_seconds,
+                    m2m_client_id=config.overrides["KINDE_M2M_CLIENT_ID"],
+                    m2m_client_secret=config.overrides["KINDE_M2M_CLIENT_SECRET"],
                     log=self._log,
                 )
             except OSError as exc:

@@ -11,7 +11,8 @@
 3. DynamoDB calls per request, counted at the client.
 4. Warm overhead: the count route against the bare ``GetItem`` it makes, an add against its bare
    ``TransactWriteItems``, on the same moto server in the same run.
-5. Kinde calls for 100 adds by one user within a cache window.
+5. Kinde calls for 100 adds by one user within a cache window; M2M tokens minted for 100 warm
+   Management API calls in one container (the secret read from SSM as deployed).
 6. Round trips per route, cold and warm, with every external call delayed (``tests.bench_rtt``):
    the sequential waits are counted (CI fails a route over its budget) and timed; and the
    connections 100 warm requests open per host.
@@ -47,6 +48,7 @@ RTT_SECONDS = float(os.environ.get("BENCH_RTT_MS", "100")) / 1000
 USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
 USAGE_KEY = "bench-usage-key"
 KEY_PARAM = "/plan-guard/usage-api-key"
+M2M_SECRET_PARAM = "/plan-guard/kinde-m2m-client-secret"
 
 TARGETS = {  # name: (target ratio, what it compares)
     "import.UsageCountFunction": 0.95,
@@ -424,6 +426,44 @@ def connections_for_100_warm(call: Callable[..., Any], standin: Any) -> dict[str
     return {f"connections.{host}.100_warm": opened[host] for host in ("kinde", "dynamodb")}
 
 
+def m2m_tokens_for_100_warm_calls(endpoint: str, standin: Any) -> int:
+    """Tokens the stand-in mints while one container's Management API client makes 100 calls
+    (Kinde counts every mint against a quota: the token is kept until a minute before it expires)."""
+    import boto3
+    from planguard.kinde_management import get_management_api
+    from planguard.settings import get_settings
+
+    from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+
+    boto3.client("ssm", endpoint_url=endpoint).put_parameter(
+        Name=M2M_SECRET_PARAM, Value=DEV_M2M_CLIENT_SECRET, Type="SecureString", Overwrite=True
+    )
+    m2m_env = {
+        "KINDE_M2M_CLIENT_ID": DEV_M2M_CLIENT_ID,
+        "KINDE_M2M_CLIENT_SECRET_PARAM": M2M_SECRET_PARAM,
+        "AWS_ENDPOINT_URL_SSM": endpoint,
+    }
+    os.environ.update(m2m_env)
+    get_settings.cache_clear()
+    get_management_api.cache_clear()
+    try:
+        api = get_management_api()
+        assert api is not None
+        user = "kp_bench_m2m"
+        standin.set_plan(user, "pro")
+        before = standin.management.mints
+        customer = api.user_customer_id(user, None)  # the container's first call mints
+        assert customer is not None
+        for _ in range(99):
+            assert api.customer_entitlement(customer, "tracked_accounts", None).limit == 5
+        return int(standin.management.mints - before)
+    finally:
+        for name in m2m_env:
+            os.environ.pop(name, None)
+        get_settings.cache_clear()
+        get_management_api.cache_clear()
+
+
 def _rtt_env(endpoint: str, standin: Any) -> dict[str, str]:
     return _env(
         None,
@@ -457,7 +497,7 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
             verdict = f"<= {target:.2f}x {'met' if value <= target else 'NOT met'}"
         elif name.startswith("dynamodb_calls.") and call_target is not None:
             verdict = f"<= {call_target} {'met' if value <= call_target else 'NOT met'}"
-        elif name == "kinde_calls.100_adds":
+        elif name in ("kinde_calls.100_adds", "m2m_tokens.100_warm_calls"):
             verdict = f"<= 1 {'met' if value <= 1 else 'NOT met'}"
         else:
             verdict = ""
@@ -479,6 +519,8 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
         "from the Kinde stand-in) against a fresh process making one `GetItem` with boto3, on the same",
         "moto server. `rss.*`: peak RSS of the first-answer process, in MB.",
         "`dynamodb_calls.*`: calls counted at the client for one request (add without `Idempotency-Key`).",
+        "`m2m_tokens.100_warm_calls`: M2M tokens the Kinde stand-in minted while one container's",
+        "Management API client made 100 calls (its secret read from SSM, as deployed).",
         "",
         "## Round trips per route (every external call delayed by one RTT)",
         "",
@@ -552,6 +594,8 @@ def main() -> None:
         figures.update(warm_overhead(call, client, standin))
         figures["kinde_calls.100_adds"] = kinde_calls_for_100_adds(call, standin)
         figures.update(connections_for_100_warm(call, standin))
+        figures["m2m_tokens.100_warm_calls"] = m2m_tokens_for_100_warm_calls(endpoint, standin)
+        print(f"100 warm calls in one container mint {figures['m2m_tokens.100_warm_calls']} token(s)")
         rtt_figures, rtt_calls = round_trips(
             _rtt_env(endpoint, standin),
             standin,
@@ -574,6 +618,8 @@ def main() -> None:
     over += [f"depth.{name}" for name in over_depth_budget(figures)]
     if figures["kinde_calls.100_adds"] > 1:
         over.append("kinde_calls.100_adds")
+    if figures["m2m_tokens.100_warm_calls"] > 1:
+        over.append("m2m_tokens.100_warm_calls")
     if over:
         sys.exit(f"over budget: {', '.join(over)}")
 

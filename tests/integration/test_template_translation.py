@@ -134,6 +134,13 @@ def test_the_role_is_the_basic_role_and_inline_statements_never_on_everything() 
     assert statements and all(s["Resource"] != "*" for s in statements)
     granted = {a for s in statements for a in s["Action"]}
     assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator", "sqs:SendMessage"} <= granted
+    # The M2M secret: a policy of its own on this role (the other functions' says nothing of it).
+    secret_policies = [
+        res["Properties"]
+        for res in of_type(resources, "AWS::IAM::Policy").values()
+        if {"Ref": role_name} in res["Properties"]["Roles"]
+    ]
+    assert [p["PolicyDocument"]["Statement"][0]["Action"] for p in secret_policies] == [["ssm:GetParameter"]]
 
 
 def test_with_the_option_off_nothing_of_it_is_created() -> None:

@@ -130,3 +130,17 @@ def test_the_failure_alarm_watches_the_queue() -> None:
     assert alarm["Namespace"] == "AWS/SQS"
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [QUEUE, "QueueName"]}}]
+
+
+def test_the_function_reads_the_m2m_secret_and_the_option_needs_the_client() -> None:
+    policy = RESOURCES["UsageReportM2MSecretReadPolicy"]
+    assert policy["Condition"] == CONDITION
+    assert policy["Properties"]["Roles"] == [{"Ref": f"{STREAM_FUNCTION}Role"}]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["ssm:GetParameter"]
+    assert "${KindeM2MClientSecretParameterName}" in statement["Resource"]["Fn::Sub"]
+    rule = TEMPLATE.doc["Rules"]["ReportingUsageNeedsTheM2MClient"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ReportUsageToKinde"}, "true"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "KindeM2MClientId"}, ""]}]}
+    env = TEMPLATE.functions()[STREAM_FUNCTION].environment
+    assert {"KINDE_M2M_CLIENT_ID", "KINDE_M2M_CLIENT_SECRET_PARAM", "KINDE_FEATURE_CODE"} <= set(env)

@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from planguard.dynamodb import dynamodb_client
-from planguard.settings import FEATURE_KEY, ConfigurationError, get_settings
+from planguard.settings import ConfigurationError, get_settings
 
 from usage_report_fn.batch import report_batch
 from usage_report_fn.kinde_port import get_management_api
@@ -40,7 +40,7 @@ def reporter() -> UsageReporter:
             "KINDE_M2M_CLIENT_SECRET_PARAM (KINDE_M2M_CLIENT_SECRET locally)"
         )
     settings = get_settings()
-    return UsageReporter(api, getattr(settings, "kinde_feature_code", FEATURE_KEY))
+    return UsageReporter(api, settings.kinde_feature_code)
 
 
 @functools.cache

@@ -1,8 +1,5 @@
-"""The part of Kinde's Management API this function uses, as a narrow port (tests fake it).
-
-TEMPORARY until the shared Management API client lands in the layer: then ``KindeRejected`` and
-``get_management_api`` come from ``planguard.kinde_management``.
-"""
+"""The part of Kinde's Management API this function uses, as a narrow port: the layer's client
+(``planguard.kinde_management``) is one, and the tests' fake Kinde another."""
 
 from __future__ import annotations
 
@@ -10,14 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from planguard.kinde_management import KindeRejected, get_management_api
 
-class KindeRejected(Exception):
-    """Kinde refused a Management API call with a 4xx other than 429: a retry cannot help."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"Kinde answered {status}: {message}")
-        self.status = status
-        self.message = message
+__all__ = ["AgreementLike", "KindeRejected", "ManagementApi", "OrganizationLike", "get_management_api"]
 
 
 class AgreementLike(Protocol):
@@ -41,8 +33,3 @@ class ManagementApi(Protocol):
     def meter_usage(
         self, agreement_id: str, feature_code: str, value: int, deadline: float | None
     ) -> None: ...
-
-
-def get_management_api() -> ManagementApi | None:
-    """None: no M2M client configured."""
-    return None

@@ -37,6 +37,8 @@ PASSTHROUGH = (
     "BILLING_CUSTOMER",
     "EXCLUDED_ORG_CODES",
     "ACCOUNTS_WRITE_PERMISSION",
+    "DOWNGRADE_HOLD_MAX_SECONDS",
+    "TOKEN_LIFETIME_SECONDS",
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_DEV",
     "KINDE_MANAGEMENT_URL",
@@ -87,6 +89,13 @@ class LocalConfig:
     cors_origins: str | None = None
     # The stand-in's access tokens' lifetime (its token answers' expires_in).
     kinde_token_seconds: int = DEFAULT_TOKEN_SECONDS
+    # REPORT_USAGE: the table's stream on, and its counter changes to UsageReportFunction.
+    report_usage: bool = False
+
+    @property
+    def template_parameters(self) -> dict[str, str]:
+        """The template parameters the local settings stand for (which resources exist)."""
+        return {"ReportUsageToKinde": "true" if self.report_usage else "false"}
 
     @classmethod
     def from_env(cls) -> LocalConfig:
@@ -124,7 +133,16 @@ class LocalConfig:
             running_file=local_dir / "dev.json",
             cors_origins=env.get("CORS_ALLOWED_ORIGINS"),
             kinde_token_seconds=_token_seconds(env),
+            report_usage=_switch(env, "REPORT_USAGE"),
         )
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """true/false, also 1/0 (unset: false)."""
+    raw = env.get(name, "").strip().lower() or "false"
+    if raw not in ("true", "false", "1", "0"):
+        raise StartupError(f"{name} must be true, false, 1 or 0, got {raw!r}")
+    return raw in ("true", "1")
 
 
 def _token_seconds(env: Mapping[str, str]) -> int:

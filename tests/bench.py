@@ -531,6 +531,81 @@ def m2m_tokens_for_100_warm_calls(endpoint: str, standin: Any) -> int:
         get_management_api.cache_clear()
 
 
+# Lambda arm64 at 256 MB (the template), and an HTTPS call to Kinde from AWS (an estimate: its
+# latency is not ours to measure here).
+LAMBDA_USD_PER_MS = 0.25 * 0.0000133334 / 1000
+LAMBDA_USD_PER_REQUEST = 0.20 / 1_000_000
+KINDE_CALL_MS_ESTIMATE = 150.0
+
+
+def usage_reports(standin: Any) -> dict[str, float]:
+    """UsageReportFunction on a batch of 100 count changes of one customer, in a warm container
+    (its M2M token, the customer id and the agreement known): the Kinde calls it makes (counted
+    at the connection pool: every HTTP request to the stand-in), and its time, hence its cost."""
+    import urllib3.connectionpool as pools
+
+    from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+    from local.lambda_runtime import LocalContext
+
+    sys.path.insert(0, str(ROOT / "functions" / "usage_report"))
+    from tests.usage_report_support import count_changes
+
+    m2m_env = {"KINDE_M2M_CLIENT_ID": DEV_M2M_CLIENT_ID, "KINDE_M2M_CLIENT_SECRET": DEV_M2M_CLIENT_SECRET}
+    os.environ.update(m2m_env)
+    from planguard.settings import get_settings
+
+    get_settings.cache_clear()
+    from usage_report_fn import handler
+
+    user, pk = "kp_bench_usage", "USER#kp_bench_usage"
+    standin.set_plan(user, "max")
+    requests: Counter[str] = Counter()
+    urlopen = pools.HTTPConnectionPool.urlopen
+
+    def counted(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if f":{pool.port}" in standin.url:
+            requests[f"{method} {url.split('?', maxsplit=1)[0]}"] += 1
+        return urlopen(pool, method, url, *args, **kwargs)
+
+    def batch(counts: list[int]) -> dict[str, Any]:
+        with contextlib.redirect_stdout(io.StringIO()):
+            answer: dict[str, Any] = handler.lambda_handler(
+                {"Records": count_changes(pk, counts)}, LocalContext("UsageReportFunction", 900)
+            )
+        assert answer == {"batchItemFailures": []}, answer
+        return answer
+
+    pools.HTTPConnectionPool.urlopen = counted  # type: ignore[method-assign,assignment]
+    try:
+        batch([1])  # the container's first report: token, customer id, agreement, then the report
+        cold = sum(requests.values())
+        requests.clear()
+        batch(list(range(2, 102)))
+        warm = sum(requests.values())
+        print("usage report calls, warm batch of 100: " + ", ".join(f"{k} x{v}" for k, v in requests.items()))
+    finally:
+        pools.HTTPConnectionPool.urlopen = urlopen  # type: ignore[method-assign]
+    times = []
+    for run in range(RUNS * 3):
+        started = time.perf_counter()
+        batch(list(range(200 + run * 100, 300 + run * 100)))
+        times.append((time.perf_counter() - started) * 1000)
+    batch_ms = statistics.median(times)
+    for name in m2m_env:
+        os.environ.pop(name, None)
+    get_settings.cache_clear()
+    handler.reporter.cache_clear()
+    billed_ms = batch_ms + KINDE_CALL_MS_ESTIMATE * warm
+    return {
+        "kinde_calls.usage_report_100_changes": warm,
+        "kinde_calls.usage_report_first_batch": cold,
+        "usage_report.batch_100_ms": round(batch_ms, 2),
+        "usage_report.usd_per_million_batches": round(
+            1_000_000 * (LAMBDA_USD_PER_REQUEST + LAMBDA_USD_PER_MS * billed_ms), 2
+        ),
+    }
+
+
 def _rtt_env(endpoint: str, standin: Any) -> dict[str, str]:
     return _env(
         None,
@@ -564,7 +639,12 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
             verdict = f"<= {target:.2f}x {'met' if value <= target else 'NOT met'}"
         elif name.startswith("dynamodb_calls.") and call_target is not None:
             verdict = f"<= {call_target} {'met' if value <= call_target else 'NOT met'}"
-        elif name in ("kinde_calls.100_adds", "m2m_tokens.100_warm_calls", "dynamodb_calls.org_add"):
+        elif name in (
+            "kinde_calls.100_adds",
+            "m2m_tokens.100_warm_calls",
+            "kinde_calls.usage_report_100_changes",
+            "dynamodb_calls.org_add",
+        ):
             verdict = f"<= 1 {'met' if value <= 1 else 'NOT met'}"
         elif name == "kinde_calls.org_warm_add":
             verdict = f"0 {'met' if value == 0 else 'NOT met'}"
@@ -614,6 +694,22 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
         ],
         "",
         *COST_TABLE,
+        "## Usage reports (UsageReportFunction)",
+        "",
+        "`kinde_calls.usage_report_100_changes`: Kinde calls for one batch of 100 count changes of one",
+        "customer in a warm container (its M2M token, the customer id and the agreement known): one",
+        "`meter_usage` with the newest count. `kinde_calls.usage_report_first_batch`: a container's",
+        "first report (the token, the customer id, the agreement, the report). `usage_report.batch_100_ms`:",
+        "the handler's time for that batch here, the stand-in's answer included.",
+        "`usage_report.usd_per_million_batches`: Lambda's price for a batch (256 MB arm64, $0.20 per",
+        "million requests and $0.0000133334 per GB-second), billed for the measured time plus an",
+        f"estimated {KINDE_CALL_MS_ESTIMATE:.0f} ms per call to Kinde. Not billed: the stream's reads by a",
+        "Lambda trigger (free), records the filter drops (no invocation), and Kinde's calls. A batch",
+        "holds every change of up to 5 s (`MaximumBatchingWindowInSeconds`), so a busy customer costs",
+        "one report per batch, not one per change. The daily re-send adds, per customer, one",
+        "`meter_usage` and one consistent `GetItem` (1 RRU), and its Scan reads the whole table once",
+        "(eventually consistent, 1 RRU per 8 KB).",
+        "",
         "## Where a target is out of reach, and why",
         "",
         "- The usage count (Kinde's plan-change path) and the plan check's direct invoke import no",
@@ -674,6 +770,7 @@ def main() -> None:
             f"{figures['kinde_calls.org_warm_add']} Kinde call(s)"
         )
         print(f"100 warm calls in one container mint {figures['m2m_tokens.100_warm_calls']} token(s)")
+        figures.update(usage_reports(standin))
         rtt_figures, rtt_calls = round_trips(
             _rtt_env(endpoint, standin),
             standin,
@@ -700,6 +797,8 @@ def main() -> None:
         over.append("m2m_tokens.100_warm_calls")
     if figures["dynamodb_calls.org_add"] > 1 or figures["kinde_calls.org_warm_add"] > 0:
         over.append("organization mode's warm add")
+    if figures["kinde_calls.usage_report_100_changes"] > 1:
+        over.append("kinde_calls.usage_report_100_changes")
     if over:
         sys.exit(f"over budget: {', '.join(over)}")
 

@@ -70,6 +70,10 @@ def clear_caches() -> None:
     accounts_service = sys.modules.get("accounts_api.service")  # its service holds the clients above
     if accounts_service is not None:
         accounts_service.service.cache_clear()
+    usage_report_handler = sys.modules.get("usage_report_fn.handler")  # its reporter holds the M2M client
+    if usage_report_handler is not None:
+        usage_report_handler.reporter.cache_clear()
+        usage_report_handler.resender.cache_clear()
 
 
 @dataclass

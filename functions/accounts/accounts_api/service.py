@@ -21,8 +21,8 @@ from planguard.accounts_store import Account, AccountRepository, Page, get_repos
 from planguard.add_decision import Added, Customer, EntitlementSource, Refused, Unavailable, decide_add
 from planguard.auth import Principal
 from planguard.entitlements import Entitlement, KindeAccountApi, get_account_api
-from planguard.errors import EntitlementUnavailable
-from planguard.limit_rule import shown_limit
+from planguard.errors import EntitlementUnavailable, UserDeleted
+from planguard.limit_rule import excess, shown_limit
 from planguard.parallel_reads import join, start
 from planguard.settings import FEATURE_KEY, get_settings
 from planguard.usage_counter import Counter, UsageCounter
@@ -73,8 +73,12 @@ class _ByMember:
     def usage(self) -> UsageCounter:
         return self.store.usage
 
-    def create(self, user_id: str, name: str, account_number: str, limit: int | None) -> Account:
-        return self.store.create(user_id, name, account_number, limit, created_by=self.member)
+    def create(
+        self, user_id: str, name: str, account_number: str, limit: int | None, *, issued_at: int | None = None
+    ) -> Account:
+        return self.store.create(
+            user_id, name, account_number, limit, created_by=self.member, issued_at=issued_at
+        )
 
 
 class AccountsService:
@@ -100,13 +104,13 @@ class AccountsService:
         """Whom the request acts for; 403 ``NO_ORGANIZATION`` in organization mode when the token
         names no organization that may be a customer."""
         if self.organizations is None:
-            return Acting(Customer(principal.user_id, principal.token))
+            return Acting(Customer(principal.user_id, principal.token, principal.issued_at))
         from planguard.organizations import member  # noqa: PLC0415 - organization mode only
 
         found = member(
             principal.user_id, principal.token, principal.claims, deadline, source=self.organizations
         )
-        return Acting(Customer(found.org_code, principal.token), found)
+        return Acting(Customer(found.org_code, principal.token, principal.issued_at), found)
 
     # -- reads -------------------------------------------------------------------------------
     def list(
@@ -119,7 +123,7 @@ class AccountsService:
     ) -> dict[str, Any]:
         """The page, the counter and the entitlement are independent reads: all three at once."""
         customer = self.acting(principal, deadline).customer
-        counter = start(self.repository.usage.counter, customer.id)
+        counter = start(self.repository.usage.shown, customer.id, principal.issued_at)
         entitlement = start(self._shown_entitlement, customer, deadline, prefetched)
         try:
             page: Page = self.repository.list_page(customer.id, limit, cursor)
@@ -151,7 +155,7 @@ class AccountsService:
         acting = self.acting(principal, deadline)
         entitlement = start(self._shown_entitlement, acting.customer, deadline, prefetched)
         try:
-            counter = self.repository.usage.counter(acting.customer.id)
+            counter = self.repository.usage.shown(acting.customer.id, principal.issued_at)
         finally:
             join([entitlement])
         view: dict[str, Any] = {"tracked_accounts": _usage(counter, entitlement.result())}
@@ -269,10 +273,20 @@ class AccountsService:
 
 
 def _usage(counter: Counter, entitlement: Entitlement | None) -> dict[str, Any]:
+    """What a read shows of the usage; over the limit (a plan applied after the user added more)
+    it also says how many to remove (``excess``). A user Kinde deleted sees nothing."""
+    if counter.deleted:
+        raise UserDeleted()
     if entitlement is None:
         return {"used": counter.count, "limit": None, "limitSource": "unavailable"}
     limit, source = shown_limit(entitlement.limit, entitlement.source, counter.hold_limit)
-    return {"used": counter.count, "limit": limit, "limitSource": source}
+    over = excess(counter.count, limit)
+    return {
+        "used": counter.count,
+        "limit": limit,
+        "limitSource": source,
+        **({"excess": over} if over else {}),
+    }
 
 
 @functools.cache

@@ -91,6 +91,14 @@ class Forbidden(ApiError):
     default_message = "You do not have permission to change this organization's tracked accounts."
 
 
+class UserDeleted(ApiError):
+    """Kinde deleted this user: their tokens, still valid for a while, are refused."""
+
+    status = 403
+    code = "USER_DELETED"
+    default_message = "This user was deleted. Their tokens can no longer be used."
+
+
 class NotFound(ApiError):
     status = 404
     code = "NOT_FOUND"

@@ -245,7 +245,9 @@ def test_a_pending_upgrade_never_lifts_the_hold_and_an_applied_one_replaces_it(o
     assert refused_at(org.add(ANN, 5), 5, 5)
 
 
-def test_a_selection_whose_payment_fails_holds_until_its_end(org: Org) -> None:
+def test_a_selection_whose_payment_fails_holds_until_the_maximum_then_the_plan_is_back(org: Org) -> None:
+    """As for a user: Kinde still shows pro and nothing applied, so the hold is extended past its
+    end, up to the longest a downgrade may stay pending; then the organization's plan is back."""
     for n in range(3):
         assert org.add(ANN, n).status_code == 201
     down = org.select("free", fails=True)
@@ -255,6 +257,9 @@ def test_a_selection_whose_payment_fails_holds_until_its_end(org: Org) -> None:
     counter = get_repository("organization").usage.counter(ORG)
     assert counter.hold_ends_at is not None
     org.later(counter.hold_ends_at - org.ours() + 1)  # past holdUntil: still pro at Kinde
+    assert refused_at(org.add(BOB, 3), 3, 3)  # extended, not lapsed
+    assert org.hold()[0] == 3
+    org.later(35 * 86400)  # past DOWNGRADE_HOLD_MAX_SECONDS since the hold was placed
     added = org.add(BOB, 3)
     assert added.status_code == 201, added.text
     assert org.usage(ANN)["tracked_accounts"]["limit"] == 5

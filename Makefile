@@ -121,8 +121,8 @@ plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice|ORG
 reconcile: sync  ## recount a user's (or ORG=…'s) accounts, repair the counter: make reconcile USER=kp_alice|ORG=org_acme [TABLE=deployed]
 	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(ORG),--org $(ORG)) $(if $(TABLE),--table $(TABLE))
 
-release-hold: sync  ## end one user's downgrade hold (support): make release-hold USER=kp_alice [TABLE=deployed]
-	@$(RUN) python -m local.cli release-hold $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
+release-hold: sync  ## end one user's (or ORG=…'s) downgrade hold (support): make release-hold USER=kp_alice|ORG=org_acme [TABLE=deployed]
+	@$(RUN) python -m local.cli release-hold $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(ORG),--org $(ORG)) $(if $(TABLE),--table $(TABLE))
 
 report-usage: sync  ## send every customer's current count to Kinde billing again (paged, paced), as the daily schedule does
 	@$(RUN) python -m local.cli report-usage

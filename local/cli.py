@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         (token_parser, "sign the user in to this organization (its plan with --plan)"),
         (plan_parser, "change this organization's plan (--user: the member selecting it)"),
         (reconcile_parser, "recount this organization's accounts instead of a user's"),
+        (release_parser, "end this organization's hold instead of a user's"),
         (webhook_parser, "the organization the event is about (e.g. --type organization.deleted)"),
     ):
         sub.add_argument("--org", help=help_text)

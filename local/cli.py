@@ -18,6 +18,7 @@ from local.commands.invoke import invoke
 from local.commands.kinde import plan, token, webhook
 from local.commands.reconcile import reconcile
 from local.commands.release_hold import release_hold
+from local.commands.report_usage import report_usage
 from local.config import DEV_USER, LocalConfig, StartupError
 
 
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="sign the event as this old (negative: in the future), to try stale and future events",
     )
+    commands.add_parser(
+        "report-usage", help="send every customer's current count to Kinde again (as the schedule does)"
+    ).set_defaults(run=report_usage)
     for sub, run in (
         (invoke_parser, invoke),
         (token_parser, token),

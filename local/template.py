@@ -172,6 +172,13 @@ class Template:
                 )
         return None
 
+    def deployed(self, resource: str, parameters: dict[str, Any] | None = None) -> bool:
+        """Whether CloudFormation creates ``resource`` with these parameters (over the defaults):
+        it has no ``Condition``, or its condition holds."""
+        condition = self.resources[resource].get("Condition")
+        values = {**self.parameter_defaults(), **(parameters or {})}
+        return condition is None or self._condition(condition, values)
+
     def _condition(self, name: str, values: dict[str, Any]) -> bool:
         """One of the template's ``Conditions``, over ``!Not``, ``!Equals``, ``!Join`` and ``!Ref``."""
 

@@ -36,17 +36,22 @@ def clear_caches() -> None:
     """Settings and clients are per container; tests start each one fresh. Each target is named
     (no lookup that skips what is gone): a cache that moves must fail here, not go stale."""
     from kinde_webhooks_api import deliveries
-    from planguard import accounts_store, auth, entitlements, settings, usage_counter
+    from planguard import accounts_store, auth, entitlements, kinde_management, settings, usage_counter
 
     settings.get_settings.cache_clear()
     auth.get_verifier.cache_clear()
     entitlements.get_account_api.cache_clear()
+    kinde_management.get_management_api.cache_clear()
     accounts_store.get_repository.cache_clear()
     usage_counter.get_usage_counter.cache_clear()
     deliveries.get_deliveries.cache_clear()
     accounts_service = sys.modules.get("accounts_api.service")  # its service holds the clients above
     if accounts_service is not None:
         accounts_service.service.cache_clear()
+    usage_report_handler = sys.modules.get("usage_report_fn.handler")  # its reporter holds the M2M client
+    if usage_report_handler is not None:
+        usage_report_handler.reporter.cache_clear()
+        usage_report_handler.resender.cache_clear()
 
 
 @dataclass

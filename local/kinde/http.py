@@ -2,6 +2,8 @@
 tokens, logout, the portal), and the dev endpoints. Every POST passes the origin rules first; the
 dashboard's origins get CORS answers (the SDK calls the token endpoint and the Account API).
 
+The Management API (``/api/v1/…``) and the client-credentials grant are ``management``'s.
+
 Dev endpoints (what ``make token``, ``make plan`` and ``make webhook`` call):
   POST /dev/token   {"user", "plan"?, "ttlSeconds"?}   -> {"access_token", ...}
   POST /dev/plan    {"user", "plan", "applyAfter"?, "fails"?}
@@ -9,6 +11,8 @@ Dev endpoints (what ``make token``, ``make plan`` and ``make webhook`` call):
                        seconds, or never ("fails": true, a payment that does not go through)
   POST /dev/webhook {"type", "user", "data"?, "ageSeconds"?}            -> the API's answer
                     or {"redeliver": webhookId, "newWebhookId"?: true}   (the same body again)
+  GET  /dev/meter_usage?user=… | ?org=…
+                    -> {"records": [{"agreementId", "featureCode", "value", "type", "at"}]}
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.kinde.account_api import entitlement_body, entitlements_body
 from local.kinde.faults import Fault
+from local.kinde.management import API_PREFIX, METER_USAGE_PATH
 from local.kinde.parts import Parts
 from local.kinde.site import TOKEN_PATH, Reply
 
@@ -79,6 +84,11 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             elif path.startswith(ACCOUNT_API):
                 if not self._fault(parts.faults.account_api_call()):
                     self._account_api(path, query)
+            elif path.startswith(API_PREFIX):
+                if not self._fault(parts.faults.management_api_call()):
+                    self._reply(parts.management.get(path, query, self.headers.get("Authorization")))
+            elif path == METER_USAGE_PATH:
+                self._reply(parts.management.records(query))
             elif (reply := parts.site.get(path, query)) is not None:
                 self._reply(reply)
             else:
@@ -140,8 +150,16 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             if path.startswith("/dev/"):
                 self._dev(self._json_body())
                 return
+            if path.startswith(API_PREFIX):
+                body = self._body()  # read first: a queued fault must not leave it on the connection
+                if not self._fault(parts.faults.management_api_call()):
+                    self._reply(parts.management.post(path, body, self.headers.get("Authorization")))
+                return
             form = dict(parse_qsl((self._body() or b"").decode("utf-8", "replace"), keep_blank_values=True))
-            if (reply := parts.site.post(path, form)) is not None:
+            if path == TOKEN_PATH and form.get("grant_type") == "client_credentials":
+                if not self._fault(parts.faults.m2m_token_call()):
+                    self._reply(parts.management.token(form))
+            elif (reply := parts.site.post(path, form)) is not None:
                 self._reply(reply)
             else:
                 self._error(HTTPStatus.NOT_FOUND, "Not found")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from local.kinde.account_api import PlanStore
 from local.kinde.faults import FaultQueues
 from local.kinde.keys import KeyRing
+from local.kinde.management import Management
 from local.kinde.origins import SiteRules
 from local.kinde.plan_changes import PlanChanges
 from local.kinde.site import Site
@@ -22,3 +23,4 @@ class Parts:
     faults: FaultQueues
     site: Site  # the browser's side: sign-in, tokens, logout, the portal
     rules: SiteRules  # who may write from a browser
+    management: Management  # the M2M grant and the Management API

@@ -17,6 +17,7 @@ from local.kinde.account_api import PlanLimits, PlanStore, entitlement_body, ent
 from local.kinde.faults import Fault, FaultQueues
 from local.kinde.http import handler_class
 from local.kinde.keys import KeyRing, SigningKey
+from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET, Management
 from local.kinde.oauth import DEFAULT_TOKEN_SECONDS, OAuth
 from local.kinde.origins import SiteRules, loopback_twins
 from local.kinde.parts import Parts
@@ -67,6 +68,11 @@ class KindeStandIn(BackgroundHTTPServer):
     jwks_faults = _PartAttribute[list[Fault]]("faults", "jwks")  # the JWKS endpoint's next answers
     account_api_calls = _PartAttribute[int]("faults", "account_api_calls")
     jwks_calls = _PartAttribute[int]("faults", "jwks_calls")
+    # The Management API's and the client-credentials grant's next answers, and their counters.
+    management_faults = _PartAttribute[list[Fault]]("faults", "management_api")
+    m2m_token_faults = _PartAttribute[list[Fault]]("faults", "m2m_token")
+    management_api_calls = _PartAttribute[int]("faults", "management_api_calls")
+    m2m_token_calls = _PartAttribute[int]("faults", "m2m_token_calls")
 
     def __init__(
         self,
@@ -79,10 +85,13 @@ class KindeStandIn(BackgroundHTTPServer):
         api_url: str | None = None,
         dashboard_urls: Sequence[str] = (),
         token_seconds: int = DEFAULT_TOKEN_SECONDS,
+        m2m_client_id: str = DEV_M2M_CLIENT_ID,
+        m2m_client_secret: str = DEV_M2M_CLIENT_SECRET,
         log: Callable[[str], None] = lambda _line: None,
     ) -> None:
         """``dashboard_urls``: the pages that sign in here (their origins get CORS, their ``/`` is a
         registered callback and logout URL); ``token_seconds``: the access tokens' ``expires_in``;
+        ``m2m_client_id``/``m2m_client_secret``: the one M2M application the Management API serves;
         ``log``: where a line goes for each sign-in, token grant and portal choice."""
         self.state_file = state_file
         self._lock = threading.RLock()
@@ -98,7 +107,10 @@ class KindeStandIn(BackgroundHTTPServer):
         )
         self.portal = Portal(rules, plan_changes, self._lock)
         site = Site(self.oauth, self.portal, plans, rules, log)
-        self.parts = Parts(keys, plans, plan_changes, Webhooks(keys, api_url), FaultQueues(), site, rules)
+        self.management = Management(keys, plans, m2m_client_id, m2m_client_secret, log=log)
+        self.parts = Parts(
+            keys, plans, plan_changes, Webhooks(keys, api_url), FaultQueues(), site, rules, self.management
+        )
         if not keys.keys:
             keys.rotate()
         super().__init__(host, port, handler_class(self.parts))

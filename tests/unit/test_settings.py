@@ -68,3 +68,53 @@ def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
 
 
 # Bad PLAN_LIMITS values: the shared table, tests/unit/test_plan_limits_table.py.
+
+
+def test_no_m2m_client_by_default_and_the_management_api_on_the_issuer() -> None:
+    settings = Settings.from_env({**BASE, "KINDE_M2M_CLIENT_ID": "", "KINDE_M2M_CLIENT_SECRET_PARAM": ""})
+    assert not settings.has_m2m_client
+    assert settings.management_url == "https://planguard.kinde.com"
+    assert settings.kinde_feature_code == "tracked_accounts"
+    assert settings.management_audience == "https://planguard.kinde.com/api"
+
+
+def test_an_m2m_client_with_its_secret_in_ssm_or_locally() -> None:
+    deployed = Settings.from_env(
+        {
+            **BASE,
+            "KINDE_M2M_CLIENT_ID": "abc123",
+            "KINDE_M2M_CLIENT_SECRET_PARAM": "/plan-guard/kinde-m2m-secret",
+            "KINDE_MANAGEMENT_URL": "https://planguard.kinde.com/",
+            "KINDE_FEATURE_CODE": "feat_0195",
+            "KINDE_MANAGEMENT_AUDIENCE": "https://planguard.kinde.com/api/v1",
+        }
+    )
+    assert deployed.management_audience == "https://planguard.kinde.com/api/v1"
+    assert deployed.has_m2m_client
+    assert (deployed.management_url, deployed.kinde_feature_code) == (
+        "https://planguard.kinde.com",
+        "feat_0195",
+    )
+    local = Settings.from_env(
+        {**BASE, "KINDE_M2M_CLIENT_ID": "abc123", "KINDE_M2M_CLIENT_SECRET": "s3cr3t-value"}
+    )
+    assert local.kinde_m2m_client_secret is not None
+    assert local.kinde_m2m_client_secret.get_secret_value() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(local)
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"KINDE_M2M_CLIENT_ID": "abc123"}, "KINDE_M2M_CLIENT_ID: needs KINDE_M2M_CLIENT_SECRET_PARAM"),
+        ({"KINDE_M2M_CLIENT_SECRET": "x"}, "KINDE_M2M_CLIENT_SECRET: is set but KINDE_M2M_CLIENT_ID"),
+        ({"KINDE_M2M_CLIENT_SECRET_PARAM": "/p"}, "KINDE_M2M_CLIENT_SECRET_PARAM: is set but"),
+        ({"KINDE_M2M_CLIENT_ID": "a b", "KINDE_M2M_CLIENT_SECRET": "x"}, "KINDE_M2M_CLIENT_ID"),
+        ({"KINDE_M2M_CLIENT_ID": "a", "KINDE_M2M_CLIENT_SECRET_PARAM": "no-slash"}, "_SECRET_PARAM"),
+        ({"KINDE_MANAGEMENT_URL": "http://kinde.example.com"}, "KINDE_MANAGEMENT_URL"),
+        ({"KINDE_FEATURE_CODE": "tracked accounts"}, "KINDE_FEATURE_CODE"),
+    ],
+)
+def test_bad_m2m_settings_name_the_variable(env: dict[str, str], names: str) -> None:
+    with pytest.raises(ConfigurationError, match=names):
+        Settings.from_env({**BASE, **env})

@@ -18,17 +18,22 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from planguard.dynamodb import s
 from planguard.settings import FEATURE_KEY
 
 ACCOUNT_PREFIX = "ACCOUNT#"
+USER_PREFIX = "USER#"
+ORG_PREFIX = "ORG#"
 USAGE_SK = f"USAGE#{FEATURE_KEY}"
 # Removed before comparing: invisible format characters (Cf: zero-width space, soft hyphen, bidi
 # marks) and every dash (Pd: U+2011 non-breaking hyphen, en dash...) or minus sign.
 _DROPPED_CATEGORIES = frozenset({"Cf", "Pd"})
 _MINUS = "\u2212"
+# Whose partition a key is: a user's (B2C billing) or an organization's (B2B billing).
+CustomerKind = Literal["user", "organization"]
+_CUSTOMER_PREFIXES: dict[str, CustomerKind] = {USER_PREFIX: "user", ORG_PREFIX: "organization"}
 
 
 def normalise_account_number(number: str) -> str:
@@ -45,6 +50,15 @@ def normalise_account_number(number: str) -> str:
 
 def user_pk(user_id: str) -> str:
     return f"USER#{user_id}"
+
+
+def customer_of(pk: str) -> tuple[CustomerKind, str] | None:
+    """Which customer a partition key belongs to, ``("user", id)`` or ``("organization", code)``;
+    None for a key of neither shape."""
+    for prefix, kind in _CUSTOMER_PREFIXES.items():
+        if pk.startswith(prefix) and len(pk) > len(prefix):
+            return kind, pk.removeprefix(prefix)
+    return None
 
 
 def account_sk(account_id: str) -> str:
@@ -85,6 +99,16 @@ def accounts_query(table: str, user_id: str) -> dict[str, Any]:
         "TableName": table,
         "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
         "ExpressionAttributeValues": {":pk": s(user_pk(user_id)), ":prefix": s(ACCOUNT_PREFIX)},
+    }
+
+
+def counters_scan(table: str) -> dict[str, Any]:
+    """Scan arguments for every customer's usage counter (the whole table is read; the filter
+    keeps the counters)."""
+    return {
+        "TableName": table,
+        "FilterExpression": "SK = :usage",
+        "ExpressionAttributeValues": {":usage": s(USAGE_SK)},
     }
 
 

@@ -112,6 +112,19 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _token_text(raw: str) -> str:
+    """An identifier sent to Kinde as it is (a client id, a feature code): no spaces, no controls."""
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", raw):
+        raise ValueError("must be 1-200 letters, digits, '_', '.', ':' or '-'")
+    return raw
+
+
+def _ssm_name(raw: str) -> str:
+    if not re.fullmatch(r"/[A-Za-z0-9_.\-/]{1,1010}", raw):
+        raise ValueError("must be an SSM parameter name such as /plan-guard/kinde-m2m-client-secret")
+    return raw
+
+
 def _plan_limits(raw: str) -> PlanLimits:
     try:
         return parse_plan_limits(raw)
@@ -151,6 +164,14 @@ class Settings:
     usage_api_key_param: str | None = None
     dynamodb_endpoint_url: str | None = None
     idempotency_table_name: str | None = None
+    # Kinde's Management API, called with a machine-to-machine client's token (optional: unset,
+    # nothing calls it). Its secret: KINDE_M2M_CLIENT_SECRET locally, an SSM SecureString deployed.
+    kinde_management_url: str | None = None
+    kinde_management_audience: str | None = None
+    kinde_m2m_client_id: str | None = None
+    kinde_m2m_client_secret: Secret | None = field(default=None, repr=False)
+    kinde_m2m_client_secret_param: str | None = None
+    kinde_feature_code: str = FEATURE_KEY
 
     @property
     def hold_seconds(self) -> int:
@@ -161,6 +182,22 @@ class Settings:
     @property
     def jwks_url(self) -> str:
         return self.kinde_jwks_url or f"{self.kinde_issuer_url}/.well-known/jwks"
+
+    @property
+    def management_url(self) -> str:
+        """Where the Management API and its token endpoint are: Kinde does not serve them on a
+        custom domain, so a deployment on one names its ``https://<sub>.kinde.com`` here."""
+        return self.kinde_management_url or self.kinde_issuer_url
+
+    @property
+    def management_audience(self) -> str:
+        """The audience an M2M token asks for: ``{management_url}/api`` as Kinde's SDKs send it
+        (one Kinde page writes ``/api/v1``: docs/KINDE.md), unless set."""
+        return self.kinde_management_audience or f"{self.management_url}/api"
+
+    @property
+    def has_m2m_client(self) -> bool:
+        return self.kinde_m2m_client_id is not None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -177,9 +214,27 @@ class Settings:
                 values[name] = parse(raw)
             except ValueError as exc:
                 problems.append(f"{name.upper()}: {exc}")
+        problems += _m2m_problems(values)
         if problems:
             raise ConfigurationError(f"Invalid configuration: {'; '.join(problems)}")
         return cls(**values)
+
+
+def _m2m_problems(values: Mapping[str, Any]) -> list[str]:
+    """An M2M client needs its id and one place for its secret; a secret without an id is a
+    half-done configuration, not "no client"."""
+    has_id = "kinde_m2m_client_id" in values
+    secrets = [
+        name for name in ("kinde_m2m_client_secret", "kinde_m2m_client_secret_param") if name in values
+    ]
+    if has_id and not secrets:
+        return [
+            "KINDE_M2M_CLIENT_ID: needs KINDE_M2M_CLIENT_SECRET_PARAM (an SSM SecureString's name) "
+            "or, locally, KINDE_M2M_CLIENT_SECRET"
+        ]
+    if secrets and not has_id:
+        return [f"{secrets[0].upper()}: is set but KINDE_M2M_CLIENT_ID is not"]
+    return []
 
 
 _REQUIRED = {"table_name", "kinde_issuer_url"}
@@ -199,6 +254,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "usage_api_key_param": _text,
     "dynamodb_endpoint_url": _text,
     "idempotency_table_name": _text,
+    "kinde_management_url": _url,
+    "kinde_management_audience": _url,
+    "kinde_m2m_client_id": _token_text,
+    "kinde_m2m_client_secret": Secret,
+    "kinde_m2m_client_secret_param": _ssm_name,
+    "kinde_feature_code": _token_text,
 }
 
 

@@ -29,7 +29,7 @@ SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 FN ?= AccountsFunction
 EVENT ?= events/accounts_list.json
 
-.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy publish bench invoke token plan reconcile webhook report-usage openapi fuzz screenshots clean
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy publish bench invoke token plan reconcile release-hold webhook report-usage openapi fuzz screenshots clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -120,6 +120,9 @@ plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLA
 
 reconcile: sync  ## recount a user's accounts, repair the counter: make reconcile USER=kp_alice [TABLE=deployed]
 	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
+
+release-hold: sync  ## end one user's downgrade hold (support): make release-hold USER=kp_alice [TABLE=deployed]
+	@$(RUN) python -m local.cli release-hold $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
 
 report-usage: sync  ## send every customer's current count to Kinde billing again (paged, paced), as the daily schedule does
 	@$(RUN) python -m local.cli report-usage

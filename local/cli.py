@@ -1,4 +1,4 @@
-"""The local stack's commands, behind make dev, invoke, token, plan, reconcile and webhook.
+"""The local stack's commands, behind make dev, invoke, token, plan, reconcile, release-hold and webhook.
 
 Every command but ``dev`` works against the running ``make dev``, or else starts the same stack
 briefly over the same ``.local/`` files. Results go to stdout (``TOKEN=$(make token)`` works);
@@ -17,6 +17,7 @@ from local.commands.dev import dev
 from local.commands.invoke import invoke
 from local.commands.kinde import plan, token, webhook
 from local.commands.reconcile import reconcile
+from local.commands.release_hold import release_hold
 from local.commands.report_usage import report_usage
 from local.config import DEV_USER, LocalConfig, StartupError
 
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         "reconcile", help="recount a user's accounts and repair the counter"
     )
     reconcile_parser.add_argument("--table", help="a deployed table (stack output AccountsTableName)")
+    release_parser = commands.add_parser("release-hold", help="end a user's downgrade hold (support)")
+    release_parser.add_argument("--table", help="a deployed table (stack output AccountsTableName)")
     webhook_parser = commands.add_parser("webhook", help="send a signed Kinde webhook to the local API")
     webhook_parser.add_argument("--type", default="user.deleted")
     webhook_parser.add_argument("--redeliver", metavar="WEBHOOK_ID", help="send an earlier webhook again")
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         (token_parser, token),
         (plan_parser, plan),
         (reconcile_parser, reconcile),
+        (release_parser, release_hold),
         (webhook_parser, webhook),
     ):
         sub.add_argument("--user", default=DEV_USER, help=f"default {DEV_USER}")

@@ -39,7 +39,7 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
             },
         ],
         "x-success": {"200": "AccountList"},
-        "x-errors": [400, 401, 503],
+        "x-errors": [400, 401, 403, 503],
     },
     "POST /accounts": {
         "summary": "Track an account, within the plan's limit",
@@ -47,7 +47,12 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
             {
                 "name": "Idempotency-Key",
                 "in": "header",
-                "description": "A retry with the same key and body answers the first result.",
+                "description": (
+                    "A retry with the same key and body within 24 h answers the first answer, even if"
+                    " the account was deleted since (as Stripe does: nothing is created again). The"
+                    " same key with another body is 422 IDEMPOTENCY_KEY_REUSED; while the first"
+                    " request still runs, 409 IDEMPOTENCY_IN_PROGRESS."
+                ),
                 "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
             }
         ],
@@ -74,7 +79,7 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
     "GET /usage": {
         "summary": "The caller's own usage",
         "x-success": {"200": "UsageResponse"},
-        "x-errors": [401, 503],
+        "x-errors": [401, 403, 503],
     },
     "GET /plan-check": {
         "summary": "Could the caller move to this plan now? (read only)",
@@ -102,7 +107,7 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
 ERROR_DESCRIPTIONS = {
     400: "Malformed request",
     401: "Missing, invalid or expired credentials",
-    403: "Refused by the plan",
+    403: "Refused by the plan, or the user was deleted in Kinde",
     404: "Not found (or not the caller's)",
     409: "Conflict",
     413: "Body over 16 KiB",
@@ -131,7 +136,14 @@ def response_schemas() -> dict[str, Any]:
             "used": _INT,
             "limit": _NULLABLE_INT,
             "limitSource": {"type": "string", "enum": ["kinde", "cache", "hold", "unavailable"]},
-        }
+            "excess": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Only when used is above limit (a plan applied after the user added"
+                " more): how many accounts to remove to be within it. Adds are refused until then.",
+            },
+        },
+        required=["used", "limit", "limitSource"],
     )
     return {
         "Account": _object(

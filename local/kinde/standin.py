@@ -7,6 +7,7 @@ passed through to the part that plays that role.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +39,17 @@ class _PartAttribute[T]:
 
     def __set__(self, standin: Any, value: T) -> None:
         setattr(getattr(standin.parts, self.part), self.name, value)
+
+
+PRIVATE_FILE_MODE = 0o600  # the state file holds the private signing keys
+
+
+def write_private(path: Path, text: str) -> None:
+    """``text`` in a file only its owner can read, whatever the umask or a leftover file's mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), PRIVATE_FILE_MODE)
+        out.write(text)
 
 
 class KindeStandIn(BackgroundHTTPServer):
@@ -84,6 +96,8 @@ class KindeStandIn(BackgroundHTTPServer):
         self.state_file = state_file
         self._lock = threading.RLock()
         state = json.loads(state_file.read_text()) if state_file and state_file.exists() else {}
+        if state_file and state_file.exists():
+            state_file.chmod(PRIVATE_FILE_MODE)  # one written before the file was kept private
         keys = KeyRing(self._lock, self._save, KeyRing.from_state(state.get("keys", [])))
         plans = PlanStore(plan_limits, self._lock, self._save, state)
         plan_changes = PlanChanges(plans)
@@ -130,5 +144,5 @@ class KindeStandIn(BackgroundHTTPServer):
             }
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state, indent=1))
+            write_private(tmp, json.dumps(state, indent=1))
             tmp.replace(self.state_file)

@@ -254,7 +254,8 @@ def check(result: Any, route: str, outcome: str, limit: int | None, used: int) -
         assert usage == {"used": used, "limit": None, "limitSource": "unavailable"}
         return "200 unavailable"
     want = 0 if outcome == "missing" else limit
-    assert usage == {"used": used, "limit": want, "limitSource": "kinde"}
+    over = {"excess": used - want} if want is not None and used > want else {}  # how many to remove
+    assert usage == {"used": used, "limit": want, "limitSource": "kinde", **over}
     return "200 kinde"
 
 

@@ -205,6 +205,16 @@ def test_expired_token_is_401(accounts: AccountsClient, kinde: KindeStandIn) -> 
     assert_error(accounts.list(token=kinde.mint(USER, ttl_seconds=-3600)), 401, "UNAUTHORIZED")
 
 
+def test_a_sub_that_cannot_be_a_kinde_id_is_401_never_503(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    """A 2 KiB ``sub`` would make every key too long for DynamoDB: a retry never helps."""
+    token = kinde.mint("kp_" + "a" * 2045)
+    for method, route in [("POST", "/accounts"), ("GET", "/accounts"), ("GET", "/usage")]:
+        body = {"name": "x", "accountNumber": "1"} if method == "POST" else None
+        assert_error(accounts.request(method, route, body=body, token=token), 401, "UNAUTHORIZED")
+
+
 def test_m2m_token_is_401(accounts: AccountsClient, kinde: KindeStandIn) -> None:
     token = kinde.mint("client_abc", gty=["client_credentials"])
     assert_error(accounts.list(token=token), 401, "UNAUTHORIZED")
@@ -271,6 +281,44 @@ def test_case_folded_numbers_collide_but_leading_zeros_count(accounts: AccountsC
     assert accounts.add("D", "01234").status == 201
 
 
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param("0012\u200b34", id="zero-width-space"),
+        pytest.param("\uff10\uff10\uff11\uff12\uff13\uff14", id="fullwidth-digits"),
+        pytest.param("0012\u201134", id="U+2011-non-breaking-hyphen"),
+        pytest.param("00\u00ad1234", id="soft-hyphen"),
+        pytest.param("0012\u201334", id="en-dash"),
+        pytest.param("\u2060001234\ufeff", id="word-joiner-and-BOM"),
+    ],
+)
+def test_invisible_and_lookalike_characters_do_not_make_a_new_number(
+    accounts: AccountsClient, variant: str
+) -> None:
+    """The guard compares what a person reads: NFKC, with format characters and dashes gone."""
+    assert accounts.add("Electricity", "001234").status == 201
+    assert_error(accounts.add("Again", variant), 409, "DUPLICATE_ACCOUNT_NUMBER")
+    assert get_usage_counter().usage_count(USER) == 1
+
+
+def test_a_lookalike_number_is_stored_as_entered(accounts: AccountsClient) -> None:
+    entered = "\uff21\uff22-12"  # fullwidth "AB"
+    created = accounts.add("A", entered)
+    assert created.status == 201 and created.body["accountNumber"] == entered
+    assert_error(accounts.add("B", "ab12"), 409, "DUPLICATE_ACCOUNT_NUMBER")
+    stored = accounts.request("GET", "/accounts/{id}", account_id=created.body["id"]).body
+    assert stored["accountNumber"] == entered
+
+
+def test_renumbering_to_a_lookalike_of_a_taken_number_is_409(accounts: AccountsClient) -> None:
+    accounts.add("A", "111")
+    second = accounts.add("B", "222").body
+    result = accounts.request(
+        "PATCH", "/accounts/{id}", account_id=second["id"], body={"accountNumber": "1\u200b11"}
+    )
+    assert_error(result, 409, "DUPLICATE_ACCOUNT_NUMBER")
+
+
 def test_patch_to_a_taken_number_is_409(accounts: AccountsClient) -> None:
     accounts.add("A", "111")
     second = accounts.add("B", "222").body
@@ -301,6 +349,11 @@ def test_huge_body_is_413(accounts: AccountsClient) -> None:
         ({"name": "A", "accountNumber": "1\n2"}, ["accountNumber"]),
         ({"name": "A", "accountNumber": " - - "}, ["accountNumber"]),  # normalises to nothing
         ({"name": "A", "accountNumber": "--"}, ["accountNumber"]),
+        ({"name": "A", "accountNumber": "\u200b\u00ad"}, ["accountNumber"]),  # only invisible characters
+        ({"name": "evil\u202egnp.exe", "accountNumber": "1"}, ["name"]),  # right-to-left override
+        ({"name": "A", "accountNumber": "12\u202e34"}, ["accountNumber"]),
+        ({"name": "a\u2066b\u2069", "accountNumber": "1\u200f"}, ["name", "accountNumber"]),
+        ({"name": "A\u061c", "accountNumber": "\u200e1"}, ["name", "accountNumber"]),
         ({"name": None, "accountNumber": "1"}, ["name"]),
         ({"name": "A", "accountNumber": "1", "kindeId": "kp_x"}, ["kindeId"]),
         ([1, 2], ["body"]),
@@ -329,6 +382,16 @@ def test_renumbering_to_only_separators_is_422(accounts: AccountsClient) -> None
     assert_error(result, 422, "VALIDATION_ERROR")
     stored = accounts.request("GET", "/accounts/{id}", account_id=account["id"]).body
     assert stored["accountNumber"] == "1"
+
+
+@pytest.mark.parametrize("body", [{"name": "A\u202eB"}, {"accountNumber": "1\u202a2"}, {"name": "\u2067x"}])
+def test_patching_in_a_bidi_control_is_422(accounts: AccountsClient, body: dict[str, str]) -> None:
+    account = accounts.add("A", "1").body
+    result = accounts.request("PATCH", "/accounts/{id}", account_id=account["id"], body=body)
+    error = assert_error(result, 422, "VALIDATION_ERROR")
+    assert "bidirectional" in error["fields"][0]["message"]
+    stored = accounts.request("GET", "/accounts/{id}", account_id=account["id"]).body
+    assert (stored["name"], stored["accountNumber"]) == ("A", "1")
 
 
 def test_empty_patch_is_422(accounts: AccountsClient) -> None:
@@ -388,6 +451,21 @@ def test_request_still_running_is_409(accounts: AccountsClient, monkeypatch: pyt
     error = assert_error(inner[0], 409, "IDEMPOTENCY_IN_PROGRESS")
     assert error["message"]
     assert get_usage_counter().usage_count(USER) == 1
+
+
+def test_a_replay_after_the_account_was_deleted_answers_the_first_answer(accounts: AccountsClient) -> None:
+    """As Stripe does: the key names one request, whose answer stays its answer for the record's
+    24 h; the replay creates nothing again (a deleted account is not re-created, nor counted)."""
+    key = {"Idempotency-Key": "then-deleted"}
+    first = accounts.add("Electricity", "001234", headers=key)
+    assert first.status == 201
+    assert accounts.request("DELETE", "/accounts/{id}", account_id=first.body["id"]).status == 204
+    replay = accounts.add("Electricity", "001234", headers=key)
+    assert (replay.status, replay.body) == (201, first.body)
+    assert_error(accounts.request("GET", "/accounts/{id}", account_id=first.body["id"]), 404, "NOT_FOUND")
+    assert accounts.list().body["items"] == []
+    assert get_usage_counter().usage_count(USER) == 0
+    assert accounts.add("Electricity", "001234").status == 201  # without the key: a new account
 
 
 def test_bad_idempotency_key_is_400(accounts: AccountsClient) -> None:

@@ -117,7 +117,8 @@ def test_a_replaced_hold_binds_the_container_whose_cache_is_stale(
     later(5, b)
     assert b.add() == {"used": 3, "limit": 3}  # its re-read: free, applied when the hold was replaced
     assert b.usage() == {"used": 3, "limit": 3, "limitSource": "cache"}  # now caching free's 3
-    later(130, a, b)  # past the replaced hold's end: free's 3 binds on its own
-    assert get_usage_counter().counter(USER).hold_limit is None
+    later(130, a, b)  # past the replaced hold's end: free's 3 binds on its own...
     assert a.add() == b.add() == {"used": 3, "limit": 3}
+    # ...once an add there has read Kinde: free's limit, at the hold's, so the hold ended.
+    assert get_usage_counter().counter(USER).hold_limit is None
     assert get_usage_counter().usage_count(USER) == 3

@@ -210,6 +210,9 @@ def test_an_expired_hold_gives_the_entitlement_limit_back(
 ) -> None:
     env.setenv("DOWNGRADE_HOLD_SECONDS", "4")  # long enough for a loaded machine to add within it
     env.setenv("ENTITLEMENT_CACHE_SECONDS", "0")
+    # Kinde never applies this downgrade (still pro): past its end the hold would be extended, up to
+    # the longest a downgrade may stay pending; here that is the hold's own length.
+    env.setenv("DOWNGRADE_HOLD_MAX_SECONDS", "4")
     clear_caches()
     fill(accounts, 2)
     hold = place_hold(USER, 2).body
@@ -340,8 +343,10 @@ def test_user_deleted_removes_every_item_of_that_user_only(
     assert partition(USER) == []
     assert get_usage_counter().usage_count(OTHER_USER) == 2
     assert len(partition(OTHER_USER)) == 2 * 2 + 1  # accounts, guards, counter
-    assert usage(accounts) == {"used": 0, "limit": 5, "limitSource": "cache"}
-    assert add(accounts, 0).status == 201  # the same number is free again
+    # The deleted user's token is still valid (Kinde's tokens outlive their user): refused.
+    assert accounts.request("GET", "/usage").error_code == "USER_DELETED"
+    assert add(accounts, 0).error_code == "USER_DELETED"
+    assert partition(USER) == []
 
 
 @pytest.mark.parametrize(
@@ -434,3 +439,37 @@ def test_a_failure_half_way_is_retried_by_kinde_and_completes(
     assert second.status == 200
     assert calls["n"] == 3 + 3  # the retry removed the three left, through the same delete
     assert partition(USER) == []
+
+
+def test_a_deleted_users_tokens_are_refused_for_as_long_as_a_token_lives(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    """Kinde's access tokens outlive their user: after user.deleted the marker refuses them (403)
+    on the add, the list and /usage, writes nothing, and lets other users be; after the longest
+    token lifetime (24 h by default) it refuses nothing."""
+    fill(accounts, 2)
+    assert deliver_webhook(user_deleted(kinde), "msg_deleted").status == 200
+    assert partition(USER) == []
+    for result in (add(accounts, 7), accounts.list(), accounts.request("GET", "/usage")):
+        assert (result.status, result.error_code) == (403, "USER_DELETED")
+    assert partition(USER) == []  # the refused add wrote nothing
+    assert add(AccountsClient(kinde, OTHER_USER), 0).status == 201
+    counter = get_usage_counter()
+    real = counter.clock
+    counter.clock = lambda: real() + 86400 + 61
+    try:
+        assert add(accounts, 7).status == 201
+    finally:
+        counter.clock = real
+
+
+def test_a_token_issued_after_the_deletion_is_not_refused(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    """A token issued before the event is a leftover; one issued after it is a new sign-in's."""
+    body = kinde.sign_webhook("user.deleted", {"user": {"id": USER}}, age_seconds=120)
+    assert deliver_webhook(body, "msg_earlier").status == 200
+    before = kinde.mint(USER, iat=int(time.time()) - 300)
+    assert accounts.add("A", "1", token=before).error_code == "USER_DELETED"
+    assert accounts.request("GET", "/usage", token=before).error_code == "USER_DELETED"
+    assert add(accounts, 0).status == 201  # this client's token was minted after the event

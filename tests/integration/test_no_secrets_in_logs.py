@@ -552,7 +552,7 @@ def drive_every_route(stack: Stack, kinde: KindeStandIn) -> Secrets:
         sign_webhook(kinde, "user.deleted", {"user": {"id": USER}}, key=SigningKey("forger", new_rsa_key())),
     )
     expect(api(webhook, body=forged), 401)
-    expect(api(webhook, body=token), 400)  # an access token is signed, but carries no event
+    expect(api(webhook, body=token), 401)  # an access token is signed, but its claims say token
     expect(api(webhook, body=""), 400)
 
     # -- DynamoDB's faults, on every route that stores or reads --------------------------------------

@@ -177,6 +177,23 @@ def test_a_wrong_key_algorithm_or_signature_is_401(
     assert accounts_of() == 0
 
 
+def test_an_access_token_shaped_like_a_webhook_is_401_and_records_nothing(
+    env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn
+) -> None:
+    """The environment signs access tokens and webhooks with the same keys: a user's access token
+    minted with a webhook's claims must not delete anyone."""
+    seed(USER, 1)
+    claims = webhook_claims("user.deleted", {"user": {"id": USER}}, event_id="event_token")
+    token = kinde.mint("kp_attacker", **claims)  # carries scp and azp, as Kinde's access tokens do
+    m2m = kinde.mint(None, gty=["client_credentials"], **{**claims, "event_id": "event_m2m"})
+    for body in (token, m2m):
+        with webhook_refusals() as checks:
+            result = deliver_webhook(body, "msg_token")
+        assert (result.status, result.error_code, checks) == (401, "UNAUTHORIZED", ["access-token"])
+    assert accounts_of() == 1
+    assert delivery_record("event_token") is None and delivery_record("event_m2m") is None
+
+
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_a_key_under_2048_bits_is_refused_as_by_kindes_decoder(
     env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn

@@ -105,18 +105,34 @@ def test_a_higher_request_extends_the_lower_hold_and_answers_with_it(
     result = repo.usage.place_hold(USER, 4, "basic", 360)
     assert result == HoldResult(USER, 3, True, 3, repo.usage.counter(USER).hold_until)
     after = stored(client)
-    assert (after["holdLimit"], after["holdFrom"], after["holdPlan"]) == ("3", str(int(NOW) - 200), "free")
+    assert (after["holdLimit"], after["holdPlan"]) == ("3", "free")
     assert after["holdUntil"] == str(math.ceil(NOW + 360))  # the later selection's end
+    # ...and it starts afresh: only a plan Kinde applies after this selection may replace it.
+    assert after["holdFrom"] == str(int(NOW))
 
 
-def test_a_lower_hold_that_already_lasts_longer_is_left_as_it_is(
+def test_a_lower_hold_that_already_lasts_longer_keeps_its_end_and_starts_afresh(
     repo: AccountRepository, client: Any
 ) -> None:
     put(client, 2, hold=2, until=NOW + 1000, since=int(NOW) - 5)
     before = stored(client)
     result = repo.usage.place_hold(USER, 5, "pro", 360)
     assert (result.held, result.limit, result.count) == (True, 2, 2)
-    assert stored(client) == before
+    assert stored(client) == {**before, "holdFrom": str(int(NOW))}
+
+
+def test_an_extension_is_one_write_that_moves_the_start_with_the_end(
+    repo: AccountRepository, client: Any, calls: Calls
+) -> None:
+    """A newer selection the lower hold protects: only a plan Kinde applies after it may replace
+    the hold, so ``holdFrom`` moves in the same conditional write as ``holdUntil``."""
+    put(client, 1, hold=1, until=NOW + 100, since=int(NOW) - 300)
+    calls.seen.clear()
+    result = repo.usage.place_hold(USER, 3, "free", 360)
+    assert (result.held, result.limit) == (True, 1)
+    assert calls.seen == ["UpdateItem", "UpdateItem"]  # the refused placing write, then one extension
+    after = stored(client)
+    assert (after["holdFrom"], after["holdUntil"]) == (str(int(NOW)), str(math.ceil(NOW + 360)))
 
 
 @pytest.mark.parametrize(("active", "limit"), [(5, 3), (3, 3)])
@@ -229,7 +245,7 @@ def test_held_only_from_a_stored_hold_at_or_below_the_request(
     put(client, 2, hold=2, until=NOW + 10)
 
     def hold_goes(params: dict[str, Any], **_: Any) -> None:
-        if params.get("UpdateExpression") == "SET #hu = :until":  # just before the extension
+        if params.get("UpdateExpression") == "SET #hf = :now, #hu = :until":  # just before the extension
             client.meta.events.unregister("before-parameter-build.dynamodb.UpdateItem", hold_goes)
             put(client, 2)
 

@@ -119,7 +119,20 @@ def test_limit_wins_over_duplicate_when_both_fail(repo: AccountRepository) -> No
 
 @pytest.mark.parametrize(
     ("raw", "normalised"),
-    [("001234", "001234"), (" 00-12 34 ", "001234"), ("AB-cd", "abcd"), ("\t12\u00a034", "1234")],
+    [
+        ("001234", "001234"),
+        (" 00-12 34 ", "001234"),
+        ("AB-cd", "abcd"),
+        ("\t12\u00a034", "1234"),
+        ("12\u200b34", "1234"),  # zero-width space (format character)
+        ("\uff11\uff12\uff13", "123"),  # fullwidth digits (NFKC)
+        ("12\u201134", "1234"),  # non-breaking hyphen (NFKC makes it U+2010, a dash)
+        ("12\u00ad34", "1234"),  # soft hyphen
+        ("12\u221234\u2014", "1234"),  # minus sign, em dash
+        ("\uff21\uff42", "ab"),  # fullwidth letters, case-folded
+        ("\u00df", "ss"),  # case folding, not lower-casing
+        ("12.34/5", "12.34/5"),  # other punctuation is part of the number
+    ],
 )
 def test_normalise_account_number(raw: str, normalised: str) -> None:
     assert normalise_account_number(raw) == normalised

@@ -18,8 +18,8 @@ from planguard.accounts_store import Account, AccountRepository, Page, get_repos
 from planguard.add_decision import Added, Customer, Refused, Unavailable, decide_add
 from planguard.auth import Principal
 from planguard.entitlements import Entitlement, KindeAccountApi, get_account_api
-from planguard.errors import EntitlementUnavailable
-from planguard.limit_rule import shown_limit
+from planguard.errors import EntitlementUnavailable, UserDeleted
+from planguard.limit_rule import excess, shown_limit
 from planguard.parallel_reads import join, start
 from planguard.settings import FEATURE_KEY, get_settings
 from planguard.usage_counter import Counter
@@ -61,7 +61,7 @@ class AccountsService:
         prefetched: Prefetched = None,
     ) -> dict[str, Any]:
         """The page, the counter and the entitlement are independent reads: all three at once."""
-        counter = start(self.repository.usage.counter, principal.user_id)
+        counter = start(self.repository.usage.shown, principal.user_id, principal.issued_at)
         entitlement = start(self._shown_entitlement, principal, deadline, prefetched)
         try:
             page: Page = self.repository.list_page(principal.user_id, limit, cursor)
@@ -83,7 +83,7 @@ class AccountsService:
         being down degrades the limit, never the answer."""
         entitlement = start(self._shown_entitlement, principal, deadline, prefetched)
         try:
-            counter = self.repository.usage.counter(principal.user_id)
+            counter = self.repository.usage.shown(principal.user_id, principal.issued_at)
         finally:
             join([entitlement])
         return _usage(counter, entitlement.result())
@@ -129,7 +129,7 @@ class AccountsService:
         self, principal: Principal, account: NewAccount, deadline: float | None, prefetched: Prefetched
     ) -> Account:
         """The add, decided by the layer in one call; here only its outcome becomes metrics."""
-        customer = Customer(principal.user_id, principal.token)
+        customer = Customer(principal.user_id, principal.token, principal.issued_at)
         outcome = decide_add(
             self.repository,
             self.kinde,
@@ -177,10 +177,20 @@ class AccountsService:
 
 
 def _usage(counter: Counter, entitlement: Entitlement | None) -> dict[str, Any]:
+    """What a read shows of the usage; over the limit (a plan applied after the user added more)
+    it also says how many to remove (``excess``). A user Kinde deleted sees nothing."""
+    if counter.deleted:
+        raise UserDeleted()
     if entitlement is None:
         return {"used": counter.count, "limit": None, "limitSource": "unavailable"}
     limit, source = shown_limit(entitlement.limit, entitlement.source, counter.hold_limit)
-    return {"used": counter.count, "limit": limit, "limitSource": source}
+    over = excess(counter.count, limit)
+    return {
+        "used": counter.count,
+        "limit": limit,
+        "limitSource": source,
+        **({"excess": over} if over else {}),
+    }
 
 
 @functools.cache

@@ -22,9 +22,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from planguard.accounts_store import get_repository
 from planguard.api import build_resolver, raw_body
 from planguard.auth import get_verifier
+from planguard.deleted_marker import mark_deleted, marker_until
 from planguard.errors import BadRequest
 from planguard.ids import is_kinde_id
+from planguard.keys import user_pk
 from planguard.request_parsing import header
+from planguard.settings import get_settings
 
 from kinde_webhooks_api.deliveries import WINDOW_SECONDS, get_deliveries
 from kinde_webhooks_api.events import WebhookEvent
@@ -36,17 +39,23 @@ app = build_resolver()
 LOGGED_HEADER_LENGTH = 256
 
 
-def user_deleted(data: dict[str, Any]) -> dict[str, Any]:
-    """Every tracked account, guard, counter and hold of the user goes."""
-    user = data.get("user")
+def user_deleted(event: WebhookEvent) -> dict[str, Any]:
+    """Every tracked account, guard, counter and hold of the user goes. First a marker refuses the
+    user's tokens, still valid for a while, so no add lands behind the removal (and none after)."""
+    user = event.data.get("user")
     user_id = user.get("id") if isinstance(user, dict) else None
     if not is_kinde_id(user_id):
         raise BadRequest("user.deleted must carry data.user.id, a Kinde user id.")
-    removed = get_repository().delete_user(user_id)
+    repository = get_repository()
+    until = marker_until(event.occurred_at, get_settings().token_lifetime_seconds)
+    mark_deleted(
+        repository.usage.client, repository.usage.table_name, user_pk(user_id), event.occurred_at, until
+    )
+    removed = repository.delete_user(user_id)
     return {"user_id": user_id, "accounts_removed": removed}
 
 
-HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"user.deleted": user_deleted}
+HANDLERS: dict[str, Callable[[WebhookEvent], dict[str, Any]]] = {"user.deleted": user_deleted}
 
 
 def received() -> Response[Any]:
@@ -79,7 +88,7 @@ def receive() -> Response[Any]:
     if handle is None:
         logger.info("webhook type not handled", extra=context)
     else:
-        outcome = handle(event.data)
+        outcome = handle(event)
         logger.info("webhook processed", extra={**context, **outcome})
     if not deliveries.mark(event.event_id, event.type, event.occurred_at):
         logger.info("webhook processed concurrently by another delivery", extra=context)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from planguard.account import Account, Cursor, Page
+from planguard.deleted_marker import condition_check
 from planguard.dynamodb import (
     CONFLICT_RETRIES,
     TryAgain,
@@ -30,7 +31,7 @@ from planguard.dynamodb import (
     transient_or_fault,
     with_retries,
 )
-from planguard.errors import DuplicateAccountNumber, NotFound, ServiceUnavailable
+from planguard.errors import DuplicateAccountNumber, NotFound, ServiceUnavailable, UserDeleted
 from planguard.ids import is_account_id, new_account_id
 from planguard.keys import (
     USAGE_SK,
@@ -51,6 +52,7 @@ __all__ = ["Account", "AccountRepository", "Cursor", "Page", "get_repository"]
 
 logger = logging.getLogger(__name__)
 _CONDITION_FAILED = ["ConditionalCheckFailed"]
+MARKER_ITEM = COUNTER_ITEM + 1  # an add's last item: the deletion marker's condition check
 
 
 def _account_from_item(item: dict[str, Any]) -> Account:
@@ -103,11 +105,15 @@ class AccountRepository:
         return Page(items, None)
 
     # -- writes ------------------------------------------------------------------------------
-    def create(self, user_id: str, name: str, account_number: str, limit: int | None) -> Account:
+    def create(
+        self, user_id: str, name: str, account_number: str, limit: int | None, *, issued_at: int | None = None
+    ) -> Account:
         """Account + guard + counter in one transaction; ``limit=None`` means unlimited.
 
-        The counter's condition also honours an active downgrade hold, so a hold binds every add,
-        unlimited ones included. Refused: ``CounterConditionFailed`` with the counter as it was.
+        The counter's condition also honours a binding downgrade hold, so a hold binds every add,
+        unlimited ones included. Refused: ``CounterConditionFailed`` with the counter as it was;
+        ``UserDeleted`` for a token issued at ``issued_at`` (its ``iat``) while Kinde's deletion of
+        the user lasts (``planguard.deleted_marker``); None: not a token's add (seeding, tools).
         """
         pk, normalised = user_pk(user_id), normalise_account_number(account_number)
 
@@ -124,16 +130,18 @@ class AccountRepository:
             }
             put = {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}
             try:
-                transact(
-                    self._db,
-                    [
-                        {"Put": put},
-                        self._put_guard(pk, normalised, account_id),
-                        self.usage.increment(user_id, limit),
-                    ],
-                )
+                items = [
+                    {"Put": put},
+                    self._put_guard(pk, normalised, account_id),
+                    self.usage.increment(user_id, limit),
+                ]
+                if issued_at is not None:  # refused while Kinde's deletion lasts: no round trip more
+                    items.append(condition_check(self._table, pk, int(self.usage.clock()), issued_at))
+                transact(self._db, items)
             except ClientError as error:
                 codes = cancellation_codes(error)
+                if codes[MARKER_ITEM : MARKER_ITEM + 1] == _CONDITION_FAILED:
+                    raise UserDeleted() from None
                 if codes[COUNTER_ITEM : COUNTER_ITEM + 1] == _CONDITION_FAILED:
                     raise self.usage.refused_add(error, user_id) from None
                 if codes[1:2] == _CONDITION_FAILED:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from planguard.errors import ApiError, EntitlementUnavailable
-from planguard.limit_rule import refusal, refused_by_hold, refuses_without_writing, replacement
+from planguard.limit_rule import late_step, refusal, refused_by_hold, refuses_without_writing, replacement
 from planguard.usage_counter import Counter, CounterConditionFailed, UsageCounter
 
 if TYPE_CHECKING:
@@ -62,16 +62,21 @@ class AccountStore(Protocol):
     @property
     def usage(self) -> UsageCounter: ...
 
-    def create(self, user_id: str, name: str, account_number: str, limit: int | None) -> Account: ...
+    def create(
+        self, user_id: str, name: str, account_number: str, limit: int | None, *, issued_at: int | None = None
+    ) -> Account: ...
 
 
 @dataclass(frozen=True)
 class Customer:
     """Whose limit an add counts against: ``id`` keys the store's partition and the entitlement
-    source's cache (the Kinde user id); ``token`` is the credential the source is asked with."""
+    source's cache (the Kinde user id); ``token`` is the credential the source is asked with;
+    ``issued_at`` its ``iat`` (a token issued before Kinde deleted the customer is refused; None:
+    not a token's add)."""
 
     id: str
     token: str
+    issued_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,9 @@ class _Decision:
     def create(self, name: str, account_number: str, entitlement: Entitlement) -> Account:
         if refuses_without_writing(entitlement):
             raise CounterConditionFailed(self.store.usage.counter(self.customer.id))
-        return self.store.create(self.customer.id, name, account_number, entitlement.limit)
+        return self.store.create(
+            self.customer.id, name, account_number, entitlement.limit, issued_at=self.customer.issued_at
+        )
 
     def fresher(self, entitlement: Entitlement, counter: Counter) -> Entitlement | None:
         """A fresher answer worth trying the refused add again with, or None: the refusal stands."""
@@ -163,11 +170,13 @@ class _Decision:
         return fresh
 
     def after_hold(self, counter: Counter) -> Entitlement | None:
-        """An active hold refused the add: has Kinde applied a plan since it was placed? Then the
-        hold is replaced by the fresh limit (one write, conditioned on the hold being the same) and
-        the fresh entitlement is returned for the add to be tried again, whose own condition
-        decides against whatever hold is there now. None: the refusal stands (no such plan, the
-        re-read budget spent, or Kinde failing: a hold's refusal never becomes a 503)."""
+        """A hold refused the add: has Kinde applied a plan since it was placed? Then the hold is
+        replaced by the fresh limit (one write, conditioned on the hold being the same) and the
+        fresh entitlement is returned for the add to be tried again, whose own condition decides
+        against whatever hold is there now. A hold past its end that Kinde has not replaced ends
+        when Kinde's limit is at or below it (the change applied), and is extended while Kinde
+        still shows a higher one (a downgrade applied late). None: the refusal stands (no such
+        plan, the re-read budget spent, or Kinde failing: a hold's refusal never becomes a 503)."""
         if counter.hold_from is None:
             return None
         now = self.account_now()
@@ -175,13 +184,36 @@ class _Decision:
             return None
         new = replacement(counter.hold_from, now.plans, now.entitlement.limit, self.source.cache_seconds)
         if new is None:
-            return None
+            return self.after_lapse(counter, counter.hold_from, now.entitlement)
         replaced = self.store.usage.replace_hold(self.customer.id, counter.hold_from, new)
         logger.info(
             "hold replaced: Kinde applied a plan after it was placed" if replaced else "hold moved meanwhile",
             extra={"plan": new.plan, "limit": new.limit, "hold_limit": counter.hold_limit},
         )
         return now.entitlement
+
+    def after_lapse(self, counter: Counter, hold_from: int, fresh: Entitlement) -> Entitlement | None:
+        """Past its end, with no plan applied since: the hold ends if Kinde's own limit is at or
+        below it (the fresh entitlement is returned for the add to be tried again), else it is
+        extended and the refusal stands. A hold not yet at its end simply stands."""
+        if not counter.hold_lapsed or counter.hold_limit is None:
+            return None
+        usage = self.store.usage
+        if late_step(counter.hold_limit, fresh.limit) == "extend":
+            extended = usage.extend_lapsed_hold(self.customer.id, hold_from)
+            logger.info(
+                "hold extended past its end: Kinde still shows a higher limit"
+                if extended
+                else "hold moved meanwhile",
+                extra={"limit": fresh.limit, "hold_limit": counter.hold_limit},
+            )
+            return None
+        ended = usage.end_hold(self.customer.id, hold_from)
+        logger.info(
+            "hold ended: Kinde shows the change applied" if ended else "hold moved meanwhile",
+            extra={"limit": fresh.limit, "hold_limit": counter.hold_limit},
+        )
+        return fresh
 
     def account_now(self) -> AccountNow | None:
         """Kinde's entitlements list past the cache, within the re-read budget; None when not

@@ -74,6 +74,14 @@ class NoEntitlement(ApiError):
     default_message = "Your plan does not include tracked accounts."
 
 
+class UserDeleted(ApiError):
+    """Kinde deleted this user: their tokens, still valid for a while, are refused."""
+
+    status = 403
+    code = "USER_DELETED"
+    default_message = "This user was deleted. Their tokens can no longer be used."
+
+
 class NotFound(ApiError):
     status = 404
     code = "NOT_FOUND"

@@ -5,15 +5,18 @@
     usage counter     PK=USER#<kindeId>  SK=USAGE#tracked_accounts
                       count=<int> version=<int>
                       [holdLimit=<int> holdUntil=<epoch s> holdFrom=<epoch s> holdPlan=<str>]
+    deletion marker   PK=DELETED#<partition, e.g. USER#<kindeId>>  SK=DELETED
+                      deletedUntil=<epoch s> (the table's TTL attribute)
 
 Everything of one user shares a partition, so a user's accounts are one Query and a user's removal
-is one Query away.
+is one Query away. A deletion marker lives in a partition of its own, so a deleted user's partition
+is empty once their data is gone while the marker still refuses their tokens.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import unicodedata
 from datetime import datetime
 from typing import Any, Literal
 
@@ -24,15 +27,25 @@ ACCOUNT_PREFIX = "ACCOUNT#"
 USER_PREFIX = "USER#"
 ORG_PREFIX = "ORG#"
 USAGE_SK = f"USAGE#{FEATURE_KEY}"
+# Removed before comparing: invisible format characters (Cf: zero-width space, soft hyphen, bidi
+# marks) and every dash (Pd: U+2011 non-breaking hyphen, en dash...) or minus sign.
+_DROPPED_CATEGORIES = frozenset({"Cf", "Pd"})
+_MINUS = "\u2212"
 # Whose partition a key is: a user's (B2C billing) or an organization's (B2B billing).
 CustomerKind = Literal["user", "organization"]
 _CUSTOMER_PREFIXES: dict[str, CustomerKind] = {USER_PREFIX: "user", ORG_PREFIX: "organization"}
-_NORMALISE = re.compile(r"[\s\-]+")
 
 
 def normalise_account_number(number: str) -> str:
-    """Trimmed, case-folded, spaces and hyphens removed; leading zeros kept."""
-    return _NORMALISE.sub("", number.strip().casefold())
+    """The form the duplicate guard compares: NFKC (fullwidth digits are digits), case-folded, with
+    whitespace, dashes and format characters removed; leading zeros kept. Two numbers a person
+    reads as the same must not pass as two accounts."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", number).casefold())
+    return "".join(
+        char
+        for char in folded
+        if not char.isspace() and char != _MINUS and unicodedata.category(char) not in _DROPPED_CATEGORIES
+    )
 
 
 def user_pk(user_id: str) -> str:
@@ -59,6 +72,12 @@ def guard_sk(normalised: str) -> str:
 
 def account_key(user_id: str, account_id: str) -> dict[str, Any]:
     return {"PK": s(user_pk(user_id)), "SK": s(account_sk(account_id))}
+
+
+def deleted_marker_key(partition: str) -> dict[str, Any]:
+    """The marker a deletion in Kinde leaves for ``partition`` (``user_pk(...)``, or an
+    organization's): beside it, never in it."""
+    return {"PK": s(f"DELETED#{partition}"), "SK": s("DELETED")}
 
 
 def counter_key(user_id: str) -> dict[str, Any]:

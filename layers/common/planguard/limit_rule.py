@@ -4,11 +4,13 @@ Two limits bind an add: the entitlement's (the plan Kinde reports; ``None`` is u
 active downgrade hold's. An add fits while the count is below both, so the smaller binds. A hold
 is placed only while the user is within it, and a later hold only lowers an active one (a plan
 selection may be paid late or never, so it must never widen a limit); only Kinde applying a plan
-after the hold was placed replaces it early. The rule is written twice: here in Python, to explain
-a refusal, show ``/usage`` and read a refused write; and as the DynamoDB conditions that enforce it
-inside the writes themselves, with the counter item (``planguard.usage_counter``: a missing count
-is 0 and an expired hold is no hold). ``tests/unit/test_limits.py`` checks that both say the same.
-No AWS imports.
+after the hold was placed replaces it early. Past its end a hold lapses only once Kinde shows the
+change (``late_step``), or at the longest a downgrade may stay pending. The rule is written twice:
+here in Python, to explain a refusal, show ``/usage`` and read a refused write; and as the DynamoDB
+conditions that enforce it inside the writes themselves, with the counter item
+(``planguard.usage_counter``: a missing count is 0, and a hold past its end binds only while
+younger than the maximum). ``tests/unit/test_limits.py`` checks that both say the same. No AWS
+imports.
 """
 
 from __future__ import annotations
@@ -100,6 +102,28 @@ def replacement(
     at, plan = max(applied)
     since = math.floor(at)
     return Replacement(fresh_limit, plan, since, math.ceil(at) + cache_seconds + CLOCK_SKEW_SECONDS)
+
+
+LateStep = Literal["extend", "end"]
+
+
+def late_step(hold_limit: int, fresh_limit: int | None) -> LateStep:
+    """A hold past its end, when Kinde shows no plan applied since it was placed: ``extend`` while
+    Kinde's limit is above the hold's (the old, higher plan is still there: a downgrade applied at
+    the end of a billing period), ``end`` when it is at or below (the change applied)."""
+    return "extend" if fresh_limit is None or fresh_limit > hold_limit else "end"
+
+
+def late_hold_until(now: float, hold_from: int, hold_seconds: int, max_seconds: int) -> int:
+    """Where a lapsed hold's extension ends: ``hold_seconds`` on, never past ``max_seconds`` after
+    it was placed (then it binds no more, whatever Kinde shows)."""
+    return min(math.ceil(now + hold_seconds), hold_from + max_seconds)
+
+
+def excess(used: int, limit: int | None) -> int:
+    """How many accounts a user holds above ``limit`` (0: within it; ``None`` is unlimited): a plan
+    applied after they added more leaves them over it, a state, not an error."""
+    return 0 if limit is None else max(0, used - limit)
 
 
 @dataclass(frozen=True)

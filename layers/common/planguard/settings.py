@@ -132,6 +132,13 @@ def _plan_limits(raw: str) -> PlanLimits:
         raise ValueError(str(exc)) from exc
 
 
+# How long Kinde may take to apply a plan change (a downgrade hold lasts this, plus the cache).
+DOWNGRADE_HOLD_SECONDS = 300
+# A downgrade Kinde applies late (at the end of a billing period) keeps its hold this long at most,
+# counted from when the hold was placed: a billing period and a margin.
+DOWNGRADE_HOLD_MAX_SECONDS = 35 * 86400
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the functions read from their environment.
@@ -145,7 +152,11 @@ class Settings:
     kinde_audience: str | None = None
     kinde_jwks_url: str | None = None
     entitlement_cache_seconds: int = 60
-    downgrade_hold_seconds: int = 300
+    downgrade_hold_seconds: int = DOWNGRADE_HOLD_SECONDS
+    downgrade_hold_max_seconds: int = DOWNGRADE_HOLD_MAX_SECONDS
+    # The longest an access token of the Kinde environment lives: a deleted user's tokens are
+    # refused this long after Kinde's user.deleted.
+    token_lifetime_seconds: int = 86400
     missing_entitlement: Literal["deny", "unlimited"] = "deny"
     plan_limits: PlanLimits = field(default_factory=lambda: dict(DEFAULT_PLAN_LIMITS))
     usage_auth: Literal["api_key", "none"] = "api_key"
@@ -234,6 +245,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "kinde_jwks_url": _text,
     "entitlement_cache_seconds": _seconds(3600),
     "downgrade_hold_seconds": _seconds(86400),
+    "downgrade_hold_max_seconds": _seconds(400 * 86400),
+    "token_lifetime_seconds": _seconds(400 * 86400),
     "missing_entitlement": _choice("deny", "unlimited"),
     "plan_limits": _plan_limits,
     "usage_auth": _choice("api_key", "none"),

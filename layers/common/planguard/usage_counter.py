@@ -3,9 +3,13 @@ account's transaction, and the DynamoDB conditions that encode the limit rule on
 
 One item per user counts their accounts (key and attributes laid out in ``planguard.keys``), with a
 ``version`` that every add and delete bumps (so a repair is race-safe) and, while Kinde applies a
-plan change, a hold. The hold's writes are conditional writes on the same item as the adds' counter
-updates, so DynamoDB serialises them. The conditions all of them carry say in DynamoDB's words what
-``planguard.limit_rule`` says in Python (``tests/unit/test_limits.py`` runs one table through both).
+plan change, a hold. A hold binds adds until ``holdUntil``, and past it for as long as Kinde has
+not shown the change applied (a downgrade applied at the end of a billing period), up to
+``hold_max_seconds`` after ``holdFrom``: such a *lapsed* hold is still a hold, until the add's
+decision reads Kinde and ends or extends it. The hold's writes are conditional writes on the same
+item as the adds' counter updates, so DynamoDB serialises them. The conditions all of them carry
+say in DynamoDB's words what ``planguard.limit_rule`` says in Python (``tests/unit/test_limits.py``
+runs one table through both).
 The answer to a refused write is built from the stored state only, never guessed: the item the
 failed condition returned, or a consistent read when the DynamoDB implementation leaves it out.
 """
@@ -17,17 +21,18 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from planguard.deleted_marker import refuses
 from planguard.dynamodb import TryAgain, call, dynamodb_client, s, with_retries
 from planguard.errors import ServiceUnavailable
-from planguard.keys import accounts_query, counter_key, iso
-from planguard.limit_rule import Replacement, hold_step
-from planguard.settings import get_settings
+from planguard.keys import accounts_query, counter_key, deleted_marker_key, iso, user_pk
+from planguard.limit_rule import Replacement, hold_step, late_hold_until
+from planguard.settings import DOWNGRADE_HOLD_MAX_SECONDS, DOWNGRADE_HOLD_SECONDS, get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -47,37 +52,48 @@ COUNTER_ITEM = 2  # the counter's update is the third item of an account's trans
 # Each attempt is one placing write, then at most one read and one extending write. Another try
 # is needed only when the stored state moved between two of them (an add, a delete, a hold ending).
 HOLD_ATTEMPTS = 4
+# A BatchGetItem may leave keys unprocessed when throttled: read those again, a few times at most.
+BATCH_ATTEMPTS = 3
 
 # The item's attribute names, as its expressions spell them.
 COUNT = {"#c": "count"}
-CONDITION_NAMES = {**COUNT, "#hl": "holdLimit", "#hu": "holdUntil"}
-HOLD_NAMES = {**CONDITION_NAMES, "#hf": "holdFrom", "#hp": "holdPlan"}
+CONDITION_NAMES = {**COUNT, "#hl": "holdLimit", "#hu": "holdUntil", "#hf": "holdFrom"}
+HOLD_NAMES = {**CONDITION_NAMES, "#hp": "holdPlan"}
 VERSIONED = {**COUNT, "#v": "version"}
 
 
 # -- the item as read ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Counter:
-    """The count, and the downgrade hold when one is active: its limit, its end (ISO-8601 and
-    epoch seconds) and when it was placed (``hold_from``, epoch seconds; None on a hold placed
-    before that was recorded). An expired hold is no hold."""
+    """The count, and the downgrade hold when one binds: its limit, its end (ISO-8601 and epoch
+    seconds) and when it was placed (``hold_from``, epoch seconds; None on a hold placed before
+    that was recorded). ``hold_lapsed``: past its end, still binding until Kinde is asked (a hold
+    older than the maximum, or without ``holdFrom``, is no hold past its end). ``deleted``: the
+    user was deleted in Kinde (only on a read that asked for the marker)."""
 
     count: int
     hold_limit: int | None = None
     hold_until: str | None = None
     hold_from: int | None = None
     hold_ends_at: float | None = field(default=None, compare=False)
+    hold_lapsed: bool = False
+    deleted: bool = False
 
     @classmethod
-    def from_item(cls, item: dict[str, Any] | None, now: float) -> Counter:
+    def from_item(cls, item: dict[str, Any] | None, now: float, oldest: float | None = None) -> Counter:
+        """The counter at ``now``; a hold past its end still binds when placed after ``oldest``
+        (``now`` minus the longest a downgrade may stay pending; None: never)."""
         item = item or {}
         count = int(item["count"]["N"]) if "count" in item else 0
-        until = float(item["holdUntil"]["N"]) if "holdUntil" in item else 0.0
-        if "holdLimit" not in item or until <= now:
+        if "holdLimit" not in item:
             return cls(count)
+        until = float(item["holdUntil"]["N"]) if "holdUntil" in item else 0.0
         since = int(float(item["holdFrom"]["N"])) if "holdFrom" in item else None
+        lapsed = until <= now
+        if lapsed and (since is None or oldest is None or since <= oldest):
+            return cls(count)
         moment = iso(datetime.fromtimestamp(until, UTC))
-        return cls(count, int(item["holdLimit"]["N"]), moment, since, until)
+        return cls(count, int(item["holdLimit"]["N"]), moment, since, until, lapsed)
 
 
 def returned_item(response: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -128,32 +144,46 @@ class HoldResult:
 
 
 # -- the limit rule as DynamoDB evaluates it on this item ----------------------------------------
-def add_condition(limit: int | None, now: int) -> tuple[str, dict[str, Any]]:
-    """The add's condition and its values: ``fits(limit)`` and ``fits(active hold)``, in one, so a
-    hold binds every add, unlimited ones included. ``now``: epoch seconds, for the hold's expiry."""
-    within_hold = "(attribute_not_exists(#hl) OR #hu <= :now OR #c < #hl)"
-    values: dict[str, Any] = {":now": {"N": str(now)}}
+# No hold binds: none, or one past its end that is older than the maximum (or has no holdFrom).
+# A hold past its end but younger still binds: only the add's decision, having read Kinde, ends it.
+NO_HOLD = "(attribute_not_exists(#hl) OR (#hu <= :now AND (attribute_not_exists(#hf) OR #hf <= :oldest)))"
+HOLD_BINDS = "(#hu > :now OR #hf > :oldest)"
+
+
+def _times(now: int, oldest: int | None) -> dict[str, Any]:
+    """``:now`` and ``:oldest`` (None: no hold binds past its end, as ``Counter.from_item``)."""
+    return {":now": {"N": str(now)}, ":oldest": {"N": str(now if oldest is None else oldest)}}
+
+
+def add_condition(limit: int | None, now: int, oldest: int | None = None) -> tuple[str, dict[str, Any]]:
+    """The add's condition and its values: ``fits(limit)`` and ``fits(binding hold)``, in one, so a
+    hold binds every add, unlimited ones included. ``now``: epoch seconds, for the hold's end;
+    ``oldest``: a hold placed after it still binds past its end."""
+    within_hold = f"({NO_HOLD} OR #c < #hl)"
+    values: dict[str, Any] = _times(now, oldest)
     if limit is None:
         return within_hold, values
     values[":limit"] = {"N": str(limit)}
     return f"(attribute_not_exists(#c) OR #c < :limit) AND {within_hold}", values
 
 
-def hold_condition(limit: int, now: int) -> tuple[str, dict[str, Any]]:
+def hold_condition(limit: int, now: int, oldest: int | None = None) -> tuple[str, dict[str, Any]]:
     """The placing write's condition: ``hold_step(...) == "place"``, i.e. ``hold_fits(limit)`` and
-    ``lowers(active hold, limit)``."""
+    ``lowers(binding hold, limit)``."""
     return (
-        "(attribute_not_exists(#c) OR #c <= :limit)"
-        " AND (attribute_not_exists(#hl) OR #hu <= :now OR #hl >= :limit)",
-        {":limit": {"N": str(limit)}, ":now": {"N": str(now)}},
+        f"(attribute_not_exists(#c) OR #c <= :limit) AND ({NO_HOLD} OR #hl >= :limit)",
+        {":limit": {"N": str(limit)}, **_times(now, oldest)},
     )
 
 
-def extend_condition(limit: int, now: int, until: int) -> tuple[str, dict[str, Any]]:
-    """The extending write's condition: an active hold at or below ``limit`` that ends before ``until``."""
+def extend_condition(
+    limit: int, now: int, until: int, oldest: int | None = None, *, longer: bool = True
+) -> tuple[str, dict[str, Any]]:
+    """The extending write's condition: a binding hold at or below ``limit`` that ends before
+    ``until`` (``longer``), or at or after it (only its start moves)."""
     return (
-        "#hl <= :limit AND #hu > :now AND #hu < :until",
-        {":limit": {"N": str(limit)}, ":now": {"N": str(now)}, ":until": {"N": str(until)}},
+        f"#hl <= :limit AND {HOLD_BINDS} AND #hu {'<' if longer else '>='} :until",
+        {":limit": {"N": str(limit)}, ":until": {"N": str(until)}, **_times(now, oldest)},
     )
 
 
@@ -171,14 +201,31 @@ def _names(*keys: str) -> dict[str, str]:
 # -- reads and writes --------------------------------------------------------------------------------
 class UsageCounter:
     """Reads and writes of one table's usage counters. ``clock``: epoch seconds, when a hold ends
-    and starts (tests move it)."""
+    and starts (tests move it); ``hold_seconds``: how long Kinde may take to apply a change (a hold
+    past its end is extended by that much while Kinde still shows the old plan);
+    ``hold_max_seconds``: how long after ``holdFrom`` a hold may bind at most."""
 
     def __init__(
-        self, client: DynamoDBClient, table_name: str, clock: Callable[[], float] = time.time
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        hold_seconds: int = DOWNGRADE_HOLD_SECONDS,
+        hold_max_seconds: int = DOWNGRADE_HOLD_MAX_SECONDS,
     ) -> None:
         self._db = client
         self._table = table_name
         self.clock = clock
+        self.hold_seconds = hold_seconds
+        self.hold_max_seconds = hold_max_seconds
+
+    def _oldest(self, now: float) -> int:
+        """A hold placed after this (epoch seconds) may still bind past its end."""
+        return math.floor(now) - self.hold_max_seconds
+
+    def _counter(self, item: dict[str, Any] | None, now: float) -> Counter:
+        return Counter.from_item(item, now, self._oldest(now))
 
     @property
     def client(self) -> DynamoDBClient:
@@ -198,7 +245,37 @@ class UsageCounter:
             ProjectionExpression="#c, holdLimit, holdUntil, holdFrom",
             ExpressionAttributeNames=COUNT,
         ).get("Item")
-        return Counter.from_item(item, self.clock())
+        return self._counter(item, self.clock())
+
+    def shown(self, user_id: str, issued_at: int) -> Counter:
+        """The counter and whether Kinde deleted the user after their token was issued at
+        ``issued_at``, in one round trip (a ``BatchGetItem`` of the counter and the deletion
+        marker): what the reads show."""
+        keys = [counter_key(user_id), deleted_marker_key(user_pk(user_id))]
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": keys,
+                "ConsistentRead": True,
+                "ProjectionExpression": "PK, SK, #c, holdLimit, holdUntil, holdFrom, deletedUntil, deletedAt",
+                "ExpressionAttributeNames": COUNT,
+            }
+        }
+        found: list[dict[str, Any]] = []
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:  # DynamoDB left keys unprocessed (throttled): a short, growing pause
+                time.sleep(0.02 * 2**attempt)
+            answer = call(self._db.batch_get_item, RequestItems=request)
+            found += answer.get("Responses", {}).get(self._table, [])
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise ServiceUnavailable()
+        now = self.clock()
+        counter = next((item for item in found if item["SK"] == keys[0]["SK"]), None)
+        marker = next((item for item in found if item["SK"] == keys[1]["SK"]), None)
+        shown = self._counter(counter, now)
+        return replace(shown, deleted=True) if refuses(marker, now, issued_at) else shown
 
     def usage_count(self, user_id: str) -> int:
         return self.counter(user_id).count
@@ -207,9 +284,10 @@ class UsageCounter:
     def place_hold(self, user_id: str, limit: int | None, plan: str | None, hold_seconds: int) -> HoldResult:
         """Bind the user's adds to ``limit`` for ``hold_seconds``, only while they are within it.
 
-        ``held`` is true only when the stored state now has an active hold at or below ``limit``:
+        ``held`` is true only when the stored state now has a binding hold at or below ``limit``:
         this one, or a lower one already there (then extended to last at least as long, and
-        answered with its own limit). ``limit=None`` (an unlimited plan) writes nothing and answers
+        started afresh: only a plan Kinde applies after this request may replace it; answered with
+        its own limit). ``limit=None`` (an unlimited plan) writes nothing and answers
         the active hold, if any. Raises ``ServiceUnavailable`` when the state keeps moving.
         """
         if limit is None:
@@ -225,9 +303,10 @@ class UsageCounter:
             if step == "refuse":
                 return HoldResult(user_id, counter.count, False, limit, None)
             if step == "extend":
-                if (counter.hold_ends_at or 0) >= until:  # the lower hold already lasts long enough
-                    return HoldResult(user_id, counter.count, True, counter.hold_limit, counter.hold_until)
-                extended = self._extend(user_id, limit, int(now), until)
+                # It lasts at least until this request's end, and starts now: a plan Kinde applied
+                # before this selection is no news about it.
+                longer = (counter.hold_ends_at or 0) < until
+                extended = self._extend(user_id, limit, int(now), until, longer=longer)
                 if extended is not None and extended.hold_limit is not None:
                     return HoldResult(user_id, extended.count, True, extended.hold_limit, extended.hold_until)
             # "place": the read shows the write would now succeed; or the extension lost a race.
@@ -267,7 +346,7 @@ class UsageCounter:
         self, user_id: str, limit: int, plan: str | None, now: int, until: int
     ) -> tuple[bool, Counter]:
         """The placing write: ``(True, counter after)``, or ``(False, counter that refused it)``."""
-        condition, values = hold_condition(limit, now)
+        condition, values = hold_condition(limit, now, self._oldest(now))
         try:
             item = call(
                 self._db.update_item,
@@ -289,32 +368,78 @@ class UsageCounter:
             )["Attributes"]
         except ClientError as error:
             return False, self._refused(error.response, user_id, now)
-        return True, Counter.from_item(item, now)
+        return True, self._counter(item, now)
 
-    def _extend(self, user_id: str, limit: int, now: int, until: int) -> Counter | None:
-        """The extending write: the active lower hold lasts until ``until``; None when it is no
-        longer there to extend (or already lasts longer)."""
-        condition, values = extend_condition(limit, now, until)
+    def _extend(self, user_id: str, limit: int, now: int, until: int, *, longer: bool) -> Counter | None:
+        """The extending write, one for both: the binding lower hold starts at ``now`` (its
+        ``holdFrom``) and, when ``longer``, lasts until ``until``. None when it is no longer there
+        as read (gone, replaced, or its end moved meanwhile)."""
+        condition, values = extend_condition(limit, now, until, self._oldest(now), longer=longer)
         try:
             item = call(
                 self._db.update_item,
                 TableName=self._table,
                 Key=counter_key(user_id),
-                UpdateExpression="SET #hu = :until",
+                UpdateExpression="SET #hf = :now, #hu = :until" if longer else "SET #hf = :now",
                 ConditionExpression=condition,
-                ExpressionAttributeNames=_names("#hl", "#hu"),
+                ExpressionAttributeNames=_names("#hl", "#hu", "#hf"),
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError:
             return None
-        return Counter.from_item(item, now)
+        return self._counter(item, now)
+
+    def extend_lapsed_hold(self, user_id: str, hold_from: int) -> bool:
+        """A hold past its end while Kinde still shows the old, higher plan: it lasts
+        ``hold_seconds`` more (never past ``hold_max_seconds`` after ``holdFrom``), from the same
+        ``holdFrom``. False: it moved meanwhile."""
+        until = late_hold_until(self.clock(), hold_from, self.hold_seconds, self.hold_max_seconds)
+        return self._update_hold(user_id, hold_from, "SET #hu = :until", {":until": {"N": str(until)}})
+
+    def end_hold(self, user_id: str, hold_from: int) -> bool:
+        """The hold placed at ``hold_from`` ends (Kinde shows the change applied). False: a newer
+        hold is there; it stays."""
+        return self._update_hold(user_id, hold_from, "REMOVE #hl, #hu, #hp, #hf", {})
+
+    def release_hold(self, user_id: str) -> int | None:
+        """Support ends a user's hold, whatever it is: its limit, or None when there was none."""
+        try:
+            old = call(
+                self._db.update_item,
+                TableName=self._table,
+                Key=counter_key(user_id),
+                UpdateExpression="REMOVE #hl, #hu, #hp, #hf",
+                ConditionExpression="attribute_exists(#hl)",
+                ExpressionAttributeNames=_names("#hl", "#hu", "#hp", "#hf"),
+                ReturnValues="UPDATED_OLD",
+            )["Attributes"]
+        except ClientError:
+            return None
+        return int(old["holdLimit"]["N"])
+
+    def _update_hold(self, user_id: str, hold_from: int, update: str, values: dict[str, Any]) -> bool:
+        condition, conditioned = replace_condition(hold_from)
+        names = ("#hl", "#hu", "#hp", "#hf") if update.startswith("REMOVE") else ("#hu", "#hf")
+        try:
+            call(
+                self._db.update_item,
+                TableName=self._table,
+                Key=counter_key(user_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=_names(*names),
+                ExpressionAttributeValues={**conditioned, **values},
+            )
+        except ClientError:  # the condition: placed, replaced or ended meanwhile
+            return False
+        return True
 
     def _refused(self, response: Mapping[str, Any], user_id: str, now: float) -> Counter:
         """The counter that refused a write: as the condition returned it, else read (consistently:
         a refusal must never be explained by a count of 0 that was never stored)."""
         item = returned_item(response)
-        return Counter.from_item(item, now) if item is not None else self.counter(user_id)
+        return self._counter(item, now) if item is not None else self.counter(user_id)
 
     # -- repair and removal ----------------------------------------------------------------------
     def reconcile(self, user_id: str) -> tuple[int, int]:
@@ -377,7 +502,8 @@ class UsageCounter:
     def increment(self, user_id: str, limit: int | None) -> dict[str, Any]:
         """One more account, only within the entitlement's ``limit`` (None: unlimited) and any
         active hold; refused, the transaction returns the counter as it was."""
-        condition, values = add_condition(limit, int(self.clock()))
+        now = int(self.clock())
+        condition, values = add_condition(limit, now, self._oldest(now))
         return {
             "Update": {
                 "TableName": self._table,
@@ -406,9 +532,9 @@ class UsageCounter:
     def refused_add(self, error: ClientError, user_id: str) -> CounterConditionFailed:
         """The refusal of an add, with the counter its condition saw (read again if not returned)."""
         reasons = error.response.get("CancellationReasons") or []
-        item = reasons[COUNTER_ITEM].get("Item") if len(reasons) == COUNTER_ITEM + 1 else None
+        item = reasons[COUNTER_ITEM].get("Item") if len(reasons) > COUNTER_ITEM else None
         if item and "count" in item:
-            return CounterConditionFailed(Counter.from_item(dict(item), self.clock()))
+            return CounterConditionFailed(self._counter(dict(item), self.clock()))
         return CounterConditionFailed(self.counter(user_id))
 
 
@@ -416,4 +542,9 @@ class UsageCounter:
 def get_usage_counter() -> UsageCounter:
     """One per container: the client and its connection pool are reused warm."""
     settings = get_settings()
-    return UsageCounter(dynamodb_client(settings.dynamodb_endpoint_url), settings.table_name)
+    return UsageCounter(
+        dynamodb_client(settings.dynamodb_endpoint_url),
+        settings.table_name,
+        hold_seconds=settings.downgrade_hold_seconds,
+        hold_max_seconds=settings.downgrade_hold_max_seconds,
+    )

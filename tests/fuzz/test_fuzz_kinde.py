@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from planguard import entitlements, kinde_http
-from planguard.entitlements import UNLIMITED_SENTINEL
+from planguard.kinde_http import UNLIMITED_SENTINEL
 
 from local.kinde import Fault, KindeStandIn
 from tests.support import AccountsClient, seed

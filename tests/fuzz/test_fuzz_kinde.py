@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from planguard import entitlements, kinde_http
-from planguard.entitlements import UNLIMITED_SENTINEL
+from planguard.kinde_http import UNLIMITED_SENTINEL
 
 from local.kinde import Fault, KindeStandIn
 from tests.support import AccountsClient, seed
@@ -254,7 +254,8 @@ def check(result: Any, route: str, outcome: str, limit: int | None, used: int) -
         assert usage == {"used": used, "limit": None, "limitSource": "unavailable"}
         return "200 unavailable"
     want = 0 if outcome == "missing" else limit
-    assert usage == {"used": used, "limit": want, "limitSource": "kinde"}
+    over = {"excess": used - want} if want is not None and used > want else {}  # how many to remove
+    assert usage == {"used": used, "limit": want, "limitSource": "kinde", **over}
     return "200 kinde"
 
 

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 from planguard import kinde_http
 from planguard.errors import EntitlementUnavailable
-from planguard.kinde_management import UNLIMITED_SENTINEL, KindeRejected, ManagementApi
+from planguard.kinde_http import UNLIMITED_SENTINEL
+from planguard.kinde_management import KindeRejected, ManagementApi
 
 from local.kinde import Fault, KindeStandIn
 from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET

@@ -19,8 +19,8 @@ import boto3
 import pytest
 from planguard import kinde_http
 from planguard.errors import EntitlementUnavailable
+from planguard.kinde_http import UNLIMITED_SENTINEL
 from planguard.kinde_management import (
-    UNLIMITED_SENTINEL,
     KindeRejected,
     ManagementApi,
     get_management_api,

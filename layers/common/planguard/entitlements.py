@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -27,7 +26,7 @@ from urllib.parse import quote
 import urllib3
 
 from planguard.errors import EntitlementUnavailable
-from planguard.kinde_http import MAX_ATTEMPTS, MAX_WAIT_SECONDS, bounded_get, http_pool, read_json
+from planguard.kinde_http import MAX_ATTEMPTS, MAX_WAIT_SECONDS, bounded_get, http_pool, read_json, read_limit
 from planguard.request_parsing import epoch_seconds
 from planguard.settings import get_settings
 
@@ -42,7 +41,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-UNLIMITED_SENTINEL = 2_147_483_647  # some tenants report "unlimited" as INT32_MAX
 CACHE_MAX_USERS = 2048
 # A user hammering "add" at their limit must not become one Kinde call per attempt.
 REFRESH_INTERVAL_SECONDS = 5.0
@@ -273,20 +271,7 @@ class KindeAccountApi:
         """One entitlement object as Kinde sends it (None or another feature's: missing)."""
         if not isinstance(entitlement, dict) or entitlement.get("feature_key") not in (None, feature_key):
             return self._missing()
-        raw = entitlement.get("entitlement_limit_max")
-        if raw is None:
-            return Entitlement(limit=None)
-        # Python's json reads NaN, Infinity and 1e400 (inf); int() of those raises, so check first.
-        if (
-            isinstance(raw, bool)
-            or not isinstance(raw, int | float)
-            or (isinstance(raw, float) and not math.isfinite(raw))
-            or raw < 0
-            or raw != int(raw)
-        ):
-            raise EntitlementUnavailable(detail=f"unexpected entitlement_limit_max {raw!r:.40}")
-        limit = int(raw)
-        return Entitlement(limit=None if limit >= UNLIMITED_SENTINEL else limit)
+        return Entitlement(limit=read_limit(entitlement.get("entitlement_limit_max")))
 
     def _cached(self, user_id: str, feature_key: str) -> Entitlement | None:
         if self.cache_seconds <= 0:

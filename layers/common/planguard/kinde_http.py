@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -42,6 +43,26 @@ MAX_CONNECTIONS_PER_HOST = 4
 @functools.cache
 def http_pool() -> urllib3.PoolManager:
     return urllib3.PoolManager(maxsize=MAX_CONNECTIONS_PER_HOST, retries=False)
+
+
+UNLIMITED_SENTINEL = 2_147_483_647  # "no maximum" as some Kinde components and tenants send it (INT32_MAX)
+
+
+def read_limit(raw: Any, api: str = "Account API") -> int | None:
+    """``entitlement_limit_max``: null or INT32_MAX and more is unlimited (None); a number that is
+    not a whole one from 0 up is an answer we cannot read (never guessed at: a limit is at stake).
+    Python's json reads NaN, Infinity and 1e400 (inf): int() of those raises, so check first."""
+    if raw is None:
+        return None
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, int | float)
+        or (isinstance(raw, float) and not math.isfinite(raw))
+        or raw < 0
+        or raw != int(raw)
+    ):
+        raise EntitlementUnavailable(detail=f"{api}: unexpected entitlement_limit_max {raw!r:.40}")
+    return None if int(raw) >= UNLIMITED_SENTINEL else int(raw)
 
 
 def read_json(response: urllib3.BaseHTTPResponse, api: str = "Account API") -> dict[str, Any]:

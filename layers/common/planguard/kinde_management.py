@@ -33,13 +33,12 @@ from urllib.parse import urlencode
 import urllib3
 
 from planguard.errors import EntitlementUnavailable
-from planguard.kinde_http import bounded_request, http_pool, read_json
+from planguard.kinde_http import bounded_request, http_pool, read_json, read_limit
 from planguard.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 API = "Management API"
-UNLIMITED_SENTINEL = 2_147_483_647  # "no maximum" as some Kinde components send it (INT32_MAX)
 TOKEN_MARGIN_SECONDS = 60  # a token this close to its expiry is not used: mint a new one
 DEFAULT_TOKEN_SECONDS = 3600  # a token answer without expires_in (Kinde's own SDKs assume this)
 ENTITLEMENTS_PAGE_SIZE = 500  # the most Kinde gives per page: one page for any real plan
@@ -180,7 +179,9 @@ class ManagementApi:
                 ", ".join(codes) or "none",
             )
             return CustomerEntitlement(limit=0, missing=True, plans=tuple(plans.values()))
-        return CustomerEntitlement(_limit(found.get("entitlement_limit_max")), False, tuple(plans.values()))
+        return CustomerEntitlement(
+            read_limit(found.get("entitlement_limit_max"), API), False, tuple(plans.values())
+        )
 
     def agreements(self, customer_id: str, feature_code: str, deadline: float | None) -> list[Agreement]:
         """The customer's agreements that carry ``feature_code`` and have not expired, from every
@@ -379,22 +380,6 @@ def _moment(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _limit(raw: Any) -> int | None:
-    """``entitlement_limit_max``: null or INT32_MAX and more is unlimited; a number that is not a
-    whole one from 0 up is an answer we cannot read (never guessed at: a limit is at stake)."""
-    if raw is None:
-        return None
-    if (
-        isinstance(raw, bool)
-        or not isinstance(raw, int | float)
-        or (isinstance(raw, float) and not math.isfinite(raw))
-        or raw < 0
-        or raw != int(raw)
-    ):
-        raise EntitlementUnavailable(detail=f"{API}: unexpected entitlement_limit_max {raw!r:.40}")
-    return None if int(raw) >= UNLIMITED_SENTINEL else int(raw)
 
 
 def _json_or_none(response: urllib3.BaseHTTPResponse) -> Any:

@@ -328,31 +328,16 @@ class UsageCounter:
     def replace_hold(self, user_id: str, hold_from: int, new: Replacement) -> bool:
         """Replace the hold placed at ``hold_from`` by ``new`` (an unlimited one removes it), in one
         write conditioned on the same ``holdFrom``. False: a newer hold is there; it stays."""
-        condition, values = replace_condition(hold_from)
         if new.limit is None:
-            update = "REMOVE #hl, #hu, #hp, #hf"
-        else:
-            update = "SET #hl = :limit, #hu = :until, #hf = :since, #hp = :plan"
-            values = {
-                **values,
-                ":limit": {"N": str(new.limit)},
-                ":until": {"N": str(new.until)},
-                ":since": {"N": str(new.since)},
-                ":plan": s(new.plan),
-            }
-        try:
-            call(
-                self._db.update_item,
-                TableName=self._table,
-                Key=counter_key(user_id, self.kind),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=_names("#hl", "#hu", "#hp", "#hf"),
-                ExpressionAttributeValues=values,
-            )
-        except ClientError:  # the condition: placed or replaced again meanwhile
-            return False
-        return True
+            return self.end_hold(user_id, hold_from)
+        update = "SET #hl = :limit, #hu = :until, #hf = :since, #hp = :plan"
+        values = {
+            ":limit": {"N": str(new.limit)},
+            ":until": {"N": str(new.until)},
+            ":since": {"N": str(new.since)},
+            ":plan": s(new.plan),
+        }
+        return self._update_hold(user_id, hold_from, update, values, ("#hl", "#hu", "#hp", "#hf"))
 
     def _place(
         self, user_id: str, limit: int, plan: str | None, now: int, until: int
@@ -407,12 +392,16 @@ class UsageCounter:
         ``hold_seconds`` more (never past ``hold_max_seconds`` after ``holdFrom``), from the same
         ``holdFrom``. False: it moved meanwhile."""
         until = late_hold_until(self.clock(), hold_from, self.hold_seconds, self.hold_max_seconds)
-        return self._update_hold(user_id, hold_from, "SET #hu = :until", {":until": {"N": str(until)}})
+        return self._update_hold(
+            user_id, hold_from, "SET #hu = :until", {":until": {"N": str(until)}}, ("#hu", "#hf")
+        )
 
     def end_hold(self, user_id: str, hold_from: int) -> bool:
         """The hold placed at ``hold_from`` ends (Kinde shows the change applied). False: a newer
         hold is there; it stays."""
-        return self._update_hold(user_id, hold_from, "REMOVE #hl, #hu, #hp, #hf", {})
+        return self._update_hold(
+            user_id, hold_from, "REMOVE #hl, #hu, #hp, #hf", {}, ("#hl", "#hu", "#hp", "#hf")
+        )
 
     def release_hold(self, user_id: str) -> int | None:
         """Support ends a user's hold, whatever it is: its limit, or None when there was none."""
@@ -430,9 +419,12 @@ class UsageCounter:
             return None
         return int(old["holdLimit"]["N"])
 
-    def _update_hold(self, user_id: str, hold_from: int, update: str, values: dict[str, Any]) -> bool:
+    def _update_hold(
+        self, user_id: str, hold_from: int, update: str, values: dict[str, Any], names: tuple[str, ...]
+    ) -> bool:
+        """One write on the hold placed at ``hold_from``, conditioned on it still being that hold
+        (``holdFrom`` is in every condition, so ``#hf`` is always among ``names``)."""
         condition, conditioned = replace_condition(hold_from)
-        names = ("#hl", "#hu", "#hp", "#hf") if update.startswith("REMOVE") else ("#hu", "#hf")
         try:
             call(
                 self._db.update_item,

@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     invoke_parser.add_argument("event", metavar="EVENT")
     token_parser = commands.add_parser("token", help="print a dev access token (and set the user's plan)")
     token_parser.add_argument("--plan")
+    token_parser.add_argument(
+        "--permissions", help="with --org: the member's permissions there, comma-separated"
+    )
     plan_parser = commands.add_parser(
         "plan", help="request a plan change as Kinde would (runs the plan check)"
     )
@@ -75,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     ):
         sub.add_argument("--user", default=DEV_USER, help=f"default {DEV_USER}")
         sub.set_defaults(run=run)
+    for sub, help_text in (
+        (token_parser, "sign the user in to this organization (its plan with --plan)"),
+        (plan_parser, "change this organization's plan (--user: the member selecting it)"),
+        (reconcile_parser, "recount this organization's accounts instead of a user's"),
+        (release_parser, "end this organization's hold instead of a user's"),
+        (webhook_parser, "the organization the event is about (e.g. --type organization.deleted)"),
+    ):
+        sub.add_argument("--org", help=help_text)
     options = parser.parse_args(argv)
     try:
         return int(options.run(LocalConfig.from_env(), options))

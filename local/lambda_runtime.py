@@ -98,16 +98,21 @@ def http_api_event(
 
 
 def plan_selection_event(
-    user_id: str, current_plan: str | None, requested_plan: str, kinde_domain: str
+    user_id: str,
+    current_plan: str | None,
+    requested_plan: str,
+    kinde_domain: str,
+    org_code: str = "org_dev",
 ) -> dict[str, Any]:
-    """Kinde's ``user:plan_selection`` workflow event, as the stand-in sends it."""
+    """Kinde's ``user:plan_selection`` workflow event, as the stand-in sends it (``org_code``: the
+    organization whose plan changes, or the user's own organization for a user's plan)."""
     return {
         "request": {"userAgent": "plan-guard-local", "ip": "127.0.0.1"},
         "context": {
             "domains": {"kindeDomain": kinde_domain},
             "billing": {"currentPlanCode": current_plan, "requestedPlanCode": requested_plan},
             "user": {"id": user_id},
-            "organization": {"code": "org_dev"},
+            "organization": {"code": org_code},
             "workflow": {"trigger": "user:plan_selection"},
         },
     }

@@ -205,12 +205,17 @@ class LocalStack:
         assert self.functions is not None
         return self.functions.invoke(function, event)
 
-    def _plan_check(self, user_id: str, current: str | None, requested: str) -> dict[str, Any]:
-        """Kinde running the workflow on a plan selection: PlanCheckFunction's direct-invoke path."""
-        result = self._invoke(
-            PLAN_CHECK_FUNCTION, plan_selection_event(user_id, current, requested, self.issuer)
-        )
-        moving = f"plan change {user_id}: {current} -> {requested} -> {PLAN_CHECK_FUNCTION}"
+    def _plan_check(
+        self, user_id: str, current: str | None, requested: str, org: str | None = None
+    ) -> dict[str, Any]:
+        """Kinde running the workflow on a plan selection: PlanCheckFunction's direct-invoke path
+        (``org``: an organization's plan, selected by the member ``user_id``)."""
+        assert self.standin is not None
+        org_code = org if org is not None else self.standin.organizations.codes_of(user_id)[0]
+        event = plan_selection_event(user_id, current, requested, self.issuer, org_code)
+        result = self._invoke(PLAN_CHECK_FUNCTION, event)
+        whose = f"{org} (by {user_id})" if org is not None else user_id
+        moving = f"plan change {whose}: {current} -> {requested} -> {PLAN_CHECK_FUNCTION}"
         if not result.ok:
             self._log(f"{moving} failed, change stopped ({result.error_text})")
             raise RuntimeError(f"{PLAN_CHECK_FUNCTION} failed: {result.error_text}")

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests import ROOT
-from tests.bench_rtt import COST_TABLE, DEPTH_BUDGETS, ROUTES, over_depth_budget, round_trips
+from tests.bench_rtt import COST_TABLE, DEPTH_BUDGETS, ORG_ROUTES, ROUTES, over_depth_budget, round_trips
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = 1 if QUICK else int(os.environ.get("BENCH_RUNS", "7"))
@@ -399,6 +399,73 @@ def kinde_calls_for_100_adds(call: Callable[..., Any], standin: Any) -> int:
     return int(standin.account_api_calls - before)
 
 
+def _clear_containers() -> None:
+    """Every per-container cache, as a new container (the settings are read again)."""
+    from accounts_api import service
+    from planguard import accounts_store, kinde_management, organizations, settings, usage_counter
+
+    for cached in (
+        settings.get_settings,
+        accounts_store.get_repository,
+        usage_counter.get_usage_counter,
+        kinde_management.get_management_api,
+        organizations.get_organization_entitlements,
+        service.service,
+    ):
+        cached.cache_clear()
+
+
+def organization_warm_add(call: Callable[..., Any], standin: Any) -> dict[str, int]:
+    """Organization mode (one container): the DynamoDB calls and Kinde calls (JWKS, M2M token,
+    Account API, Management API) of a warm add, and the Kinde calls of 100 warm adds."""
+    from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+
+    organization_env = {
+        "BILLING_CUSTOMER": "organization",
+        "KINDE_M2M_CLIENT_ID": DEV_M2M_CLIENT_ID,
+        "KINDE_M2M_CLIENT_SECRET": DEV_M2M_CLIENT_SECRET,
+    }
+    os.environ.update(organization_env)
+    _clear_containers()
+    try:
+        from planguard.accounts_store import get_repository
+
+        counter = CallCounter(get_repository()._db)
+        standin.set_org_plan("org_bench", "max")
+        token = f"Bearer {standin.mint_member('kp_bench_member', 'org_bench', ttl_seconds=3600)}"
+        event = _event("accounts_create.json")
+        event["headers"] = {"authorization": token, "content-type": "application/json"}
+
+        def kinde() -> int:
+            return int(
+                standin.account_api_calls
+                + standin.management_api_calls
+                + standin.m2m_token_calls
+                + standin.jwks_calls
+            )
+
+        def add(n: int) -> None:
+            body = json.dumps({"name": "o", "accountNumber": f"o-{n}"})
+            answer = call("AccountsFunction", {**event, "body": body})
+            assert answer["statusCode"] == 201, answer
+
+        add(0)  # cold: the key set, the token, the organization, its entitlement
+        before = kinde()
+        dynamodb = sum(counter.during(lambda: add(1)).values())
+        warm_kinde = kinde() - before
+        for n in range(2, 12 if QUICK else 102):
+            add(n)
+        return {
+            "dynamodb_calls.org_add": dynamodb,
+            "kinde_calls.org_warm_add": warm_kinde,
+            "kinde_calls.org_100_adds": kinde() - before,
+        }
+    finally:
+        for name in organization_env:
+            os.environ.pop(name, None)
+        _clear_containers()
+
+
 def connections_for_100_warm(call: Callable[..., Any], standin: Any) -> dict[str, float]:
     """New connections per host while one warm container answers 100 ``GET /accounts``, each
     asking Kinde (its cache cleared): kept-alive connections are reused, none is opened."""
@@ -576,8 +643,11 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
             "kinde_calls.100_adds",
             "m2m_tokens.100_warm_calls",
             "kinde_calls.usage_report_100_changes",
+            "dynamodb_calls.org_add",
         ):
             verdict = f"<= 1 {'met' if value <= 1 else 'NOT met'}"
+        elif name == "kinde_calls.org_warm_add":
+            verdict = f"0 {'met' if value == 0 else 'NOT met'}"
         else:
             verdict = ""
         if name.startswith("rss."):
@@ -600,6 +670,10 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
         "`dynamodb_calls.*`: calls counted at the client for one request (add without `Idempotency-Key`).",
         "`m2m_tokens.100_warm_calls`: M2M tokens the Kinde stand-in minted while one container's",
         "Management API client made 100 calls (its secret read from SSM, as deployed).",
+        "Organization mode (`BILLING_CUSTOMER=organization`, the limit from the Management API):",
+        "`dynamodb_calls.org_add` and `kinde_calls.org_warm_add` for one warm add (Kinde: the JWKS,",
+        "the M2M token, the Account and Management APIs), `kinde_calls.org_100_adds` for 100 more",
+        "within the cache window; `org_list` and `org_add` below are its `GET /accounts` and add.",
         "",
         "## Round trips per route (every external call delayed by one RTT)",
         "",
@@ -616,7 +690,7 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
             f"{figures.get(f'rtt.cold.{route}', 0):.2f} | {figures.get(f'depth.warm.{route}', 0):g} | "
             f"{figures.get(f'rtt.warm.{route}', 0):.2f} | "
             f"{DEPTH_BUDGETS[f'cold.{route}']} / {DEPTH_BUDGETS[f'warm.{route}']} |"
-            for route in ROUTES
+            for route in (*ROUTES, *ORG_ROUTES)
         ],
         "",
         *COST_TABLE,
@@ -690,6 +764,11 @@ def main() -> None:
         figures["kinde_calls.100_adds"] = kinde_calls_for_100_adds(call, standin)
         figures.update(connections_for_100_warm(call, standin))
         figures["m2m_tokens.100_warm_calls"] = m2m_tokens_for_100_warm_calls(endpoint, standin)
+        figures.update(organization_warm_add(call, standin))
+        print(
+            f"organization mode, warm add: {figures['dynamodb_calls.org_add']} DynamoDB call(s), "
+            f"{figures['kinde_calls.org_warm_add']} Kinde call(s)"
+        )
         print(f"100 warm calls in one container mint {figures['m2m_tokens.100_warm_calls']} token(s)")
         figures.update(usage_reports(standin))
         rtt_figures, rtt_calls = round_trips(
@@ -716,6 +795,8 @@ def main() -> None:
         over.append("kinde_calls.100_adds")
     if figures["m2m_tokens.100_warm_calls"] > 1:
         over.append("m2m_tokens.100_warm_calls")
+    if figures["dynamodb_calls.org_add"] > 1 or figures["kinde_calls.org_warm_add"] > 0:
+        over.append("organization mode's warm add")
     if figures["kinde_calls.usage_report_100_changes"] > 1:
         over.append("kinde_calls.usage_report_100_changes")
     if over:

@@ -33,6 +33,8 @@ RESULT = "RTT-RESULT "
 # Routes of AccountsFunction and UsageCountFunction. "count" has the key in the environment,
 # "count_ssm" and "hold" read it from SSM (once per container).
 ROUTES = ("list", "usage", "get", "add", "rename", "renumber", "delete", "count", "count_ssm", "hold")
+# Organization mode's list and add (BILLING_CUSTOMER=organization): the limit through the Management API.
+ORG_ROUTES = ("org_list", "org_add")
 # The most sequential waits each route may make: the issue's targets (cold routes not named there
 # hold what they do now: the JWKS, then the route's own calls).
 DEPTH_BUDGETS = {
@@ -56,6 +58,12 @@ DEPTH_BUDGETS = {
     "warm.count": 1,
     "warm.count_ssm": 1,
     "warm.hold": 1,
+    # Organization mode: the JWKS beside the M2M token, the organization, then its entitlements
+    # beside the page and counter (the add: then its write). Warm: storage only.
+    "cold.org_list": 3,
+    "cold.org_add": 4,
+    "warm.org_list": 1,
+    "warm.org_add": 1,
 }
 
 
@@ -165,6 +173,10 @@ def _probe() -> None:
         body = json.dumps
         return {
             "list": lambda: accounts("accounts_list.json"),
+            "org_list": lambda: accounts("accounts_list.json"),
+            "org_add": lambda: accounts(
+                "accounts_create.json", body=body({"name": "A", "accountNumber": f"o-{os.getpid()}-{n}"})
+            ),
             "usage": lambda: accounts("usage_get.json"),
             "get": lambda: by_id("accounts_get.json", prepared_account(n)),
             "add": lambda: accounts(
@@ -197,6 +209,19 @@ def _run_probe(
 ) -> dict[str, Any]:
     user = f"kp_rtt_{route}_{time.time_ns()}"
     standin.set_plan(user, "max")  # unlimited: adds never stop at a limit
+    org_env: dict[str, str] = {}
+    token = standin.mint(user, ttl_seconds=3600)
+    if route in ORG_ROUTES:
+        from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+
+        org = f"org_rtt_{time.time_ns()}"
+        standin.set_org_plan(org, "max")
+        token = standin.mint_member(user, org, ttl_seconds=3600)
+        org_env = {
+            "BILLING_CUSTOMER": "organization",
+            "KINDE_M2M_CLIENT_ID": DEV_M2M_CLIENT_ID,
+            "KINDE_M2M_CLIENT_SECRET": DEV_M2M_CLIENT_SECRET,
+        }
     paths = [str(code_root / "layers/common"), str(code_root / "functions/accounts")]
     paths += [str(code_root / "functions/usage_count"), str(ROOT)]
     key_env = (
@@ -210,12 +235,13 @@ def _run_probe(
         env={
             **env,
             **key_env,
+            **org_env,
             "PYTHONPATH": os.pathsep.join(paths),
             "ROUTE": route,
             "RTT": str(rtt),
             "WARM_RUNS": str(warm_runs),
             "USER_ID": user,
-            "TOKEN": standin.mint(user, ttl_seconds=3600),
+            "TOKEN": token,
         },
         capture_output=True,
         text=True,
@@ -249,7 +275,7 @@ def round_trips(
     """``rtt.*`` and ``depth.*`` figures per route, and the calls of one delayed cold and warm run."""
     figures: dict[str, float] = {}
     calls: dict[str, list[Any]] = {}
-    for route in ROUTES:
+    for route in (*ROUTES, *ORG_ROUTES):
         cold_extra, warm_extra, depths = [], [], {"cold": 0, "warm": 0}
         for _ in range(runs):
             slow = _probe_with_retry(route, rtt, env, standin, code_root, warm_runs)

@@ -63,21 +63,21 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
     "GET /accounts/{id}": {
         "summary": "One of the caller's accounts (another user's is 404)",
         "x-success": {"200": "Account"},
-        "x-errors": [401, 404, 503],
+        "x-errors": [401, 403, 404, 503],
     },
     "PATCH /accounts/{id}": {
         "summary": "Rename or renumber one of the caller's accounts",
         "x-body": "UpdateAccountRequest",
         "x-success": {"200": "Account"},
-        "x-errors": [400, 401, 404, 409, 413, 422, 503],
+        "x-errors": [400, 401, 403, 404, 409, 413, 422, 503],
     },
     "DELETE /accounts/{id}": {
         "summary": "Stop tracking one of the caller's accounts",
         "x-success": {"204": None},
-        "x-errors": [401, 404, 503],
+        "x-errors": [401, 403, 404, 503],
     },
     "GET /usage": {
-        "summary": "The caller's own usage",
+        "summary": "The caller's own usage (organization mode: the organization's, its plan, canWrite)",
         "x-success": {"200": "UsageResponse"},
         "x-errors": [401, 403, 503],
     },
@@ -93,7 +93,7 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
             }
         ],
         "x-success": {"200": "PlanCheckResult"},
-        "x-errors": [400, 401, 422, 503],
+        "x-errors": [400, 401, 403, 422, 503],
     },
     "POST /webhooks/kinde": {
         "summary": "Kinde webhooks: a JWT body signed by the Kinde environment's keys",
@@ -107,7 +107,7 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
 ERROR_DESCRIPTIONS = {
     400: "Malformed request",
     401: "Missing, invalid or expired credentials",
-    403: "Refused by the plan, or the user was deleted in Kinde",
+    403: "Refused by the plan, a user deleted in Kinde, or (organization mode) no organization or right",
     404: "Not found (or not the caller's)",
     409: "Conflict",
     413: "Body over 16 KiB",
@@ -153,7 +153,11 @@ def response_schemas() -> dict[str, Any]:
                 "accountNumber": _STRING,
                 "createdAt": _ISO,
                 "updatedAt": _ISO,
-            }
+                # organization mode: the members (Kinde user ids) who created it and changed it last
+                "createdBy": _STRING,
+                "updatedBy": _STRING,
+            },
+            required=["id", "name", "accountNumber", "createdAt", "updatedAt"],
         ),
         "Usage": usage,
         "AccountList": _object(
@@ -163,7 +167,16 @@ def response_schemas() -> dict[str, Any]:
                 "nextCursor": {"type": ["string", "null"]},
             }
         ),
-        "UsageResponse": _object({"tracked_accounts": _ref("Usage")}),
+        "UsageResponse": _object(
+            {
+                "tracked_accounts": _ref("Usage"),
+                # organization mode only: whose usage, its plan (null when unknown), may the caller write
+                "organization": _object({"code": _STRING}),
+                "plan": {"type": ["string", "null"]},
+                "canWrite": {"type": "boolean"},
+            },
+            required=["tracked_accounts"],
+        ),
         "PlanCheckResult": _object(
             {
                 "allowed": {"type": "boolean"},
@@ -186,6 +199,16 @@ def response_schemas() -> dict[str, Any]:
             required=["allowed", "message", "reasons", "usage"],
         ),
         "UsageCount": _object({"kindeId": _STRING, "count": _INT}),
+        "OrganizationUsageCount": _object({"orgCode": _STRING, "count": _INT}),
+        "OrganizationHoldResult": _object(
+            {
+                "orgCode": _STRING,
+                "count": _INT,
+                "held": {"type": "boolean"},
+                "limit": _NULLABLE_INT,
+                "holdUntil": {"type": ["string", "null"]},
+            }
+        ),
         "HoldResult": _object(
             {
                 "kindeId": _STRING,

@@ -1,4 +1,5 @@
-"""``make release-hold``: end one user's downgrade hold, for support.
+"""``make release-hold``: end one user's (or, with ``ORG=``, one organization's) downgrade hold, for
+support.
 
 A hold normally ends by itself: at its end once Kinde shows the change applied, or at the longest
 a downgrade may stay pending (``DOWNGRADE_HOLD_MAX_SECONDS``). A downgrade Kinde will never apply
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from planguard.dynamodb import dynamodb_client
+from planguard.settings import BillingCustomer
 from planguard.usage_counter import UsageCounter
 
 from local.commands.common import local_stack
@@ -20,13 +22,16 @@ from local.dynamodb import local_client
 
 def release_hold(config: LocalConfig, options: argparse.Namespace) -> int:
     """On the local stack's data, or with ``--table`` on a deployed table (default AWS credentials)."""
-    user = options.user
+    org: str | None = getattr(options, "org", None)
+    kind: BillingCustomer = "organization" if org else "user"
+    user: str = org or options.user
     if options.table:
-        released = UsageCounter(dynamodb_client(), options.table).release_hold(user)
+        released = UsageCounter(dynamodb_client(), options.table, kind=kind).release_hold(user)
     else:
         env = config.template.resolve_environment(PLAN_CHECK_FUNCTION, {}, resource_names(config.template))
         with local_stack(config) as (endpoints, _):
-            released = UsageCounter(local_client(endpoints.dynamodb), env["TABLE_NAME"]).release_hold(user)
+            counter = UsageCounter(local_client(endpoints.dynamodb), env["TABLE_NAME"], kind=kind)
+            released = counter.release_hold(user)
     if released is None:
         print(f"{user}: no hold to release.")
     else:

@@ -32,11 +32,11 @@ import jwt
 
 from local.kinde.account_api import PlanStore, iso
 from local.kinde.keys import KeyRing
+from local.kinde.organizations import Organizations, org_plan_key
 from local.kinde.site import Reply
 
 DEV_M2M_CLIENT_ID = "plan-guard-m2m-dev"
 DEV_M2M_CLIENT_SECRET = "local-dev-m2m-secret"  # local only: make dev gives the functions the same
-DEFAULT_ORGANIZATION = "org_default"
 M2M_TOKEN_SECONDS = 3600
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 500
@@ -51,11 +51,6 @@ SCOPES = {
 API_PREFIX = "/api/v1/"
 METER_USAGE_PATH = "/dev/meter_usage"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def org_plan_key(code: str) -> str:
-    """Where an organization's plan lives in the plan store ("/" is in no user id)."""
-    return f"org/{code}"
 
 
 def _error(status: int, code: str, message: str) -> Reply:
@@ -84,7 +79,10 @@ class Management:
     client_secret: str = field(default=DEV_M2M_CLIENT_SECRET, repr=False)
     token_seconds: int = M2M_TOKEN_SECONDS
     log: Callable[[str], None] = lambda _line: None
-    organizations: dict[str, bool] = field(default_factory=lambda: {DEFAULT_ORGANIZATION: True})
+    # The stand-in's one organizations model (members, the default one); their plans are in plans.
+    organizations: Organizations = field(
+        default_factory=lambda: Organizations(threading.RLock(), lambda: None)
+    )
     scopes: set[str] = field(default_factory=lambda: set(SCOPES.values()))  # granted to the application
     unlimited_as: int | None = None  # how "no maximum" is sent: null (the spec) or e.g. 2147483647
     max_page_size: int = MAX_PAGE_SIZE  # a bigger page_size gets this many (tests lower it to page)
@@ -97,7 +95,7 @@ class Management:
     def reset(self) -> None:
         """As configured, with no organization but the default one, no token and no usage."""
         with self._lock:
-            self.organizations = {DEFAULT_ORGANIZATION: True}
+            self.organizations.reset()
             self.scopes = set(SCOPES.values())
             self.unlimited_as = None
             self.max_page_size = MAX_PAGE_SIZE
@@ -108,7 +106,7 @@ class Management:
 
     def add_organization(self, code: str, *, is_default: bool = False) -> None:
         with self._lock:
-            self.organizations[code] = is_default
+            self.organizations.add(code, is_default=is_default)
 
     def revoke_tokens(self) -> None:
         """Every M2M token minted so far is refused from now on (401)."""
@@ -259,11 +257,15 @@ class Management:
         return not user.startswith("org/") and (user in self.plans.plans or user in self.plans.subscribed)
 
     def _org_known(self, code: str) -> bool:
-        return code in self.organizations or org_plan_key(code) in self.plans.plans
+        return self.organizations.get(code) is not None or org_plan_key(code) in self.plans.plans
+
+    def _is_default(self, code: str) -> bool:
+        organization = self.organizations.get(code)
+        return organization is not None and organization.is_default
 
     def _org_billed(self, code: str) -> bool:
         """Every known organization but a default one is a billing customer."""
-        return self._org_known(code) and not self.organizations.get(code, False)
+        return self._org_known(code) and not self._is_default(code)
 
     def current_agreement(self, key: str) -> AgreementRecord:
         """The customer's agreement now: a plan applied since the last one makes a new one, and
@@ -287,7 +289,7 @@ class Management:
     def _organization(self, code: str, billing: bool) -> Reply:
         if not self._org_known(code):
             return _error(404, "ORGANIZATION_NOT_FOUND", "No organization with this code.")
-        is_default = self.organizations.get(code, False)
+        is_default = self._is_default(code)
         answer: dict[str, Any] = {"code": code, "name": code, "is_default": is_default}
         if billing:
             if self._org_billed(code):

@@ -6,7 +6,9 @@ without a trailing slash) and an untouched ``state``; a token answer with an ``i
 Codes are single-use and short-lived. Refresh tokens rotate: each is good for one refresh, and
 every token rotated from one sign-in is one family. A spent refresh token presented again (or a
 replayed code) means someone else holds a copy: the whole family is revoked, the newest token
-included (OAuth 2.0 Security BCP, refresh token rotation).
+included (OAuth 2.0 Security BCP, refresh token rotation). A user signs in to one organization at a
+time (the one typed on the sign-in page, else their first, else the default one): the access
+token's ``org_code``, ``org_codes`` and ``permissions`` say so, and a refresh keeps that organization.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from local.kinde.account_api import PlanStore
 from local.kinde.keys import KeyRing
+from local.kinde.organizations import Organizations, check_org_code, org_plan_key
 from local.kinde.origins import SiteRules, normalise_uri
 
 CLIENT_ID = "plan-guard-dev"  # the stand-in's one application; frontend/config.js names it
@@ -101,13 +104,15 @@ class RefreshGrant:
 
     user: str
     family: str
+    org: str | None = None  # the organization the sign-in chose (a refresh keeps it)
 
     @classmethod
     def from_state(cls, token_hash: str, value: Any) -> RefreshGrant:
         """A saved grant; a state file from before families were kept held only the user (each
         token its own family)."""
         if isinstance(value, dict):
-            return cls(str(value["user"]), str(value["family"]))
+            org = value.get("org")
+            return cls(str(value["user"]), str(value["family"]), org if isinstance(org, str) else None)
         return cls(str(value), token_hash)
 
 
@@ -120,6 +125,7 @@ class Grant:
     code_challenge: str
     nonce: str | None
     expires_at: float
+    org: str | None = None  # the organization signed in to (None: the user's first)
 
 
 class OAuth:
@@ -136,8 +142,10 @@ class OAuth:
         *,
         state: Mapping[str, Any] | None = None,
         token_seconds: int = DEFAULT_TOKEN_SECONDS,
+        organizations: Organizations | None = None,
     ) -> None:
         self.keys, self.plans, self.site = keys, plans, site
+        self.organizations = organizations
         self.token_seconds = token_seconds
         self.code_seconds: float = CODE_SECONDS
         self.codes: dict[str, Grant] = {}
@@ -185,12 +193,17 @@ class OAuth:
         back = request.back_with(error=error[0], error_description=error[1])
         raise OAuthError(*error, location=back)
 
-    def sign_in(self, request: AuthRequest, user: str, plan: str | None) -> str:
-        """Sign ``user`` in (setting their plan when one is chosen): the redirect URI with a code."""
+    def sign_in(self, request: AuthRequest, user: str, plan: str | None, org: str | None = None) -> str:
+        """Sign ``user`` in (setting their plan when one is chosen), to ``org`` when given (they join
+        it when new to it; the plan is then the organization's): the redirect URI with a code."""
         if not USER_ID.fullmatch(user):
             raise ValueError("A user id is 1 to 100 letters, digits, _ : or - (for example kp_alice).")
+        if org is not None:
+            check_org_code(org)
         if plan:
-            self.plans.set_plan(user, plan)  # ValueError for an unknown plan
+            self.plans.set_plan(org_plan_key(org) if org else user, plan)  # ValueError: unknown plan
+        if org is not None and self.organizations is not None:
+            self.organizations.claims(user, org)  # joins it
         code = secrets.token_urlsafe(32)
         grant = Grant(
             user,
@@ -198,6 +211,7 @@ class OAuth:
             request.code_challenge,
             request.nonce,
             time.time() + self.code_seconds,
+            org,
         )
         with self._lock:
             self.codes = {c: g for c, g in self.codes.items() if g.expires_at > time.time()}
@@ -240,7 +254,7 @@ class OAuth:
             self.redeemed[code] = family
             while len(self.redeemed) > MAX_REFRESH_TOKENS:
                 self.redeemed.pop(next(iter(self.redeemed)))
-        return self._tokens(grant.user, grant.nonce, family)
+        return self._tokens(grant.user, grant.nonce, family, grant.org)
 
     def _refresh(self, refresh_token: str) -> dict[str, Any]:
         token_hash = _hash(refresh_token)
@@ -257,15 +271,16 @@ class OAuth:
                     self.spent.pop(next(iter(self.spent)))
         if grant is None:
             raise OAuthError("invalid_grant", "The refresh token is unknown, used or revoked.")
-        return self._tokens(grant.user, None, grant.family)
+        return self._tokens(grant.user, None, grant.family, grant.org)
 
     def _revoke(self, family: str) -> None:
         """Every live refresh token of one sign-in goes (the caller holds the lock and saves)."""
         self.refresh_tokens = {h: g for h, g in self.refresh_tokens.items() if g.family != family}
 
-    def _tokens(self, user: str, nonce: str | None, family: str) -> dict[str, Any]:
+    def _tokens(self, user: str, nonce: str | None, family: str, org: str | None = None) -> dict[str, Any]:
         now = int(time.time())
-        access = self.keys.mint(user, ttl_seconds=self.token_seconds)
+        org_claims = self.organizations.claims(user, org) if self.organizations is not None else {}
+        access = self.keys.mint(user, ttl_seconds=self.token_seconds, **org_claims)
         claims: dict[str, Any] = {
             "iss": self.keys.issuer,
             "sub": user,
@@ -280,7 +295,7 @@ class OAuth:
             claims["nonce"] = nonce
         refresh = secrets.token_urlsafe(32)
         with self._lock:
-            self.refresh_tokens[_hash(refresh)] = RefreshGrant(user, family)
+            self.refresh_tokens[_hash(refresh)] = RefreshGrant(user, family, org_claims.get("org_code"))
             while len(self.refresh_tokens) > MAX_REFRESH_TOKENS:
                 self.refresh_tokens.pop(next(iter(self.refresh_tokens)))
         self._saved()
@@ -297,6 +312,6 @@ class OAuth:
         with self._lock:
             live = self.refresh_tokens.items()
             return {
-                "refreshTokens": {h: {"user": g.user, "family": g.family} for h, g in live},
+                "refreshTokens": {h: {"user": g.user, "family": g.family, "org": g.org} for h, g in live},
                 "spentRefreshTokens": dict(self.spent),
             }

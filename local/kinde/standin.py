@@ -19,6 +19,7 @@ from local.kinde.http import handler_class
 from local.kinde.keys import KeyRing, SigningKey
 from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET, Management
 from local.kinde.oauth import DEFAULT_TOKEN_SECONDS, OAuth
+from local.kinde.organizations import Organizations, org_plan_key
 from local.kinde.origins import SiteRules, loopback_twins
 from local.kinde.parts import Parts
 from local.kinde.plan_changes import PlanChangeHook, PlanChanges
@@ -102,14 +103,37 @@ class KindeStandIn(BackgroundHTTPServer):
         plans = PlanStore(plan_limits, self._lock, self._save, state)
         plan_changes = PlanChanges(plans)
         rules = SiteRules.for_dashboards(dashboard_urls)
+        self.organizations = Organizations(self._lock, self._save, state)
         self.oauth = OAuth(
-            keys, plans, rules, self._lock, self._save, state=state, token_seconds=token_seconds
+            keys,
+            plans,
+            rules,
+            self._lock,
+            self._save,
+            state=state,
+            token_seconds=token_seconds,
+            organizations=self.organizations,
         )
         self.portal = Portal(rules, plan_changes, self._lock)
         site = Site(self.oauth, self.portal, plans, rules, log)
-        self.management = Management(keys, plans, m2m_client_id, m2m_client_secret, log=log)
+        self.management = Management(
+            keys,
+            plans,
+            m2m_client_id,
+            m2m_client_secret,
+            log=log,
+            organizations=self.organizations,
+        )
         self.parts = Parts(
-            keys, plans, plan_changes, Webhooks(keys, api_url), FaultQueues(), site, rules, self.management
+            keys,
+            plans,
+            plan_changes,
+            Webhooks(keys, api_url),
+            FaultQueues(),
+            site,
+            rules,
+            self.organizations,
+            self.management,
         )
         if not keys.keys:
             keys.rotate()
@@ -122,8 +146,23 @@ class KindeStandIn(BackgroundHTTPServer):
         self.plan_of = plans.plan_of
         self.set_plan = plans.set_plan
         self.request_plan_change = self.parts.plan_changes.request
+        self.join_organization = self.organizations.join
         self.sign_webhook = self.parts.webhooks.sign
         self.deliver_webhook = self.parts.webhooks.deliver
+
+    def org_plan_of(self, code: str) -> str:
+        """An organization's plan now (a late change whose time has come is applied first)."""
+        return self.parts.plans.plan_of(org_plan_key(code))
+
+    def set_org_plan(self, code: str, plan: str) -> None:
+        """The organization's plan, at once (it is created when new)."""
+        self.organizations.add(code)
+        self.parts.plans.set_plan(org_plan_key(code), plan)
+
+    def mint_member(self, user: str, org: str, *, permissions: list[str] | None = None, **claims: Any) -> str:
+        """An access token for ``user`` signed in to ``org`` (joining it when new to it), as Kinde's."""
+        self.organizations.join(user, org, permissions)
+        return self.mint(user, **{**self.organizations.claims(user, org), **claims})
 
     def entitlement_body(self, user_id: str, feature: str) -> dict[str, Any] | None:
         return entitlement_body(self.parts.plans, user_id, feature)
@@ -140,6 +179,7 @@ class KindeStandIn(BackgroundHTTPServer):
             state = {
                 **self.parts.plans.to_state(),
                 **self.oauth.to_state(),
+                **self.organizations.to_state(),
                 "keys": self.parts.keys.to_state(),
             }
             self.state_file.parent.mkdir(parents=True, exist_ok=True)

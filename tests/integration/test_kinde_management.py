@@ -27,7 +27,8 @@ from planguard.kinde_management import (
 )
 
 from local.kinde import Fault, KindeStandIn
-from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET, org_plan_key
+from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+from local.kinde.organizations import org_plan_key
 
 USER = "kp_m2m_user"
 FEATURE = "tracked_accounts"

@@ -161,7 +161,7 @@ def test_make_webhook_deletes_the_users_data_through_the_gateway(dev: DevStack) 
 
 
 def _concrete(path: str, user: str) -> str:
-    for name, value in (("{kindeId}", user), ("{id}", VALID_ID)):
+    for name, value in (("{kindeId}", user), ("{orgCode}", "org_routes"), ("{id}", VALID_ID)):
         path = path.replace(name, value)
     return path
 

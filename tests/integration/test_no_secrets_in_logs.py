@@ -60,6 +60,7 @@ from tests.support import (
     HttpResult,
     clear_caches,
     invoke_http,
+    organization_mode,
     sign_webhook,
     transaction_cancelled,
 )
@@ -588,6 +589,29 @@ def drive_every_route(stack: Stack, kinde: KindeStandIn) -> Secrets:
             with pytest.raises(Exception):  # noqa: B017 - the direct invoke fails closed, whatever it raises
                 api.invoke("PlanCheckFunction", plan_selection_event(USER, "pro", "free", kinde.url))
     assert set(faults.injected) == {"throttle", "denied", "timeout", "conflict"}
+
+    # -- organization mode: a member's requests, the organizations' count and hold -------------------
+    organization_mode(env)
+    kinde.set_org_plan("org_logs", "pro")
+    member = secrets.token("member", kinde.mint_member(USER, "org_logs"))
+    org_number = secrets.account_number("organization's", "ES91 2100-0418 4502 0005 1332")
+    body = json.dumps({"name": "Shared", "accountNumber": org_number})
+    expect(api("POST /accounts", headers=bearer(member), body=body), 201)
+    expect(add(org_number, member), 409, "DUPLICATE_ACCOUNT_NUMBER")
+    expect(api("GET /accounts", headers=bearer(member)), 200)
+    expect(api("GET /usage", headers=bearer(member)), 200)
+    expect(api("GET /accounts", headers=bearer(token)), 403, "NO_ORGANIZATION")  # no org_code
+    org_count = "GET /api/organizations/accounts/count/{orgCode}"
+    org_hold = "POST /api/organizations/accounts/count/{orgCode}/hold"
+    expect(api(org_count, params={"orgCode": "org_logs"}, headers={"x-api-key": current_key}), 200)
+    expect(api(org_count, params={"orgCode": "org_logs"}, headers=bearer(member)), 401)
+    expect(api(org_count, params={"orgCode": "org_logs"}, headers={"x-api-key": wrong_key}), 401)
+    held = {"limit": "5", "plan": "pro"}
+    expect(api(org_hold, params={"orgCode": "org_logs"}, query=held, headers={"x-api-key": current_key}), 200)
+    expect(api(count, params={"kindeId": USER}, headers={"x-api-key": current_key}), 404)
+    webhook_body = sign_webhook(kinde, "organization.deleted", {"organization": {"code": "org_logs"}})
+    secrets.token("organization.deleted webhook body", webhook_body)
+    expect(api(webhook, body=webhook_body), 200)
 
     missing = {route.route_key for route in TEMPLATE.routes()} - api.called
     assert not missing, f"routes this test never called: {missing}"

@@ -29,6 +29,7 @@ from tests.support import OTHER_USER, USER, api_over_http, seed
 
 KINDE = ROOT / "kinde"
 BASE_PATH = "/api/users/accounts/count"
+ORG_BASE_PATH = "/api/organizations/accounts/count"
 KEY = "test-usage-key"
 TABLE = json.loads((ROOT / "tests" / "fixtures" / "plan_cases.json").read_text())
 
@@ -74,6 +75,7 @@ class CaseBackend(BaseHTTPRequestHandler):
         number, rest = int(found.group(1)), found.group(2)
         self.seen.append((number, method, rest, self.headers.get("Authorization")))
         case = TABLE["cases"][number]
+        named = {"orgCode": case["orgCode"]} if is_organization(case) else {"kindeId": case["userId"]}
         given = case.get("hold" if method == "POST" else "usage")
         if given is None or given.get("unreachable"):
             self.close_connection = True
@@ -82,12 +84,12 @@ class CaseBackend(BaseHTTPRequestHandler):
         if "body" in given:
             body = given["body"]
         elif "held" not in given:
-            body = {"kindeId": case["userId"], "count": given["count"]}
+            body = {**named, "count": given["count"]}
         else:
             requested = re.search(r"[?&]limit=([^&]*)", rest)
             limit = int(requested.group(1)) if requested and requested.group(1) else None
             body = {
-                "kindeId": case["userId"],
+                **named,
                 "count": given["count"],
                 "held": given["held"],
                 "limit": given.get("limit", limit),
@@ -121,9 +123,13 @@ def case_backend() -> Iterator[tuple[str, list[tuple[int, str, str, str | None]]
         server.server_close()
 
 
-def hold_path(user: str, limit: int | None, plan: str) -> str:
+def is_organization(case: dict[str, Any]) -> bool:
+    return case.get("billingCustomer") == "organization"
+
+
+def hold_path(user: str, limit: int | None, plan: str, base: str = BASE_PATH) -> str:
     """The hold request the workflow sends: ``limit=`` empty for an unlimited plan."""
-    return f"{BASE_PATH}/{user}/hold?limit={'' if limit is None else limit}&plan={quote(plan, safe='')}"
+    return f"{base}/{user}/hold?limit={'' if limit is None else limit}&plan={quote(plan, safe='')}"
 
 
 def test_the_workflow_decides_every_case_of_the_table_over_http(
@@ -133,7 +139,10 @@ def test_the_workflow_decides_every_case_of_the_table_over_http(
     base, seen = case_backend
     changes = []
     for number, case in enumerate(TABLE["cases"]):
-        env = {"USAGE_API_URL": f"{base}/case/{number}{BASE_PATH}"}
+        organization = is_organization(case)
+        env = {"USAGE_API_URL": f"{base}/case/{number}{ORG_BASE_PATH if organization else BASE_PATH}"}
+        if organization:
+            env["BILLING_CUSTOMER"] = "organization"
         if case.get("usageApiKey"):
             env["USAGE_API_KEY"] = KEY
         if "planLimits" in case:
@@ -143,11 +152,12 @@ def test_the_workflow_decides_every_case_of_the_table_over_http(
                 "userId": case["userId"],
                 "currentPlan": case["currentPlan"],
                 "requestedPlan": case["requestedPlan"],
+                "orgCode": case["orgCode"] if organization else "org_123",
                 "env": env,
             }
         )
     decisions = run_changes(changes)
-    assert len(decisions) == len(TABLE["cases"]) > 40
+    assert len(decisions) == len(TABLE["cases"]) > 50
     for number, (case, decision) in enumerate(zip(TABLE["cases"], decisions, strict=True)):
         expected, name = case["expected"], case["name"]
         if "error" in expected:
@@ -158,10 +168,14 @@ def test_the_workflow_decides_every_case_of_the_table_over_http(
         else:
             denied = {"message": expected["message"], "reasons": expected["reasons"]}
             assert decision == {"allowed": False, "denied": denied, "error": None}, (name, decision)
-        user = quote(case["userId"] or "", safe="")
+        organization = is_organization(case)
+        base_path = ORG_BASE_PATH if organization else BASE_PATH
+        sent = quote((case["orgCode"] if organization else case["userId"]) or "", safe="")
         calls = [(method, path) for n, method, path, _ in seen if n == number]
-        holds = [("POST", hold_path(user, hold["limit"], hold["plan"])) for hold in case["holdCalls"]]
-        assert calls == [("GET", f"{BASE_PATH}/{user}")] * case["usageReads"] + holds, name
+        holds = [
+            ("POST", hold_path(sent, hold["limit"], hold["plan"], base_path)) for hold in case["holdCalls"]
+        ]
+        assert calls == [("GET", f"{base_path}/{sent}")] * case["usageReads"] + holds, name
         keys = {auth for n, _, _, auth in seen if n == number}
         assert keys <= ({f"Bearer {KEY}"} if case.get("usageApiKey") else {None}), name
 

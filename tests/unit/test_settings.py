@@ -70,6 +70,41 @@ def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
 # Bad PLAN_LIMITS values: the shared table, tests/unit/test_plan_limits_table.py.
 
 
+def test_billing_customer_and_the_organization_settings() -> None:
+    assert Settings.from_env(BASE).billing_customer == "user"
+    assert not Settings.from_env(BASE).organizations
+    assert Settings.from_env(BASE).excluded_org_codes == frozenset()
+    assert Settings.from_env(BASE).accounts_write_permission is None
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "BILLING_CUSTOMER": "organization",
+            "EXCLUDED_ORG_CODES": " org_default, ,org_staff ",
+            "ACCOUNTS_WRITE_PERMISSION": "write:tracked_accounts",
+            "KINDE_M2M_CLIENT_ID": "m2m",
+            "KINDE_M2M_CLIENT_SECRET": "secret",
+        }
+    )
+    assert settings.organizations
+    assert settings.excluded_org_codes == {"org_default", "org_staff"}
+    assert settings.accounts_write_permission == "write:tracked_accounts"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BILLING_CUSTOMER", "org"),
+        ("BILLING_CUSTOMER", "Organization"),
+        ("EXCLUDED_ORG_CODES", "org_a,org b"),
+        ("EXCLUDED_ORG_CODES", "org/a"),
+        ("ACCOUNTS_WRITE_PERMISSION", "write tracked accounts"),
+    ],
+)
+def test_bad_organization_settings_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({**BASE, name: value})
+
+
 def test_no_m2m_client_by_default_and_the_management_api_on_the_issuer() -> None:
     settings = Settings.from_env({**BASE, "KINDE_M2M_CLIENT_ID": "", "KINDE_M2M_CLIENT_SECRET_PARAM": ""})
     assert not settings.has_m2m_client
@@ -118,3 +153,8 @@ def test_an_m2m_client_with_its_secret_in_ssm_or_locally() -> None:
 def test_bad_m2m_settings_name_the_variable(env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigurationError, match=names):
         Settings.from_env({**BASE, **env})
+
+
+def test_organization_mode_needs_an_m2m_client() -> None:
+    with pytest.raises(ConfigurationError, match="BILLING_CUSTOMER: organization needs an M2M client"):
+        Settings.from_env({**BASE, "BILLING_CUSTOMER": "organization"})

@@ -53,3 +53,23 @@ def authenticate_prefetching(
         return principal, error
     kinde.remember(principal.user_id, feature_key, entitlement)
     return principal, entitlement
+
+
+def authenticate_minting(headers: Mapping[str, str] | None, deadline: float | None) -> Principal:
+    """Organization mode's cold path: the Management API's M2M token is minted beside the key-set
+    fetch, under the rule above (only while no key set was ever loaded; the token is the
+    application's, not the caller's, so nothing of the caller's request is used for it)."""
+    verifier = get_verifier()
+    token = bearer_token(headers)
+    if verifier.jwks_loaded() or token is None:
+        return verifier.verify(token)
+    from planguard.kinde_management import get_management_api  # noqa: PLC0415 - organization mode only
+
+    api = get_management_api()
+    if api is None:
+        return verifier.verify(token)
+    mint = start(api.prepare, deadline)
+    try:
+        return verifier.verify(token)
+    finally:
+        join([mint])

@@ -20,7 +20,7 @@ from planguard.errors import BadRequest
 from planguard.request_parsing import header
 from planguard.settings import FEATURE_KEY
 
-from accounts_api.cold_overlap import Prefetched, authenticate_prefetching
+from accounts_api.cold_overlap import Prefetched, authenticate_minting, authenticate_prefetching
 from accounts_api.service import NewAccount, service
 
 logger = Logger()
@@ -37,8 +37,11 @@ def _json(status: int, body: Any) -> Response[Any]:
 
 def _caller() -> tuple[Principal, Prefetched, float | None]:
     """The verified caller, what a cold container read of their entitlement beside the key-set
-    fetch (``accounts_api.cold_overlap``), and when the invocation ends."""
+    fetch (``accounts_api.cold_overlap``; not in organization mode, whose limit is not the
+    user's), and when the invocation ends."""
     deadline = invocation_deadline(app)
+    if service().organizations is not None:
+        return authenticate_minting(app.current_event.headers, deadline), None, deadline
     principal, entitlement = authenticate_prefetching(
         app.current_event.headers, service().kinde, FEATURE_KEY, deadline
     )
@@ -73,7 +76,7 @@ def create_account() -> Response[Any]:
 @app.get("/accounts/<id>")
 def get_account(id: str) -> Response[Any]:
     principal = authenticate(app.current_event)
-    return _json(200, service().get(principal, id).to_json())
+    return _json(200, service().get(principal, id, invocation_deadline(app)).to_json())
 
 
 @app.patch("/accounts/<id>")
@@ -82,20 +85,21 @@ def update_account(id: str) -> Response[Any]:
 
     principal = authenticate(app.current_event)
     payload = parse_model(UpdateAccountRequest, json_body(app.current_event))
-    return _json(200, service().update(principal, id, payload.name, payload.account_number).to_json())
+    changed = service().update(principal, id, payload.name, payload.account_number, invocation_deadline(app))
+    return _json(200, changed.to_json())
 
 
 @app.delete("/accounts/<id>")
 def delete_account(id: str) -> Response[str]:
     principal = authenticate(app.current_event)
-    service().delete(principal, id)
+    service().delete(principal, id, invocation_deadline(app))
     return Response(status_code=204, body="")
 
 
 @app.get("/usage")
 def get_usage() -> Response[Any]:
     principal, entitlement, deadline = _caller()
-    return _json(200, {"tracked_accounts": service().usage(principal, deadline, entitlement)})
+    return _json(200, service().usage_view(principal, deadline, entitlement))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

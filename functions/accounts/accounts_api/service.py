@@ -1,5 +1,8 @@
 """The accounts use cases: where the caller's Kinde entitlement meets the store.
 
+Whose accounts: the signed-in user's, or, when Kinde bills organizations, the organization the
+user is signed in to (``planguard.organizations``: its members share the accounts, the count, the
+hold and the limit, which comes from the Management API; who may not act is refused there).
 Every route of AccountsFunction is one call here. An add is decided by the layer in one call
 (``planguard.add_decision.decide_add``: the entitlement, the write, the re-read, the hold's
 replacement, the refusal); here its outcome becomes metrics and the answer. The reads (list,
@@ -10,22 +13,25 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from planguard.accounts_store import Account, AccountRepository, Page, get_repository
-from planguard.add_decision import Added, Customer, Refused, Unavailable, decide_add
+from planguard.add_decision import Added, Customer, EntitlementSource, Refused, Unavailable, decide_add
 from planguard.auth import Principal
 from planguard.entitlements import Entitlement, KindeAccountApi, get_account_api
 from planguard.errors import EntitlementUnavailable, UserDeleted
 from planguard.limit_rule import excess, shown_limit
 from planguard.parallel_reads import join, start
 from planguard.settings import FEATURE_KEY, get_settings
-from planguard.usage_counter import Counter
+from planguard.usage_counter import Counter, UsageCounter
 
 from accounts_api.cold_overlap import Prefetched
 from accounts_api.idempotency import IdempotencyTable, request_data
+
+if TYPE_CHECKING:  # organization mode's module is imported when a deployment serves organizations
+    from planguard.organizations import Member, OrganizationEntitlements
 
 logger = Logger()
 metrics = Metrics()
@@ -37,6 +43,44 @@ class NewAccount:
     account_number: str
 
 
+@dataclass(frozen=True)
+class Acting:
+    """Whom a request acts for: ``customer`` keys the accounts, the count, the hold and the limit
+    (the user, or the organization they are signed in to); ``member``: the organization's member
+    acting (None when the user is the customer)."""
+
+    customer: Customer
+    member: Member | None = None
+
+    @property
+    def author(self) -> str | None:
+        """Who an account's ``createdBy``/``updatedBy`` names: the member, in organization mode."""
+        return self.member.user_id if self.member else None
+
+    def require_write(self) -> None:
+        if self.member is not None:
+            self.member.require_write()
+
+
+@dataclass(frozen=True)
+class _ByMember:
+    """The store as the add decision writes to it, recording the member who adds."""
+
+    store: AccountRepository
+    member: str
+
+    @property
+    def usage(self) -> UsageCounter:
+        return self.store.usage
+
+    def create(
+        self, user_id: str, name: str, account_number: str, limit: int | None, *, issued_at: int | None = None
+    ) -> Account:
+        return self.store.create(
+            user_id, name, account_number, limit, created_by=self.member, issued_at=issued_at
+        )
+
+
 class AccountsService:
     """``deadline``: when the request's invocation ends (``time.monotonic()``; None outside
     Lambda), so a call to Kinde never outlives it."""
@@ -46,10 +90,27 @@ class AccountsService:
         repository: AccountRepository,
         kinde: KindeAccountApi,
         idempotency: IdempotencyTable | None = None,
+        organizations: OrganizationEntitlements | None = None,
     ) -> None:
+        """``organizations``: organization mode (the repository then keeps organizations'
+        accounts), whose limits come from there rather than from ``kinde``'s Account API."""
         self.repository = repository
         self.kinde = kinde
         self._idempotency = idempotency
+        self.organizations = organizations
+        self.source: EntitlementSource = organizations or kinde
+
+    def acting(self, principal: Principal, deadline: float | None) -> Acting:
+        """Whom the request acts for; 403 ``NO_ORGANIZATION`` in organization mode when the token
+        names no organization that may be a customer."""
+        if self.organizations is None:
+            return Acting(Customer(principal.user_id, principal.token, principal.issued_at))
+        from planguard.organizations import member  # noqa: PLC0415 - organization mode only
+
+        found = member(
+            principal.user_id, principal.token, principal.claims, deadline, source=self.organizations
+        )
+        return Acting(Customer(found.org_code, principal.token, principal.issued_at), found)
 
     # -- reads -------------------------------------------------------------------------------
     def list(
@@ -61,10 +122,11 @@ class AccountsService:
         prefetched: Prefetched = None,
     ) -> dict[str, Any]:
         """The page, the counter and the entitlement are independent reads: all three at once."""
-        counter = start(self.repository.usage.shown, principal.user_id, principal.issued_at)
-        entitlement = start(self._shown_entitlement, principal, deadline, prefetched)
+        customer = self.acting(principal, deadline).customer
+        counter = start(self.repository.usage.shown, customer.id, principal.issued_at)
+        entitlement = start(self._shown_entitlement, customer, deadline, prefetched)
         try:
-            page: Page = self.repository.list_page(principal.user_id, limit, cursor)
+            page: Page = self.repository.list_page(customer.id, limit, cursor)
         finally:
             join([counter, entitlement])
         return {
@@ -73,20 +135,35 @@ class AccountsService:
             "nextCursor": page.next_cursor,
         }
 
-    def get(self, principal: Principal, account_id: str) -> Account:
-        return self.repository.get(principal.user_id, account_id)
+    def get(self, principal: Principal, account_id: str, deadline: float | None = None) -> Account:
+        return self.repository.get(self.acting(principal, deadline).customer.id, account_id)
 
     def usage(
         self, principal: Principal, deadline: float | None, prefetched: Prefetched = None
     ) -> dict[str, Any]:
         """``{used, limit, limitSource}``: the counter and the entitlement read at once; Kinde
         being down degrades the limit, never the answer."""
-        entitlement = start(self._shown_entitlement, principal, deadline, prefetched)
+        usage: dict[str, Any] = self.usage_view(principal, deadline, prefetched)["tracked_accounts"]
+        return usage
+
+    def usage_view(
+        self, principal: Principal, deadline: float | None, prefetched: Prefetched = None
+    ) -> dict[str, Any]:
+        """``GET /usage``'s answer: ``{"tracked_accounts": usage}``, and in organization mode
+        ``organization: {code}``, its ``plan`` (null when unknown) and whether the caller
+        ``canWrite`` (the page can read neither from Kinde's SDK)."""
+        acting = self.acting(principal, deadline)
+        entitlement = start(self._shown_entitlement, acting.customer, deadline, prefetched)
         try:
-            counter = self.repository.usage.shown(principal.user_id, principal.issued_at)
+            counter = self.repository.usage.shown(acting.customer.id, principal.issued_at)
         finally:
             join([entitlement])
-        return _usage(counter, entitlement.result())
+        view: dict[str, Any] = {"tracked_accounts": _usage(counter, entitlement.result())}
+        if acting.member is not None and self.organizations is not None:
+            view["organization"] = {"code": acting.member.org_code}
+            view["plan"] = self._plan(acting.member.org_code, deadline)
+            view["canWrite"] = acting.member.can_write
+        return view
 
     # -- writes ------------------------------------------------------------------------------
     def add(
@@ -100,6 +177,7 @@ class AccountsService:
     ) -> Account:
         """Create within the plan limit; with an ``Idempotency-Key`` a retry answers the first result.
         ``prefetched``: the entitlement as a cold container read it beside the key-set fetch."""
+        self.acting(principal, deadline).require_write()
         if idempotency_key is None or self._idempotency is None:
             return self._add(principal, account, deadline, prefetched)
         request = request_data(principal.user_id, idempotency_key, account.name, account.account_number)
@@ -109,12 +187,21 @@ class AccountsService:
         return Account.from_json(stored)
 
     def update(
-        self, principal: Principal, account_id: str, name: str | None, account_number: str | None
+        self,
+        principal: Principal,
+        account_id: str,
+        name: str | None,
+        account_number: str | None,
+        deadline: float | None = None,
     ) -> Account:
-        return self.repository.update(principal.user_id, account_id, name, account_number)
+        acting = self.acting(principal, deadline)
+        acting.require_write()
+        return self.repository.update(acting.customer.id, account_id, name, account_number, acting.author)
 
-    def delete(self, principal: Principal, account_id: str) -> None:
-        self.repository.delete(principal.user_id, account_id)
+    def delete(self, principal: Principal, account_id: str, deadline: float | None = None) -> None:
+        acting = self.acting(principal, deadline)
+        acting.require_write()
+        self.repository.delete(acting.customer.id, account_id)
 
     # -- internals ---------------------------------------------------------------------------
     def _add_request(
@@ -129,11 +216,12 @@ class AccountsService:
         self, principal: Principal, account: NewAccount, deadline: float | None, prefetched: Prefetched
     ) -> Account:
         """The add, decided by the layer in one call; here only its outcome becomes metrics."""
-        customer = Customer(principal.user_id, principal.token, principal.issued_at)
+        acting = self.acting(principal, deadline)
+        author = acting.author
         outcome = decide_add(
-            self.repository,
-            self.kinde,
-            customer,
+            _ByMember(self.repository, author) if author else self.repository,
+            self.source,
+            acting.customer,
             account.name,
             account.account_number,
             feature_key=FEATURE_KEY,
@@ -150,11 +238,19 @@ class AccountsService:
             case Unavailable(error=unavailable):
                 self._unavailable(unavailable)
 
-    def _entitlement(self, principal: Principal, deadline: float | None) -> Entitlement:
+    def _entitlement(self, customer: Customer, deadline: float | None) -> Entitlement:
         try:
-            return self.kinde.entitlement(principal.user_id, principal.token, FEATURE_KEY, deadline)
+            return self.source.entitlement(customer.id, customer.token, FEATURE_KEY, deadline)
         except EntitlementUnavailable as error:
             self._unavailable(error)
+
+    def _plan(self, org_code: str, deadline: float | None) -> str | None:
+        """The organization's plan as Kinde bills it; None when Kinde cannot say right now."""
+        assert self.organizations is not None
+        try:
+            return self.organizations.current_plan(org_code, deadline)
+        except EntitlementUnavailable:
+            return None
 
     @staticmethod
     def _unavailable(error: EntitlementUnavailable) -> NoReturn:
@@ -163,7 +259,7 @@ class AccountsService:
         raise error
 
     def _shown_entitlement(
-        self, principal: Principal, deadline: float | None, prefetched: Prefetched
+        self, customer: Customer, deadline: float | None, prefetched: Prefetched
     ) -> Entitlement | None:
         """The entitlement a read shows; None when Kinde is unavailable."""
         try:
@@ -171,7 +267,7 @@ class AccountsService:
                 self._unavailable(prefetched)
             if prefetched is not None:
                 return prefetched
-            return self._entitlement(principal, deadline)
+            return self._entitlement(customer, deadline)
         except EntitlementUnavailable:
             return None
 
@@ -199,4 +295,9 @@ def service() -> AccountsService:
     settings = get_settings()
     table = settings.idempotency_table_name
     idempotency = IdempotencyTable(table, settings.dynamodb_endpoint_url) if table else None
-    return AccountsService(get_repository(), get_account_api(), idempotency)
+    organizations = None
+    if settings.organizations:
+        from planguard.organizations import get_organization_entitlements  # noqa: PLC0415
+
+        organizations = get_organization_entitlements()
+    return AccountsService(get_repository(), get_account_api(), idempotency, organizations)

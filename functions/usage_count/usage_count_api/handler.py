@@ -2,6 +2,10 @@
 
     GET  /api/users/accounts/count/{kindeId}        → {"kindeId","count"}  (the seed's URL and body)
     POST /api/users/accounts/count/{kindeId}/hold   → the downgrade hold   (usage API key only)
+    GET  /api/organizations/accounts/count/{orgCode}       → {"orgCode","count"}
+    POST /api/organizations/accounts/count/{orgCode}/hold  → the organization's downgrade hold
+
+Only the deployment's kind of customer is served (``BILLING_CUSTOMER``); the other's are 404.
 
 It sits on Kinde's plan-change path, so its cold start must stay close to a bare boto3 client's:
 a plain function over the raw payload 2.0 event (no Powertools resolver, no request models, no
@@ -24,11 +28,15 @@ from planguard.errors import (
 )
 from planguard.ids import is_kinde_id
 from planguard.json_logs import json_logger
+from planguard.settings import get_settings
+from planguard.usage_counter import ID_FIELD
 
 from usage_count_api.routes import ROUTES
 
 NO_STORE = {"Cache-Control": "no-store"}
 BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."
+BAD_ORG_CODE = "The organization code must be 1-128 letters, digits, '_', ':', '.' or '-'."
+BAD_ID = {"kindeId": BAD_KINDE_ID, "orgCode": BAD_ORG_CODE}
 
 
 logger = json_logger("planguard.usage_count")
@@ -57,14 +65,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
     _cold_start = False
     try:
-        route = ROUTES.get(route_key) if isinstance(route_key, str) else None
-        if route is None:
+        route, kind = ROUTES.get(route_key, (None, None)) if isinstance(route_key, str) else (None, None)
+        if route is None or kind is None or kind != get_settings().billing_customer:
             raise NotFound()
-        kinde_id = (event.get("pathParameters") or {}).get("kindeId")
-        if not is_kinde_id(kinde_id):
-            raise BadRequest(BAD_KINDE_ID)
-        fields["kindeId"] = kinde_id
-        response = _ok(route(kinde_id, event, fields))
+        field = ID_FIELD[kind]
+        customer_id = (event.get("pathParameters") or {}).get(field)
+        if not is_kinde_id(customer_id):  # organization codes follow the same rule
+            raise BadRequest(BAD_ID[field])
+        fields[field] = customer_id
+        response = _ok(route(customer_id, kind, event, fields))
     except ApiError as error:
         fields.update(code=error.code, detail=getattr(error, "detail", None))
         response = to_http_response(error)

@@ -43,6 +43,7 @@ from planguard.keys import (
     user_pk,
     user_query,
 )
+from planguard.settings import BillingCustomer, get_settings
 from planguard.usage_counter import COUNTER_ITEM, UsageCounter, get_usage_counter
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ def _account_from_item(item: dict[str, Any]) -> Account:
         account_number=item["accountNumber"]["S"],
         created_at=item["createdAt"]["S"],
         updated_at=item["updatedAt"]["S"],
+        created_by=item["createdBy"]["S"] if "createdBy" in item else None,
+        updated_by=item["updatedBy"]["S"] if "updatedBy" in item else None,
     )
 
 
@@ -70,8 +73,9 @@ def _now() -> str:
 
 
 class AccountRepository:
-    """A user's accounts and their number guards; ``usage``: the usage counter their writes move
-    (``clock`` is its clock when the store makes its own)."""
+    """A customer's accounts and their number guards; ``usage``: the usage counter their writes
+    move (``clock`` is its clock when the store makes its own). ``kind``: whose accounts, a user's
+    or an organization's (their partitions, ``planguard.keys``); the ids passed in are theirs."""
 
     def __init__(
         self,
@@ -79,10 +83,12 @@ class AccountRepository:
         table_name: str,
         clock: Callable[[], float] = time.time,
         usage: UsageCounter | None = None,
+        kind: BillingCustomer = "user",
     ) -> None:
         self._db = client
         self._table = table_name
-        self.usage = usage or UsageCounter(client, table_name, clock)
+        self.usage = usage or UsageCounter(client, table_name, clock, kind=kind)
+        self.kind: BillingCustomer = self.usage.kind
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, user_id: str, account_id: str) -> Account:
@@ -95,9 +101,9 @@ class AccountRepository:
 
     def list_page(self, user_id: str, limit: int, cursor: str | None = None) -> Page:
         """Oldest first; reads ``limit + 1`` so the last page says so (``next_cursor`` None)."""
-        params = {**accounts_query(self._table, user_id), "Limit": limit + 1}
+        params = {**accounts_query(self._table, user_id, self.kind), "Limit": limit + 1}
         if cursor:
-            params["ExclusiveStartKey"] = account_key(user_id, Cursor.decode(user_id, cursor))
+            params["ExclusiveStartKey"] = account_key(user_id, Cursor.decode(user_id, cursor), self.kind)
         items = [_account_from_item(item) for item in call(self._db.query, **params).get("Items", [])]
         if len(items) > limit:
             items = items[:limit]
@@ -106,27 +112,38 @@ class AccountRepository:
 
     # -- writes ------------------------------------------------------------------------------
     def create(
-        self, user_id: str, name: str, account_number: str, limit: int | None, *, issued_at: int | None = None
+        self,
+        user_id: str,
+        name: str,
+        account_number: str,
+        limit: int | None,
+        created_by: str | None = None,
+        *,
+        issued_at: int | None = None,
     ) -> Account:
         """Account + guard + counter in one transaction; ``limit=None`` means unlimited.
+        ``created_by``: the member adding it to an organization's accounts (recorded as the
+        account's ``createdBy`` and ``updatedBy``).
 
         The counter's condition also honours a binding downgrade hold, so a hold binds every add,
         unlimited ones included. Refused: ``CounterConditionFailed`` with the counter as it was;
         ``UserDeleted`` for a token issued at ``issued_at`` (its ``iat``) while Kinde's deletion of
         the user lasts (``planguard.deleted_marker``); None: not a token's add (seeding, tools).
         """
-        pk, normalised = user_pk(user_id), normalise_account_number(account_number)
+        pk, normalised = user_pk(user_id, self.kind), normalise_account_number(account_number)
+        authors = {"createdBy": s(created_by), "updatedBy": s(created_by)} if created_by else {}
 
         def attempt() -> Account:
             account_id, now = new_account_id(), _now()
             item = {
-                **account_key(user_id, account_id),
+                **account_key(user_id, account_id, self.kind),
                 "id": s(account_id),
                 "name": s(name),
                 "accountNumber": s(account_number),
                 "accountNumberKey": s(normalised),
                 "createdAt": s(now),
                 "updatedAt": s(now),
+                **authors,
             }
             put = {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}
             try:
@@ -151,11 +168,19 @@ class AccountRepository:
 
         return with_retries(attempt)
 
-    def update(self, user_id: str, account_id: str, name: str | None, account_number: str | None) -> Account:
-        """Rename and/or renumber; a new number moves its guard in the same transaction."""
+    def update(
+        self,
+        user_id: str,
+        account_id: str,
+        name: str | None,
+        account_number: str | None,
+        updated_by: str | None = None,
+    ) -> Account:
+        """Rename and/or renumber; a new number moves its guard in the same transaction.
+        ``updated_by``: the member changing an organization's account (its ``updatedBy``)."""
         if not is_account_id(account_id):
             raise NotFound()
-        pk = user_pk(user_id)
+        pk = user_pk(user_id, self.kind)
 
         def attempt() -> Account:
             current = self._get_account_item(user_id, account_id)
@@ -171,10 +196,14 @@ class AccountRepository:
                 ":u": s(_now()),
                 ":old": s(old_key),
             }
+            expression = "SET #n = :n, #a = :a, #k = :k, #u = :u"
+            if updated_by:
+                names["#by"], values[":by"] = "updatedBy", s(updated_by)
+                expression += ", #by = :by"
             update: dict[str, Any] = {
                 "TableName": self._table,
-                "Key": account_key(user_id, account_id),
-                "UpdateExpression": "SET #n = :n, #a = :a, #k = :k, #u = :u",
+                "Key": account_key(user_id, account_id, self.kind),
+                "UpdateExpression": expression,
                 "ConditionExpression": "attribute_exists(PK) AND #k = :old",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
@@ -203,7 +232,13 @@ class AccountRepository:
                 transient_or_fault(error, codes)
             # What the transaction wrote, without reading it back (one call fewer).
             return Account(
-                account_id, values[":n"]["S"], values[":a"]["S"], current["createdAt"]["S"], values[":u"]["S"]
+                account_id,
+                values[":n"]["S"],
+                values[":a"]["S"],
+                current["createdAt"]["S"],
+                values[":u"]["S"],
+                current["createdBy"]["S"] if "createdBy" in current else None,
+                updated_by or (current["updatedBy"]["S"] if "updatedBy" in current else None),
             )
 
         return with_retries(attempt)
@@ -229,17 +264,15 @@ class AccountRepository:
         goes last, only at zero. Safe to run again after an interruption: it resumes.
         """
         removed = 0
+        accounts = {**accounts_query(self._table, user_id, self.kind), "ConsistentRead": True, "Limit": 100}
+        everything = {**user_query(self._table, user_id, self.kind), "ConsistentRead": True}
         for _ in range(CONFLICT_RETRIES):
-            while items := call(
-                self._db.query, **accounts_query(self._table, user_id), ConsistentRead=True, Limit=100
-            ).get("Items", []):
+            while items := call(self._db.query, **accounts).get("Items", []):
                 for item in items:
                     with contextlib.suppress(NotFound):  # a concurrent delete took it
                         self.delete(user_id, item["id"]["S"])
                         removed += 1
-            for item in call(self._db.query, **user_query(self._table, user_id), ConsistentRead=True)[
-                "Items"
-            ]:
+            for item in call(self._db.query, **everything)["Items"]:
                 if item["SK"]["S"] != USAGE_SK:  # nothing else should be left; leave nothing
                     call(
                         self._db.delete_item, TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]}
@@ -257,7 +290,7 @@ class AccountRepository:
         account_id, key = current["id"]["S"], current["accountNumberKey"]["S"]
         delete = {
             "TableName": self._table,
-            "Key": account_key(user_id, account_id),
+            "Key": account_key(user_id, account_id, self.kind),
             "ConditionExpression": "attribute_exists(PK) AND #k = :k",
             "ExpressionAttributeNames": {"#k": "accountNumberKey"},
             "ExpressionAttributeValues": {":k": s(key)},
@@ -267,7 +300,7 @@ class AccountRepository:
                 self._db,
                 [
                     {"Delete": delete},
-                    self._delete_guard(user_pk(user_id), key, account_id),
+                    self._delete_guard(user_pk(user_id, self.kind), key, account_id),
                     self.usage.decrement(user_id),
                 ],
             )
@@ -305,14 +338,17 @@ class AccountRepository:
         item: dict[str, Any] | None = call(
             self._db.get_item,
             TableName=self._table,
-            Key=account_key(user_id, account_id),
+            Key=account_key(user_id, account_id, self.kind),
             ConsistentRead=True,
         ).get("Item")
         return item
 
 
 @functools.cache
-def get_repository() -> AccountRepository:
-    """One store per container, over the container's one usage counter (and its client)."""
-    usage = get_usage_counter()
+def get_repository(kind: BillingCustomer | None = None) -> AccountRepository:
+    """One store per container and kind of customer (default: ``BILLING_CUSTOMER``'s, the same
+    object as asking for that kind), over that kind's usage counter (and its client)."""
+    if kind is None:
+        return get_repository(get_settings().billing_customer)
+    usage = get_usage_counter(kind)
     return AccountRepository(usage.client, usage.table_name, usage=usage)

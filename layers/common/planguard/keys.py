@@ -1,16 +1,20 @@
 """The single table's key layout: the only module that spells a partition or sort key.
 
-    account           PK=USER#<kindeId>  SK=ACCOUNT#<id>
-    number guard      PK=USER#<kindeId>  SK=ACCOUNTNUMBER#<sha256 of the normalised number>
-    usage counter     PK=USER#<kindeId>  SK=USAGE#tracked_accounts
+    account           PK=<customer>  SK=ACCOUNT#<id>
+    number guard      PK=<customer>  SK=ACCOUNTNUMBER#<sha256 of the normalised number>
+    usage counter     PK=<customer>  SK=USAGE#tracked_accounts
                       count=<int> version=<int>
                       [holdLimit=<int> holdUntil=<epoch s> holdFrom=<epoch s> holdPlan=<str>]
     deletion marker   PK=DELETED#<partition, e.g. USER#<kindeId>>  SK=DELETED
                       deletedUntil=<epoch s> (the table's TTL attribute)
 
-Everything of one user shares a partition, so a user's accounts are one Query and a user's removal
-is one Query away. A deletion marker lives in a partition of its own, so a deleted user's partition
-is empty once their data is gone while the marker still refuses their tokens.
+    <customer>        USER#<kindeId>  when Kinde bills users (the default)
+                      ORG#<orgCode>   when Kinde bills organizations (shared by their members)
+
+Everything of one customer shares a partition, so its accounts are one Query and its removal is
+one Query away. The two kinds never meet: a deployment serves one (``BILLING_CUSTOMER``), and a
+switch leaves the other's items unused. A deletion marker lives in a partition of its own, so a
+deleted customer's partition is empty once their data is gone while the marker still refuses them.
 """
 
 from __future__ import annotations
@@ -18,21 +22,22 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from planguard.dynamodb import s
-from planguard.settings import FEATURE_KEY
+from planguard.settings import FEATURE_KEY, BillingCustomer
 
 ACCOUNT_PREFIX = "ACCOUNT#"
 USER_PREFIX = "USER#"
 ORG_PREFIX = "ORG#"
+_PARTITION_PREFIX: dict[BillingCustomer, str] = {"user": USER_PREFIX, "organization": ORG_PREFIX}
 USAGE_SK = f"USAGE#{FEATURE_KEY}"
 # Removed before comparing: invisible format characters (Cf: zero-width space, soft hyphen, bidi
 # marks) and every dash (Pd: U+2011 non-breaking hyphen, en dash...) or minus sign.
 _DROPPED_CATEGORIES = frozenset({"Cf", "Pd"})
 _MINUS = "\u2212"
 # Whose partition a key is: a user's (B2C billing) or an organization's (B2B billing).
-CustomerKind = Literal["user", "organization"]
+CustomerKind = BillingCustomer
 _CUSTOMER_PREFIXES: dict[str, CustomerKind] = {USER_PREFIX: "user", ORG_PREFIX: "organization"}
 
 
@@ -48,8 +53,9 @@ def normalise_account_number(number: str) -> str:
     )
 
 
-def user_pk(user_id: str) -> str:
-    return f"USER#{user_id}"
+def user_pk(user_id: str, kind: BillingCustomer = "user") -> str:
+    """The customer's partition: a user's (``USER#``) or an organization's (``ORG#``)."""
+    return f"{_PARTITION_PREFIX[kind]}{user_id}"
 
 
 def customer_of(pk: str) -> tuple[CustomerKind, str] | None:
@@ -70,8 +76,8 @@ def guard_sk(normalised: str) -> str:
     return f"ACCOUNTNUMBER#{hashlib.sha256(normalised.encode()).hexdigest()}"
 
 
-def account_key(user_id: str, account_id: str) -> dict[str, Any]:
-    return {"PK": s(user_pk(user_id)), "SK": s(account_sk(account_id))}
+def account_key(user_id: str, account_id: str, kind: BillingCustomer = "user") -> dict[str, Any]:
+    return {"PK": s(user_pk(user_id, kind)), "SK": s(account_sk(account_id))}
 
 
 def deleted_marker_key(partition: str) -> dict[str, Any]:
@@ -80,25 +86,25 @@ def deleted_marker_key(partition: str) -> dict[str, Any]:
     return {"PK": s(f"DELETED#{partition}"), "SK": s("DELETED")}
 
 
-def counter_key(user_id: str) -> dict[str, Any]:
-    return {"PK": s(user_pk(user_id)), "SK": s(USAGE_SK)}
+def counter_key(user_id: str, kind: BillingCustomer = "user") -> dict[str, Any]:
+    return {"PK": s(user_pk(user_id, kind)), "SK": s(USAGE_SK)}
 
 
-def user_query(table: str, user_id: str) -> dict[str, Any]:
-    """Query arguments for every item of a user."""
+def user_query(table: str, user_id: str, kind: BillingCustomer = "user") -> dict[str, Any]:
+    """Query arguments for every item of a customer."""
     return {
         "TableName": table,
         "KeyConditionExpression": "PK = :pk",
-        "ExpressionAttributeValues": {":pk": s(user_pk(user_id))},
+        "ExpressionAttributeValues": {":pk": s(user_pk(user_id, kind))},
     }
 
 
-def accounts_query(table: str, user_id: str) -> dict[str, Any]:
-    """Query arguments for a user's accounts: ``ACCOUNT#`` sort keys, oldest id first."""
+def accounts_query(table: str, user_id: str, kind: BillingCustomer = "user") -> dict[str, Any]:
+    """Query arguments for a customer's accounts: ``ACCOUNT#`` sort keys, oldest id first."""
     return {
         "TableName": table,
         "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-        "ExpressionAttributeValues": {":pk": s(user_pk(user_id)), ":prefix": s(ACCOUNT_PREFIX)},
+        "ExpressionAttributeValues": {":pk": s(user_pk(user_id, kind)), ":prefix": s(ACCOUNT_PREFIX)},
     }
 
 

@@ -291,6 +291,14 @@ class ManagementApi:
         )
         raise _rejected(response)
 
+    def prepare(self, deadline: float | None) -> None:
+        """Hold a token before the first call needs one (a cold container mints it beside the
+        key-set fetch); a failure here is left for that call to meet."""
+        try:
+            self._access_token(deadline)
+        except (EntitlementUnavailable, KindeRejected):
+            logger.info("M2M token mint ahead of the first call failed; the call will try again")
+
     def _access_token(self, deadline: float | None) -> str:
         """The cached token, or a new one (one mint at a time: a second caller waits and reuses it)."""
         with self._lock:

@@ -27,7 +27,12 @@ DEFAULT_PLAN_LIMITS: dict[str, dict[str, int | None]] = {
 }
 
 PlanLimits = dict[str, dict[str, int | None]]
+BillingCustomer = Literal["user", "organization"]
 _LOOPBACK_HTTP = re.compile(r"http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$)")
+# Organization codes are validated like Kinde user ids: a safe charset, never a format guess.
+_ORG_CODE = re.compile(r"[A-Za-z0-9_:.\-]{1,128}")
+# A permission key as Kinde's dashboard allows one (e.g. write:tracked_accounts).
+_PERMISSION = re.compile(r"[A-Za-z0-9_:.\-]{1,128}")
 
 
 class ConfigurationError(RuntimeError):
@@ -112,6 +117,22 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _org_codes(raw: str) -> frozenset[str]:
+    """Comma-separated organization codes; blanks between commas are ignored."""
+    codes = frozenset(code.strip() for code in raw.split(",") if code.strip())
+    bad = sorted(code for code in codes if not _ORG_CODE.fullmatch(code))
+    if bad:
+        raise ValueError(f"must be comma-separated organization codes, got {', '.join(map(repr, bad))}")
+    return codes
+
+
+def _permission(raw: str) -> str:
+    value = raw.strip()
+    if not _PERMISSION.fullmatch(value):
+        raise ValueError("must be one permission key such as write:tracked_accounts")
+    return value
+
+
 def _token_text(raw: str) -> str:
     """An identifier sent to Kinde as it is (a client id, a feature code): no spaces, no controls."""
     if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", raw):
@@ -164,6 +185,18 @@ class Settings:
     usage_api_key_param: str | None = None
     dynamodb_endpoint_url: str | None = None
     idempotency_table_name: str | None = None
+    # Who Kinde bills: users (each user's own accounts) or organizations (shared by the members).
+    billing_customer: BillingCustomer = "user"
+    # Organizations never served as customers (beside Kinde's default one, found by its flag).
+    excluded_org_codes: frozenset[str] = frozenset()
+    # When set, adding, editing and deleting need this permission in the token (organization mode).
+    accounts_write_permission: str | None = None
+
+    @property
+    def organizations(self) -> bool:
+        """Organization mode: the accounts, count, hold and limit are the organization's."""
+        return self.billing_customer == "organization"
+
     # Kinde's Management API, called with a machine-to-machine client's token (optional: unset,
     # nothing calls it). Its secret: KINDE_M2M_CLIENT_SECRET locally, an SSM SecureString deployed.
     kinde_management_url: str | None = None
@@ -215,6 +248,9 @@ class Settings:
             except ValueError as exc:
                 problems.append(f"{name.upper()}: {exc}")
         problems += _m2m_problems(values)
+        if values.get("billing_customer") == "organization" and "kinde_m2m_client_id" not in values:
+            # An organization's limit is read only through the Management API.
+            problems.append("BILLING_CUSTOMER: organization needs an M2M client (KINDE_M2M_CLIENT_ID)")
         if problems:
             raise ConfigurationError(f"Invalid configuration: {'; '.join(problems)}")
         return cls(**values)
@@ -254,6 +290,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "usage_api_key_param": _text,
     "dynamodb_endpoint_url": _text,
     "idempotency_table_name": _text,
+    "billing_customer": _choice("user", "organization"),
+    "excluded_org_codes": _org_codes,
+    "accounts_write_permission": _permission,
     "kinde_management_url": _url,
     "kinde_management_audience": _url,
     "kinde_m2m_client_id": _token_text,

@@ -32,7 +32,12 @@ from planguard.dynamodb import TryAgain, call, dynamodb_client, s, with_retries
 from planguard.errors import ServiceUnavailable
 from planguard.keys import accounts_query, counter_key, deleted_marker_key, iso, user_pk
 from planguard.limit_rule import Replacement, hold_step, late_hold_until
-from planguard.settings import DOWNGRADE_HOLD_MAX_SECONDS, DOWNGRADE_HOLD_SECONDS, get_settings
+from planguard.settings import (
+    DOWNGRADE_HOLD_MAX_SECONDS,
+    DOWNGRADE_HOLD_SECONDS,
+    BillingCustomer,
+    get_settings,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -115,6 +120,10 @@ class CounterConditionFailed(Exception):
         self.counter = counter
 
 
+# How the usage routes' answers name whose count they give: the workflow checks it is the id it sent.
+ID_FIELD: dict[BillingCustomer, str] = {"user": "kindeId", "organization": "orgCode"}
+
+
 @dataclass(frozen=True)
 class HoldResult:
     """What placing a downgrade hold answered: ONE conditional write on the usage counter.
@@ -133,9 +142,10 @@ class HoldResult:
     limit: int | None
     hold_until: str | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, kind: BillingCustomer = "user") -> dict[str, Any]:
+        """The hold route's answer, naming the id under its kind's field (``ID_FIELD``)."""
         return {
-            "kindeId": self.kinde_id,
+            ID_FIELD[kind]: self.kinde_id,
             "count": self.count,
             "held": self.held,
             "limit": self.limit,
@@ -211,12 +221,14 @@ class UsageCounter:
         table_name: str,
         clock: Callable[[], float] = time.time,
         *,
+        kind: BillingCustomer = "user",
         hold_seconds: int = DOWNGRADE_HOLD_SECONDS,
         hold_max_seconds: int = DOWNGRADE_HOLD_MAX_SECONDS,
     ) -> None:
         self._db = client
         self._table = table_name
         self.clock = clock
+        self.kind: BillingCustomer = kind  # whose counters: users' or organizations' (keys.py)
         self.hold_seconds = hold_seconds
         self.hold_max_seconds = hold_max_seconds
 
@@ -240,7 +252,7 @@ class UsageCounter:
         item = call(
             self._db.get_item,
             TableName=self._table,
-            Key=counter_key(user_id),
+            Key=counter_key(user_id, self.kind),
             ConsistentRead=True,
             ProjectionExpression="#c, holdLimit, holdUntil, holdFrom",
             ExpressionAttributeNames=COUNT,
@@ -251,7 +263,7 @@ class UsageCounter:
         """The counter and whether Kinde deleted the user after their token was issued at
         ``issued_at``, in one round trip (a ``BatchGetItem`` of the counter and the deletion
         marker): what the reads show."""
-        keys = [counter_key(user_id), deleted_marker_key(user_pk(user_id))]
+        keys = [counter_key(user_id, self.kind), deleted_marker_key(user_pk(user_id, self.kind))]
         request: dict[str, Any] = {
             self._table: {
                 "Keys": keys,
@@ -336,7 +348,7 @@ class UsageCounter:
             item = call(
                 self._db.update_item,
                 TableName=self._table,
-                Key=counter_key(user_id),
+                Key=counter_key(user_id, self.kind),
                 UpdateExpression=(
                     "SET #c = if_not_exists(#c, :zero), #hl = :limit, #hu = :until, #hp = :plan, #hf = :now"
                 ),
@@ -364,7 +376,7 @@ class UsageCounter:
             item = call(
                 self._db.update_item,
                 TableName=self._table,
-                Key=counter_key(user_id),
+                Key=counter_key(user_id, self.kind),
                 UpdateExpression="SET #hf = :now, #hu = :until" if longer else "SET #hf = :now",
                 ConditionExpression=condition,
                 ExpressionAttributeNames=_names("#hl", "#hu", "#hf"),
@@ -397,7 +409,7 @@ class UsageCounter:
             old = call(
                 self._db.update_item,
                 TableName=self._table,
-                Key=counter_key(user_id),
+                Key=counter_key(user_id, self.kind),
                 UpdateExpression="REMOVE #hl, #hu, #hp, #hf",
                 ConditionExpression="attribute_exists(#hl)",
                 ExpressionAttributeNames=_names("#hl", "#hu", "#hp", "#hf"),
@@ -417,7 +429,7 @@ class UsageCounter:
             call(
                 self._db.update_item,
                 TableName=self._table,
-                Key=counter_key(user_id),
+                Key=counter_key(user_id, self.kind),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=_names(*names),
@@ -440,7 +452,7 @@ class UsageCounter:
         Every add and delete bumps the counter's ``version``; the repair is conditional on the
         version read before the recount, so a write that lands meanwhile makes it start over.
         """
-        key = counter_key(user_id)
+        key = counter_key(user_id, self.kind)
 
         def attempt() -> tuple[int, int]:
             counter = (
@@ -449,7 +461,11 @@ class UsageCounter:
             before = int(counter["count"]["N"]) if "count" in counter else 0
             version = counter.get("version")
             actual = 0
-            params = {**accounts_query(self._table, user_id), "Select": "COUNT", "ConsistentRead": True}
+            params = {
+                **accounts_query(self._table, user_id, self.kind),
+                "Select": "COUNT",
+                "ConsistentRead": True,
+            }
             while True:
                 page = call(self._db.query, **params)
                 actual += int(page.get("Count", 0))
@@ -485,7 +501,7 @@ class UsageCounter:
             "ExpressionAttributeValues": {":zero": {"N": "0"}},
         }
         try:
-            call(self._db.delete_item, TableName=self._table, Key=counter_key(user_id), **at_zero)
+            call(self._db.delete_item, TableName=self._table, Key=counter_key(user_id, self.kind), **at_zero)
         except ClientError:  # the condition: not zero
             return False
         return True
@@ -499,7 +515,7 @@ class UsageCounter:
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": counter_key(user_id),
+                "Key": counter_key(user_id, self.kind),
                 "UpdateExpression": "SET #c = if_not_exists(#c, :zero) + :one ADD #v :one",
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {**CONDITION_NAMES, **VERSIONED},
@@ -513,7 +529,7 @@ class UsageCounter:
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": counter_key(user_id),
+                "Key": counter_key(user_id, self.kind),
                 "UpdateExpression": "SET #c = #c - :one ADD #v :one",
                 "ConditionExpression": "#c > :zero",
                 "ExpressionAttributeNames": VERSIONED,
@@ -531,12 +547,16 @@ class UsageCounter:
 
 
 @functools.cache
-def get_usage_counter() -> UsageCounter:
-    """One per container: the client and its connection pool are reused warm."""
+def get_usage_counter(kind: BillingCustomer | None = None) -> UsageCounter:
+    """One per container and kind of customer (default: ``BILLING_CUSTOMER``'s, the same object
+    as asking for that kind); the client and its connection pool are reused warm."""
     settings = get_settings()
+    if kind is None:
+        return get_usage_counter(settings.billing_customer)
     return UsageCounter(
         dynamodb_client(settings.dynamodb_endpoint_url),
         settings.table_name,
+        kind=kind,
         hold_seconds=settings.downgrade_hold_seconds,
         hold_max_seconds=settings.downgrade_hold_max_seconds,
     )

@@ -103,8 +103,10 @@ function renderShell() {
   $("session-user").textContent = session.user || "signed in";
   $("session-plan").textContent = session.plan ? `Plan: ${session.plan}` : "Plan: unknown";
   const org = state.org;
-  $("session-org").textContent = org && org.code ? `for ${org.name}` : "";
-  show($("session-org"), Boolean(org && org.code));
+  const working = Boolean(org && !org.none);
+  $("session-org").textContent = working ? `for ${org.name}` : "";
+  show($("session-org"), working);
+  show($("session-plan"), !(org && org.none)); // no organization, no plan
 }
 
 async function startDashboard() {
@@ -122,7 +124,9 @@ async function refreshUsage() {
     renderUsage(body.tracked_accounts);
   } catch (error) {
     if (error instanceof ApiError && error.code === "NO_ORGANIZATION") {
-      setOrganization({ code: null, name: null, plan: null, canWrite: false, none: true });
+      // e.g. Kinde's default organization: the other organizations are offered, not this one
+      const code = kinde.currentOrganization();
+      setOrganization({ code, name: code, plan: null, canWrite: false, none: true });
       return;
     }
     handle(error);
@@ -208,7 +212,7 @@ function renderOrganization() {
       ? ""
       : `Your role in ${org.name} lets you see its tracked accounts but not add, change or delete them, so those controls are hidden. Ask one of its admins for the permission; it applies once you sign in again.`;
   show($("org-readonly"), !none && !org.canWrite);
-  $("list-title").textContent = none ? "Your tracked accounts" : `${org.name}’s tracked accounts`;
+  $("list-title").textContent = none ? "Your tracked accounts" : `Tracked accounts of ${org.name}`;
   $("plan-title").textContent = "Change the organization’s plan";
   $("plan-hint").textContent =
     "You change the organization’s plan on Kinde’s plan page (your role there needs Kinde’s billing permission), which checks its usage again; then come back here.";

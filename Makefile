@@ -29,7 +29,7 @@ SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 FN ?= AccountsFunction
 EVENT ?= events/accounts_list.json
 
-.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy publish bench invoke token plan reconcile webhook openapi fuzz screenshots clean
+.PHONY: help bootstrap sync dev test unit integration node-test lint format build deploy publish bench invoke token plan reconcile release-hold webhook report-usage openapi fuzz screenshots clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,12 @@ test: sync kinde/node_modules/.package-lock.json tests/browser/node_modules/.pac
 
 unit: sync  ## Python unit tests only
 	@$(RUN) pytest -q tests/unit
+
+integration: sync kinde/node_modules/.package-lock.json tests/node/node_modules/.package-lock.json  ## Python integration tests only (local servers on 127.0.0.1)
+	@$(RUN) pytest -q tests/integration
+
+node-test: kinde/node_modules/.package-lock.json  ## the Kinde workflow's own tests (node)
+	@cd kinde && npm test --silent
 
 # Where the functions' and the layer's packages are found: pytest's pythonpath in pyproject.toml.
 PACKAGE_PATHS = $$($(RUN) python -c 'import tomllib; print(":".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["pytest"]["ini_options"]["pythonpath"]))')
@@ -106,17 +112,23 @@ bench: sync  ## benchmarks that print ratios (cold-start imports, hot paths)
 invoke: sync  ## run one function with one event: make invoke FN=AccountsFunction EVENT=events/x.json
 	@$(RUN) python -m local.cli invoke $(if $(filter command line,$(origin FN)),$(FN)) $(EVENT) $(if $(filter command line,$(origin USER)),--user $(USER))
 
-token: sync  ## print a dev token (and set the plan): make token USER=kp_alice PLAN=pro
-	@$(RUN) python -m local.cli token $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(PLAN),--plan $(PLAN))
+token: sync  ## print a dev token (and set the plan): make token USER=kp_alice PLAN=pro [ORG=org_acme [PERMISSIONS=write:tracked_accounts]]
+	@$(RUN) python -m local.cli token $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(PLAN),--plan $(PLAN)) $(if $(ORG),--org $(ORG)) $(if $(filter command line,$(origin PERMISSIONS)),--permissions "$(PERMISSIONS)")
 
-plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice PLAN=free [APPLY_AFTER=30 | FAILS=1]
-	@$(RUN) python -m local.cli plan $(if $(filter command line,$(origin USER)),--user $(USER)) --plan $(or $(PLAN),$(error give PLAN=<plan code>)) $(if $(APPLY_AFTER),--apply-after $(APPLY_AFTER)) $(if $(FAILS),--fails)
+plan: sync  ## ask for a plan change as Kinde would: make plan USER=kp_alice|ORG=org_acme PLAN=free [APPLY_AFTER=30 | FAILS=1]
+	@$(RUN) python -m local.cli plan $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(ORG),--org $(ORG)) --plan $(or $(PLAN),$(error give PLAN=<plan code>)) $(if $(APPLY_AFTER),--apply-after $(APPLY_AFTER)) $(if $(FAILS),--fails)
 
-reconcile: sync  ## recount a user's accounts, repair the counter: make reconcile USER=kp_alice [TABLE=deployed]
-	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
+reconcile: sync  ## recount a user's (or ORG=…'s) accounts, repair the counter: make reconcile USER=kp_alice|ORG=org_acme [TABLE=deployed]
+	@$(RUN) python -m local.cli reconcile $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(ORG),--org $(ORG)) $(if $(TABLE),--table $(TABLE))
 
-webhook: sync  ## send a signed Kinde webhook to the local API: make webhook TYPE=user.deleted USER=kp_alice [AGE=seconds, negative: future]
-	@$(RUN) python -m local.cli webhook $(if $(TYPE),--type $(TYPE)) $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(AGE),--age=$(AGE))
+release-hold: sync  ## end one user's downgrade hold (support): make release-hold USER=kp_alice [TABLE=deployed]
+	@$(RUN) python -m local.cli release-hold $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(TABLE),--table $(TABLE))
+
+report-usage: sync  ## send every customer's current count to Kinde billing again (paged, paced), as the daily schedule does
+	@$(RUN) python -m local.cli report-usage
+
+webhook: sync  ## send a signed Kinde webhook to the local API: make webhook TYPE=user.deleted USER=kp_alice | TYPE=organization.deleted ORG=org_acme [AGE=seconds, negative: future]
+	@$(RUN) python -m local.cli webhook $(if $(TYPE),--type $(TYPE)) $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(ORG),--org $(ORG)) $(if $(AGE),--age=$(AGE))
 
 screenshots: sync tests/browser/node_modules/.package-lock.json  ## the dashboard's screenshots in docs/screenshots/ (headless Chromium, a fresh make dev) [SET=users|organizations]
 	@PYTHONPATH=layers/common $(RUN) python -m tests.browser.screenshots $(SET)

@@ -158,10 +158,15 @@ function renderUsage(usage) {
       : "";
   show(hold, limitSource === "hold");
   const reached = $("usage-limit");
-  // the seed's words, as the API's LIMIT_REACHED says them
-  reached.textContent = full
-    ? `You’ve reached your tracked accounts limit (${limit}). Remove one or upgrade your plan to add more.`
-    : "";
+  const excess = usage.excess ?? 0;
+  // Over the limit is a state (a plan applied after more were added): say how many to remove.
+  // At the limit, the seed's words, as the API's LIMIT_REACHED says them.
+  reached.textContent =
+    excess > 0
+      ? `Your plan allows ${limit} ${noun(limit)}: you have ${excess} more. Remove ${excess} to be within it; you can add again once you are under the limit.`
+      : full
+        ? `You’ve reached your tracked accounts limit (${limit}). Remove one or upgrade your plan to add more.`
+        : "";
   show(reached, full);
 }
 

@@ -1,7 +1,7 @@
 // The dashboard's one config file: where the API is, and the Kinde application it signs in with.
-// Edit it (no build step) to point the same page at a deployed stack and your Kinde business; see the
-// README's "Connect a real Kinde". make dev serves it with kinde.domain set to the issuer its API
-// trusts (its Kinde stand-in, or KINDE_ISSUER_URL), whatever ports it runs on.
+// Edit it (no build step) to point the same page at a deployed stack and your Kinde business; see
+// "Connect a real Kinde" in docs/DASHBOARD.md. make dev serves it with kinde.domain set to the issuer
+// its API trusts (its Kinde stand-in, or KINDE_ISSUER_URL), whatever ports it runs on.
 export const config = {
   // "" = the origin serving this page (make dev, or CloudFront in front of the API). Elsewhere: the
   // stack's ApiUrl output (and add this page's origin to the template's CorsAllowedOrigins).

@@ -5,4 +5,6 @@ layer is not importable: putting it on ``sys.path`` here lets them use ``plangua
 import sys
 from pathlib import Path
 
-sys.path.append(str(Path(__file__).resolve().parent.parent / "layers" / "common"))
+ROOT = Path(__file__).resolve().parent.parent  # the repository: the one ROOT of local/ and tools/
+
+sys.path.append(str(ROOT / "layers" / "common"))

@@ -1,4 +1,4 @@
-"""The local stack's commands, behind make dev, invoke, token, plan, reconcile and webhook.
+"""The local stack's commands, behind make dev, invoke, token, plan, reconcile, release-hold and webhook.
 
 Every command but ``dev`` works against the running ``make dev``, or else starts the same stack
 briefly over the same ``.local/`` files. Results go to stdout (``TOKEN=$(make token)`` works);
@@ -17,6 +17,8 @@ from local.commands.dev import dev
 from local.commands.invoke import invoke
 from local.commands.kinde import plan, token, webhook
 from local.commands.reconcile import reconcile
+from local.commands.release_hold import release_hold
+from local.commands.report_usage import report_usage
 from local.config import DEV_USER, LocalConfig, StartupError
 
 
@@ -31,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     invoke_parser.add_argument("event", metavar="EVENT")
     token_parser = commands.add_parser("token", help="print a dev access token (and set the user's plan)")
     token_parser.add_argument("--plan")
+    token_parser.add_argument(
+        "--permissions", help="with --org: the member's permissions there, comma-separated"
+    )
     plan_parser = commands.add_parser(
         "plan", help="request a plan change as Kinde would (runs the plan check)"
     )
@@ -45,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         "reconcile", help="recount a user's accounts and repair the counter"
     )
     reconcile_parser.add_argument("--table", help="a deployed table (stack output AccountsTableName)")
+    release_parser = commands.add_parser("release-hold", help="end a user's downgrade hold (support)")
+    release_parser.add_argument("--table", help="a deployed table (stack output AccountsTableName)")
     webhook_parser = commands.add_parser("webhook", help="send a signed Kinde webhook to the local API")
     webhook_parser.add_argument("--type", default="user.deleted")
     webhook_parser.add_argument("--redeliver", metavar="WEBHOOK_ID", help="send an earlier webhook again")
@@ -58,15 +65,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="sign the event as this old (negative: in the future), to try stale and future events",
     )
+    commands.add_parser(
+        "report-usage", help="send every customer's current count to Kinde again (as the schedule does)"
+    ).set_defaults(run=report_usage)
     for sub, run in (
         (invoke_parser, invoke),
         (token_parser, token),
         (plan_parser, plan),
         (reconcile_parser, reconcile),
+        (release_parser, release_hold),
         (webhook_parser, webhook),
     ):
         sub.add_argument("--user", default=DEV_USER, help=f"default {DEV_USER}")
         sub.set_defaults(run=run)
+    for sub, help_text in (
+        (token_parser, "sign the user in to this organization (its plan with --plan)"),
+        (plan_parser, "change this organization's plan (--user: the member selecting it)"),
+        (reconcile_parser, "recount this organization's accounts instead of a user's"),
+        (webhook_parser, "the organization the event is about (e.g. --type organization.deleted)"),
+    ):
+        sub.add_argument("--org", help=help_text)
     options = parser.parse_args(argv)
     try:
         return int(options.run(LocalConfig.from_env(), options))

@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 
 from planguard.settings import ConfigurationError, PlanLimits, parse_plan_limits
 
+from local import ROOT
 from local.dynamodb import LOCAL_AWS_ENV
+from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
 from local.kinde.oauth import DEFAULT_TOKEN_SECONDS
-from local.template import ROOT, TEMPLATE_PATH, Template, TemplateError
+from local.template import TEMPLATE_PATH, Template, TemplateError
 
 DEV_USER = "kp_alice"
 PLAN_CHECK_FUNCTION = "PlanCheckFunction"
@@ -32,9 +34,20 @@ PASSTHROUGH = (
     "USAGE_AUTH",
     "USAGE_API_KEY",
     "DOWNGRADE_HOLD_SECONDS",
+    "BILLING_CUSTOMER",
+    "EXCLUDED_ORG_CODES",
+    "ACCOUNTS_WRITE_PERMISSION",
+    "DOWNGRADE_HOLD_MAX_SECONDS",
+    "TOKEN_LIFETIME_SECONDS",
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_DEV",
+    "KINDE_MANAGEMENT_URL",
+    "KINDE_MANAGEMENT_AUDIENCE",
+    "KINDE_FEATURE_CODE",
 )
+# The M2M application: the stand-in serves it and the functions use it (local defaults, either
+# may be set); with a real KINDE_ISSUER_URL only what the shell sets reaches the functions.
+M2M_VARIABLES = {"KINDE_M2M_CLIENT_ID": DEV_M2M_CLIENT_ID, "KINDE_M2M_CLIENT_SECRET": DEV_M2M_CLIENT_SECRET}
 # Only these reach a function from the shell: it sees what the template gives it, as in Lambda.
 BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
@@ -76,6 +89,13 @@ class LocalConfig:
     cors_origins: str | None = None
     # The stand-in's access tokens' lifetime (its token answers' expires_in).
     kinde_token_seconds: int = DEFAULT_TOKEN_SECONDS
+    # REPORT_USAGE: the table's stream on, and its counter changes to UsageReportFunction.
+    report_usage: bool = False
+
+    @property
+    def template_parameters(self) -> dict[str, str]:
+        """The template parameters the local settings stand for (which resources exist)."""
+        return {"ReportUsageToKinde": "true" if self.report_usage else "false"}
 
     @classmethod
     def from_env(cls) -> LocalConfig:
@@ -92,6 +112,10 @@ class LocalConfig:
         # Locally a plan change should show on the next request (the deployed default is 60 s).
         overrides.setdefault("ENTITLEMENT_CACHE_SECONDS", "0")
         overrides.setdefault("USAGE_API_KEY", "local-dev-usage-key")
+        real_kinde = bool(env.get("KINDE_ISSUER_URL", "").strip())
+        for name, default in M2M_VARIABLES.items():
+            if value := env.get(name) or ("" if real_kinde else default):
+                overrides[name] = value
         overrides["PLAN_LIMITS"] = json.dumps(limits, separators=(",", ":"))
         port = _port(env, "PORT", 3000)
         local_dir = Path(env.get("PLANGUARD_LOCAL_DIR") or ROOT / ".local").resolve()
@@ -109,7 +133,16 @@ class LocalConfig:
             running_file=local_dir / "dev.json",
             cors_origins=env.get("CORS_ALLOWED_ORIGINS"),
             kinde_token_seconds=_token_seconds(env),
+            report_usage=_switch(env, "REPORT_USAGE"),
         )
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """true/false, also 1/0 (unset: false)."""
+    raw = env.get(name, "").strip().lower() or "false"
+    if raw not in ("true", "false", "1", "0"):
+        raise StartupError(f"{name} must be true, false, 1 or 0, got {raw!r}")
+    return raw in ("true", "1")
 
 
 def _token_seconds(env: Mapping[str, str]) -> int:
@@ -143,6 +176,7 @@ def function_environment(
     spec = template.functions()[function]
     env = template.resolve_environment(function, {"KindeIssuerUrl": issuer}, resource_names(template))
     env.pop("USAGE_API_KEY_PARAM", None)  # no SSM locally: the key comes from USAGE_API_KEY
+    env.pop("KINDE_M2M_CLIENT_SECRET_PARAM", None)  # nor the M2M secret: KINDE_M2M_CLIENT_SECRET
     return {
         **{name: os.environ[name] for name in BASE_ENV if name in os.environ},
         **LOCAL_AWS_ENV,

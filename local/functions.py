@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.template import ROOT, FunctionSpec, Template
+from local import ROOT
+from local.template import FunctionSpec, Template
 
 INIT_TIMEOUT_SECONDS = 30.0
 LogSink = Callable[[str], None]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from local import ROOT
 
 
 @dataclass
@@ -98,16 +98,21 @@ def http_api_event(
 
 
 def plan_selection_event(
-    user_id: str, current_plan: str | None, requested_plan: str, kinde_domain: str
+    user_id: str,
+    current_plan: str | None,
+    requested_plan: str,
+    kinde_domain: str,
+    org_code: str = "org_dev",
 ) -> dict[str, Any]:
-    """Kinde's ``user:plan_selection`` workflow event, as the stand-in sends it."""
+    """Kinde's ``user:plan_selection`` workflow event, as the stand-in sends it (``org_code``: the
+    organization whose plan changes, or the user's own organization for a user's plan)."""
     return {
         "request": {"userAgent": "plan-guard-local", "ip": "127.0.0.1"},
         "context": {
             "domains": {"kindeDomain": kinde_domain},
             "billing": {"currentPlanCode": current_plan, "requestedPlanCode": requested_plan},
             "user": {"id": user_id},
-            "organization": {"code": "org_dev"},
+            "organization": {"code": org_code},
             "workflow": {"trigger": "user:plan_selection"},
         },
     }
@@ -142,7 +147,7 @@ def sandbox(paths: list[str]) -> int:
     # Lambda's path: the function's code, then its layers, then the runtime (not this repository).
     sys.path[:] = [
         *paths,
-        *(p for p in sys.path if p not in ("", ROOT) and not p.startswith(f"{ROOT}/layers")),
+        *(p for p in sys.path if p not in ("", str(ROOT)) and not p.startswith(f"{ROOT}/layers")),
     ]
     module_name, _, attribute = os.environ["_HANDLER"].rpartition(".")
     try:

@@ -10,11 +10,12 @@ import errno
 from typing import Any
 
 from local.config import PLAN_CHECK_FUNCTION, Endpoints, LocalConfig, StartupError, function_environment
-from local.dynamodb import Persister, SingleThreadedMotoServer, create_tables
+from local.dynamodb import Persister, SingleThreadedMotoServer, create_tables, local_client
 from local.functions import Functions, InvokeResult, LogSink, console
 from local.gateway import Gateway
 from local.kinde import KindeStandIn
 from local.lambda_runtime import plan_selection_event
+from local.usage_stream import STREAM_FUNCTION, MappingSettings, StreamPoller, enable_stream, stream_client
 from local.web import http_request
 
 HOST = "127.0.0.1"
@@ -43,6 +44,7 @@ class LocalStack:
         self.persister: Persister | None = None
         self.functions: Functions | None = None
         self.init_errors: dict[str, str] = {}
+        self.usage_stream: StreamPoller | None = None
 
     def start(self) -> LocalStack:
         try:
@@ -77,6 +79,7 @@ class LocalStack:
                 overrides=config.overrides,
             )
             for name in self.template.functions()
+            if self.template.deployed(name, config.template_parameters)
         }
         self.functions = Functions(self.template, environments, self._log)
         if self._warm:
@@ -84,6 +87,8 @@ class LocalStack:
         if self.standin is not None:
             self.standin.plan_change_hook = self._plan_check
             self.standin.start()
+        if config.report_usage:
+            self._start_usage_stream()
         self.gateway.start()
 
     def _start_kinde(self, api_url: str) -> None:
@@ -113,6 +118,8 @@ class LocalStack:
                     api_url=api_url,
                     dashboard_urls=[api_url, *(config.cors_origins or "").split(",")],
                     token_seconds=config.kinde_token_seconds,
+                    m2m_client_id=config.overrides["KINDE_M2M_CLIENT_ID"],
+                    m2m_client_secret=config.overrides["KINDE_M2M_CLIENT_SECRET"],
                     log=self._log,
                 )
             except OSError as exc:
@@ -146,8 +153,34 @@ class LocalStack:
             except ValueError as exc:  # a damaged file
                 raise StartupError(str(exc)) from None
 
+    def _start_usage_stream(self) -> None:
+        """The table's stream on (after the restore: saved items are no changes), polled for the
+        counters' changes as Lambda's event source mapping would."""
+        if self.moto is None:
+            raise StartupError("REPORT_USAGE=1 needs the embedded DynamoDB (unset DYNAMODB_ENDPOINT_URL)")
+        settings = MappingSettings(self.template)
+        arn = enable_stream(local_client(self.dynamodb_url), settings.table)
+        self.usage_stream = StreamPoller(
+            stream_client(self.dynamodb_url), arn, settings, self._report_usage, self._log
+        ).start()
+
+    def _report_usage(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        result = self._invoke(STREAM_FUNCTION, {"Records": batch})
+        if not result.ok:
+            raise RuntimeError(result.error_text)
+        failed = len(result.payload.get("batchItemFailures") or [])
+        self._log(
+            f"usage stream: {len(batch)} counter change(s) -> {STREAM_FUNCTION} "
+            f"({result.duration_ms:.0f} ms{f', {failed} to retry' if failed else ''})"
+        )
+        answer: dict[str, Any] = result.payload
+        return answer
+
     def stop(self, *, save: bool = True) -> None:
         """Stop serving, let in-flight work end, save the data, then stop DynamoDB."""
+        if self.usage_stream is not None:
+            self.usage_stream.stop()
+            self.usage_stream = None
         for part in (self.gateway, self.standin, self.functions):
             if part is not None:
                 part.stop()
@@ -172,12 +205,17 @@ class LocalStack:
         assert self.functions is not None
         return self.functions.invoke(function, event)
 
-    def _plan_check(self, user_id: str, current: str | None, requested: str) -> dict[str, Any]:
-        """Kinde running the workflow on a plan selection: PlanCheckFunction's direct-invoke path."""
-        result = self._invoke(
-            PLAN_CHECK_FUNCTION, plan_selection_event(user_id, current, requested, self.issuer)
-        )
-        moving = f"plan change {user_id}: {current} -> {requested} -> {PLAN_CHECK_FUNCTION}"
+    def _plan_check(
+        self, user_id: str, current: str | None, requested: str, org: str | None = None
+    ) -> dict[str, Any]:
+        """Kinde running the workflow on a plan selection: PlanCheckFunction's direct-invoke path
+        (``org``: an organization's plan, selected by the member ``user_id``)."""
+        assert self.standin is not None
+        org_code = org if org is not None else self.standin.organizations.codes_of(user_id)[0]
+        event = plan_selection_event(user_id, current, requested, self.issuer, org_code)
+        result = self._invoke(PLAN_CHECK_FUNCTION, event)
+        whose = f"{org} (by {user_id})" if org is not None else user_id
+        moving = f"plan change {whose}: {current} -> {requested} -> {PLAN_CHECK_FUNCTION}"
         if not result.ok:
             self._log(f"{moving} failed, change stopped ({result.error_text})")
             raise RuntimeError(f"{PLAN_CHECK_FUNCTION} failed: {result.error_text}")

@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from local import ROOT
+
 TEMPLATE_PATH = ROOT / "template.yaml"
 PSEUDO_PARAMETERS = {"AWS::Region": "us-east-1", "AWS::AccountId": "000000000000", "AWS::Partition": "aws"}
 
@@ -170,6 +171,13 @@ class Template:
                     max_age=config.get("MaxAge"),
                 )
         return None
+
+    def deployed(self, resource: str, parameters: dict[str, Any] | None = None) -> bool:
+        """Whether CloudFormation creates ``resource`` with these parameters (over the defaults):
+        it has no ``Condition``, or its condition holds."""
+        condition = self.resources[resource].get("Condition")
+        values = {**self.parameter_defaults(), **(parameters or {})}
+        return condition is None or self._condition(condition, values)
 
     def _condition(self, name: str, values: dict[str, Any]) -> bool:
         """One of the template's ``Conditions``, over ``!Not``, ``!Equals``, ``!Join`` and ``!Ref``."""

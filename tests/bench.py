@@ -11,7 +11,8 @@
 3. DynamoDB calls per request, counted at the client.
 4. Warm overhead: the count route against the bare ``GetItem`` it makes, an add against its bare
    ``TransactWriteItems``, on the same moto server in the same run.
-5. Kinde calls for 100 adds by one user within a cache window.
+5. Kinde calls for 100 adds by one user within a cache window; M2M tokens minted for 100 warm
+   Management API calls in one container (the secret read from SSM as deployed).
 6. Round trips per route, cold and warm, with every external call delayed (``tests.bench_rtt``):
    the sequential waits are counted (CI fails a route over its budget) and timed; and the
    connections 100 warm requests open per host.
@@ -38,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests import ROOT
-from tests.bench_rtt import COST_TABLE, DEPTH_BUDGETS, ROUTES, over_depth_budget, round_trips
+from tests.bench_rtt import COST_TABLE, DEPTH_BUDGETS, ORG_ROUTES, ROUTES, over_depth_budget, round_trips
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = 1 if QUICK else int(os.environ.get("BENCH_RUNS", "7"))
@@ -47,6 +48,7 @@ RTT_SECONDS = float(os.environ.get("BENCH_RTT_MS", "100")) / 1000
 USER = "kp_0f2c4a1b9e8d4c3b9a7e6d5c4b3a2f10"
 USAGE_KEY = "bench-usage-key"
 KEY_PARAM = "/plan-guard/usage-api-key"
+M2M_SECRET_PARAM = "/plan-guard/kinde-m2m-client-secret"
 
 TARGETS = {  # name: (target ratio, what it compares)
     "import.UsageCountFunction": 0.95,
@@ -397,6 +399,73 @@ def kinde_calls_for_100_adds(call: Callable[..., Any], standin: Any) -> int:
     return int(standin.account_api_calls - before)
 
 
+def _clear_containers() -> None:
+    """Every per-container cache, as a new container (the settings are read again)."""
+    from accounts_api import service
+    from planguard import accounts_store, kinde_management, organizations, settings, usage_counter
+
+    for cached in (
+        settings.get_settings,
+        accounts_store.get_repository,
+        usage_counter.get_usage_counter,
+        kinde_management.get_management_api,
+        organizations.get_organization_entitlements,
+        service.service,
+    ):
+        cached.cache_clear()
+
+
+def organization_warm_add(call: Callable[..., Any], standin: Any) -> dict[str, int]:
+    """Organization mode (one container): the DynamoDB calls and Kinde calls (JWKS, M2M token,
+    Account API, Management API) of a warm add, and the Kinde calls of 100 warm adds."""
+    from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+
+    organization_env = {
+        "BILLING_CUSTOMER": "organization",
+        "KINDE_M2M_CLIENT_ID": DEV_M2M_CLIENT_ID,
+        "KINDE_M2M_CLIENT_SECRET": DEV_M2M_CLIENT_SECRET,
+    }
+    os.environ.update(organization_env)
+    _clear_containers()
+    try:
+        from planguard.accounts_store import get_repository
+
+        counter = CallCounter(get_repository()._db)
+        standin.set_org_plan("org_bench", "max")
+        token = f"Bearer {standin.mint_member('kp_bench_member', 'org_bench', ttl_seconds=3600)}"
+        event = _event("accounts_create.json")
+        event["headers"] = {"authorization": token, "content-type": "application/json"}
+
+        def kinde() -> int:
+            return int(
+                standin.account_api_calls
+                + standin.management_api_calls
+                + standin.m2m_token_calls
+                + standin.jwks_calls
+            )
+
+        def add(n: int) -> None:
+            body = json.dumps({"name": "o", "accountNumber": f"o-{n}"})
+            answer = call("AccountsFunction", {**event, "body": body})
+            assert answer["statusCode"] == 201, answer
+
+        add(0)  # cold: the key set, the token, the organization, its entitlement
+        before = kinde()
+        dynamodb = sum(counter.during(lambda: add(1)).values())
+        warm_kinde = kinde() - before
+        for n in range(2, 12 if QUICK else 102):
+            add(n)
+        return {
+            "dynamodb_calls.org_add": dynamodb,
+            "kinde_calls.org_warm_add": warm_kinde,
+            "kinde_calls.org_100_adds": kinde() - before,
+        }
+    finally:
+        for name in organization_env:
+            os.environ.pop(name, None)
+        _clear_containers()
+
+
 def connections_for_100_warm(call: Callable[..., Any], standin: Any) -> dict[str, float]:
     """New connections per host while one warm container answers 100 ``GET /accounts``, each
     asking Kinde (its cache cleared): kept-alive connections are reused, none is opened."""
@@ -422,6 +491,119 @@ def connections_for_100_warm(call: Callable[..., Any], standin: Any) -> dict[str
     finally:
         pools.HTTPConnectionPool._new_conn = new_conn  # type: ignore[method-assign]
     return {f"connections.{host}.100_warm": opened[host] for host in ("kinde", "dynamodb")}
+
+
+def m2m_tokens_for_100_warm_calls(endpoint: str, standin: Any) -> int:
+    """Tokens the stand-in mints while one container's Management API client makes 100 calls
+    (Kinde counts every mint against a quota: the token is kept until a minute before it expires)."""
+    import boto3
+    from planguard.kinde_management import get_management_api
+    from planguard.settings import get_settings
+
+    from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+
+    boto3.client("ssm", endpoint_url=endpoint).put_parameter(
+        Name=M2M_SECRET_PARAM, Value=DEV_M2M_CLIENT_SECRET, Type="SecureString", Overwrite=True
+    )
+    m2m_env = {
+        "KINDE_M2M_CLIENT_ID": DEV_M2M_CLIENT_ID,
+        "KINDE_M2M_CLIENT_SECRET_PARAM": M2M_SECRET_PARAM,
+        "AWS_ENDPOINT_URL_SSM": endpoint,
+    }
+    os.environ.update(m2m_env)
+    get_settings.cache_clear()
+    get_management_api.cache_clear()
+    try:
+        api = get_management_api()
+        assert api is not None
+        user = "kp_bench_m2m"
+        standin.set_plan(user, "pro")
+        before = standin.management.mints
+        customer = api.user_customer_id(user, None)  # the container's first call mints
+        assert customer is not None
+        for _ in range(99):
+            assert api.customer_entitlement(customer, "tracked_accounts", None).limit == 5
+        return int(standin.management.mints - before)
+    finally:
+        for name in m2m_env:
+            os.environ.pop(name, None)
+        get_settings.cache_clear()
+        get_management_api.cache_clear()
+
+
+# Lambda arm64 at 256 MB (the template), and an HTTPS call to Kinde from AWS (an estimate: its
+# latency is not ours to measure here).
+LAMBDA_USD_PER_MS = 0.25 * 0.0000133334 / 1000
+LAMBDA_USD_PER_REQUEST = 0.20 / 1_000_000
+KINDE_CALL_MS_ESTIMATE = 150.0
+
+
+def usage_reports(standin: Any) -> dict[str, float]:
+    """UsageReportFunction on a batch of 100 count changes of one customer, in a warm container
+    (its M2M token, the customer id and the agreement known): the Kinde calls it makes (counted
+    at the connection pool: every HTTP request to the stand-in), and its time, hence its cost."""
+    import urllib3.connectionpool as pools
+
+    from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+    from local.lambda_runtime import LocalContext
+
+    sys.path.insert(0, str(ROOT / "functions" / "usage_report"))
+    from tests.usage_report_support import count_changes
+
+    m2m_env = {"KINDE_M2M_CLIENT_ID": DEV_M2M_CLIENT_ID, "KINDE_M2M_CLIENT_SECRET": DEV_M2M_CLIENT_SECRET}
+    os.environ.update(m2m_env)
+    from planguard.settings import get_settings
+
+    get_settings.cache_clear()
+    from usage_report_fn import handler
+
+    user, pk = "kp_bench_usage", "USER#kp_bench_usage"
+    standin.set_plan(user, "max")
+    requests: Counter[str] = Counter()
+    urlopen = pools.HTTPConnectionPool.urlopen
+
+    def counted(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if f":{pool.port}" in standin.url:
+            requests[f"{method} {url.split('?', maxsplit=1)[0]}"] += 1
+        return urlopen(pool, method, url, *args, **kwargs)
+
+    def batch(counts: list[int]) -> dict[str, Any]:
+        with contextlib.redirect_stdout(io.StringIO()):
+            answer: dict[str, Any] = handler.lambda_handler(
+                {"Records": count_changes(pk, counts)}, LocalContext("UsageReportFunction", 900)
+            )
+        assert answer == {"batchItemFailures": []}, answer
+        return answer
+
+    pools.HTTPConnectionPool.urlopen = counted  # type: ignore[method-assign,assignment]
+    try:
+        batch([1])  # the container's first report: token, customer id, agreement, then the report
+        cold = sum(requests.values())
+        requests.clear()
+        batch(list(range(2, 102)))
+        warm = sum(requests.values())
+        print("usage report calls, warm batch of 100: " + ", ".join(f"{k} x{v}" for k, v in requests.items()))
+    finally:
+        pools.HTTPConnectionPool.urlopen = urlopen  # type: ignore[method-assign]
+    times = []
+    for run in range(RUNS * 3):
+        started = time.perf_counter()
+        batch(list(range(200 + run * 100, 300 + run * 100)))
+        times.append((time.perf_counter() - started) * 1000)
+    batch_ms = statistics.median(times)
+    for name in m2m_env:
+        os.environ.pop(name, None)
+    get_settings.cache_clear()
+    handler.reporter.cache_clear()
+    billed_ms = batch_ms + KINDE_CALL_MS_ESTIMATE * warm
+    return {
+        "kinde_calls.usage_report_100_changes": warm,
+        "kinde_calls.usage_report_first_batch": cold,
+        "usage_report.batch_100_ms": round(batch_ms, 2),
+        "usage_report.usd_per_million_batches": round(
+            1_000_000 * (LAMBDA_USD_PER_REQUEST + LAMBDA_USD_PER_MS * billed_ms), 2
+        ),
+    }
 
 
 def _rtt_env(endpoint: str, standin: Any) -> dict[str, str]:
@@ -457,8 +639,15 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
             verdict = f"<= {target:.2f}x {'met' if value <= target else 'NOT met'}"
         elif name.startswith("dynamodb_calls.") and call_target is not None:
             verdict = f"<= {call_target} {'met' if value <= call_target else 'NOT met'}"
-        elif name == "kinde_calls.100_adds":
+        elif name in (
+            "kinde_calls.100_adds",
+            "m2m_tokens.100_warm_calls",
+            "kinde_calls.usage_report_100_changes",
+            "dynamodb_calls.org_add",
+        ):
             verdict = f"<= 1 {'met' if value <= 1 else 'NOT met'}"
+        elif name == "kinde_calls.org_warm_add":
+            verdict = f"0 {'met' if value == 0 else 'NOT met'}"
         else:
             verdict = ""
         if name.startswith("rss."):
@@ -479,6 +668,12 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
         "from the Kinde stand-in) against a fresh process making one `GetItem` with boto3, on the same",
         "moto server. `rss.*`: peak RSS of the first-answer process, in MB.",
         "`dynamodb_calls.*`: calls counted at the client for one request (add without `Idempotency-Key`).",
+        "`m2m_tokens.100_warm_calls`: M2M tokens the Kinde stand-in minted while one container's",
+        "Management API client made 100 calls (its secret read from SSM, as deployed).",
+        "Organization mode (`BILLING_CUSTOMER=organization`, the limit from the Management API):",
+        "`dynamodb_calls.org_add` and `kinde_calls.org_warm_add` for one warm add (Kinde: the JWKS,",
+        "the M2M token, the Account and Management APIs), `kinde_calls.org_100_adds` for 100 more",
+        "within the cache window; `org_list` and `org_add` below are its `GET /accounts` and add.",
         "",
         "## Round trips per route (every external call delayed by one RTT)",
         "",
@@ -495,13 +690,29 @@ def write_report(figures: dict[str, float], imports: dict[str, list[tuple[str, f
             f"{figures.get(f'rtt.cold.{route}', 0):.2f} | {figures.get(f'depth.warm.{route}', 0):g} | "
             f"{figures.get(f'rtt.warm.{route}', 0):.2f} | "
             f"{DEPTH_BUDGETS[f'cold.{route}']} / {DEPTH_BUDGETS[f'warm.{route}']} |"
-            for route in ROUTES
+            for route in (*ROUTES, *ORG_ROUTES)
         ],
         "",
         *COST_TABLE,
+        "## Usage reports (UsageReportFunction)",
+        "",
+        "`kinde_calls.usage_report_100_changes`: Kinde calls for one batch of 100 count changes of one",
+        "customer in a warm container (its M2M token, the customer id and the agreement known): one",
+        "`meter_usage` with the newest count. `kinde_calls.usage_report_first_batch`: a container's",
+        "first report (the token, the customer id, the agreement, the report). `usage_report.batch_100_ms`:",
+        "the handler's time for that batch here, the stand-in's answer included.",
+        "`usage_report.usd_per_million_batches`: Lambda's price for a batch (256 MB arm64, $0.20 per",
+        "million requests and $0.0000133334 per GB-second), billed for the measured time plus an",
+        f"estimated {KINDE_CALL_MS_ESTIMATE:.0f} ms per call to Kinde. Not billed: the stream's reads by a",
+        "Lambda trigger (free), records the filter drops (no invocation), and Kinde's calls. A batch",
+        "holds every change of up to 5 s (`MaximumBatchingWindowInSeconds`), so a busy customer costs",
+        "one report per batch, not one per change. The daily re-send adds, per customer, one",
+        "`meter_usage` and one consistent `GetItem` (1 RRU), and its Scan reads the whole table once",
+        "(eventually consistent, 1 RRU per 8 KB).",
+        "",
         "## Where a target is out of reach, and why",
         "",
-        "- The usage count and the plan check's direct invoke (Kinde's plan-change path) import no",
+        "- The usage count (Kinde's plan-change path) and the plan check's direct invoke import no",
         "  pydantic, no Powertools, no boto3, no PyJWT and no requests: a bare botocore client, stdlib",
         "  settings and a stdlib JSON logger. `import.bare_botocore_client` is the floor they can",
         "  reach; they sit 15-20 ms above it: about 10 ms of their own modules (settings, errors,",
@@ -552,6 +763,14 @@ def main() -> None:
         figures.update(warm_overhead(call, client, standin))
         figures["kinde_calls.100_adds"] = kinde_calls_for_100_adds(call, standin)
         figures.update(connections_for_100_warm(call, standin))
+        figures["m2m_tokens.100_warm_calls"] = m2m_tokens_for_100_warm_calls(endpoint, standin)
+        figures.update(organization_warm_add(call, standin))
+        print(
+            f"organization mode, warm add: {figures['dynamodb_calls.org_add']} DynamoDB call(s), "
+            f"{figures['kinde_calls.org_warm_add']} Kinde call(s)"
+        )
+        print(f"100 warm calls in one container mint {figures['m2m_tokens.100_warm_calls']} token(s)")
+        figures.update(usage_reports(standin))
         rtt_figures, rtt_calls = round_trips(
             _rtt_env(endpoint, standin),
             standin,
@@ -574,6 +793,12 @@ def main() -> None:
     over += [f"depth.{name}" for name in over_depth_budget(figures)]
     if figures["kinde_calls.100_adds"] > 1:
         over.append("kinde_calls.100_adds")
+    if figures["m2m_tokens.100_warm_calls"] > 1:
+        over.append("m2m_tokens.100_warm_calls")
+    if figures["dynamodb_calls.org_add"] > 1 or figures["kinde_calls.org_warm_add"] > 0:
+        over.append("organization mode's warm add")
+    if figures["kinde_calls.usage_report_100_changes"] > 1:
+        over.append("kinde_calls.usage_report_100_changes")
     if over:
         sys.exit(f"over budget: {', '.join(over)}")
 

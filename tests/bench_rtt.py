@@ -33,13 +33,15 @@ RESULT = "RTT-RESULT "
 # Routes of AccountsFunction and UsageCountFunction. "count" has the key in the environment,
 # "count_ssm" and "hold" read it from SSM (once per container).
 ROUTES = ("list", "usage", "get", "add", "rename", "renumber", "delete", "count", "count_ssm", "hold")
+# Organization mode's list and add (BILLING_CUSTOMER=organization): the limit through the Management API.
+ORG_ROUTES = ("org_list", "org_add")
 # The most sequential waits each route may make: the issue's targets (cold routes not named there
 # hold what they do now: the JWKS, then the route's own calls).
 DEPTH_BUDGETS = {
     "cold.list": 2,
     "cold.usage": 2,
     "cold.get": 2,
-    "cold.add": 3,
+    "cold.add": 2,
     "cold.rename": 3,
     "cold.renumber": 3,
     "cold.delete": 3,
@@ -56,6 +58,12 @@ DEPTH_BUDGETS = {
     "warm.count": 1,
     "warm.count_ssm": 1,
     "warm.hold": 1,
+    # Organization mode: the JWKS beside the M2M token, the organization, then its entitlements
+    # beside the page and counter (the add: then its write). Warm: storage only.
+    "cold.org_list": 3,
+    "cold.org_add": 4,
+    "warm.org_list": 1,
+    "warm.org_add": 1,
 }
 
 
@@ -165,6 +173,10 @@ def _probe() -> None:
         body = json.dumps
         return {
             "list": lambda: accounts("accounts_list.json"),
+            "org_list": lambda: accounts("accounts_list.json"),
+            "org_add": lambda: accounts(
+                "accounts_create.json", body=body({"name": "A", "accountNumber": f"o-{os.getpid()}-{n}"})
+            ),
             "usage": lambda: accounts("usage_get.json"),
             "get": lambda: by_id("accounts_get.json", prepared_account(n)),
             "add": lambda: accounts(
@@ -197,6 +209,19 @@ def _run_probe(
 ) -> dict[str, Any]:
     user = f"kp_rtt_{route}_{time.time_ns()}"
     standin.set_plan(user, "max")  # unlimited: adds never stop at a limit
+    org_env: dict[str, str] = {}
+    token = standin.mint(user, ttl_seconds=3600)
+    if route in ORG_ROUTES:
+        from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+
+        org = f"org_rtt_{time.time_ns()}"
+        standin.set_org_plan(org, "max")
+        token = standin.mint_member(user, org, ttl_seconds=3600)
+        org_env = {
+            "BILLING_CUSTOMER": "organization",
+            "KINDE_M2M_CLIENT_ID": DEV_M2M_CLIENT_ID,
+            "KINDE_M2M_CLIENT_SECRET": DEV_M2M_CLIENT_SECRET,
+        }
     paths = [str(code_root / "layers/common"), str(code_root / "functions/accounts")]
     paths += [str(code_root / "functions/usage_count"), str(ROOT)]
     key_env = (
@@ -210,12 +235,13 @@ def _run_probe(
         env={
             **env,
             **key_env,
+            **org_env,
             "PYTHONPATH": os.pathsep.join(paths),
             "ROUTE": route,
             "RTT": str(rtt),
             "WARM_RUNS": str(warm_runs),
             "USER_ID": user,
-            "TOKEN": standin.mint(user, ttl_seconds=3600),
+            "TOKEN": token,
         },
         capture_output=True,
         text=True,
@@ -249,7 +275,7 @@ def round_trips(
     """``rtt.*`` and ``depth.*`` figures per route, and the calls of one delayed cold and warm run."""
     figures: dict[str, float] = {}
     calls: dict[str, list[Any]] = {}
-    for route in ROUTES:
+    for route in (*ROUTES, *ORG_ROUTES):
         cold_extra, warm_extra, depths = [], [], {"cold": 0, "warm": 0}
         for _ in range(runs):
             slow = _probe_with_retry(route, rtt, env, standin, code_root, warm_runs)
@@ -296,15 +322,18 @@ COST_TABLE = [
     "|---|---|---|---|---|---|---|---|---|",
     "| count (GetItem) | GetItem | 1 | 0 | 12 | 0.13 | 0.24 | 1.00 | 1.37 |",
     "| hold | UpdateItem | 0 | 1 | 12 | 0.63 | 0.24 | 1.00 | 1.87 |",
-    "| GET /accounts (<= 16 accounts) | Query + GetItem, together | 2 | 0 | 12 | 0.25 | 0.24 | 1.00 | 1.49 |",
-    "| GET /usage, GET /accounts/{id} | GetItem | 1 | 0 | 12 | 0.13 | 0.24 | 1.00 | 1.37 |",
-    "| add (no Idempotency-Key) | TransactWriteItems x3 | 0 | 6 | 12 | 3.75 | 0.24 | 1.00 | 4.99 |",
+    "| GET /accounts (<= 16 accounts) | Query + BatchGetItem | 3 | 0 | 12 | 0.38 | 0.24 | 1.00 | 1.62 |",
+    "| GET /usage | BatchGetItem | 2 | 0 | 12 | 0.25 | 0.24 | 1.00 | 1.49 |",
+    "| GET /accounts/{id} | GetItem | 1 | 0 | 12 | 0.13 | 0.24 | 1.00 | 1.37 |",
+    "| add (no Idempotency-Key) | TransactWriteItems x4 | 0 | 8 | 12 | 5.00 | 0.24 | 1.00 | 6.24 |",
     "| rename | GetItem, UpdateItem | 1 | 1 | 22 | 0.75 | 0.27 | 1.00 | 2.02 |",
     "| renumber, delete | GetItem, TransactWriteItems x3 | 1 | 6 | 22 | 3.88 | 0.27 | 1.00 | 5.15 |",
     "| seed count, 100 accounts | Query (eventual, 25 KB) | 4 | 0 | 12 | 0.50 | 0.24 | 1.00 | 1.74 |",
     "| seed count, 1,000 accounts | Query (250 KB) | 32 | 0 | 15 | 4.00 | 0.25 | 1.00 | 5.25 |",
     "",
-    "The counter's GetItem costs 1 RRU whatever the number of accounts; the seed's Query grows",
+    "The BatchGetItem reads the counter and the deletion marker, and an add's fourth item checks",
+    "the marker (a deleted user's tokens are refused). The counter costs 1 RRU whatever the number",
+    "of accounts; the seed's Query grows",
     "with them (1 RRU per 8 KB eventually consistent). An add with an `Idempotency-Key` adds the",
     "idempotency record's writes (about 2 WRU more). The entitlement is a Kinde call, not billed",
     "by AWS; the Lambda request price and the API Gateway request dominate every read route.",

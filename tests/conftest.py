@@ -68,7 +68,12 @@ def kinde(kinde_server: KindeStandIn) -> Iterator[KindeStandIn]:
     kinde_server.faults.clear()
     kinde_server.jwks_faults.clear()
     kinde_server.account_api_calls = 0
+    kinde_server.management.reset()
+    kinde_server.management_faults.clear()
+    kinde_server.m2m_token_faults.clear()
+    kinde_server.management_api_calls = kinde_server.m2m_token_calls = 0
     kinde_server.plan_limits = copy.deepcopy(DEFAULT_PLAN_LIMITS)
+    kinde_server.organizations.reset()
     yield kinde_server
     kinde_server.keys[:] = [first_key]
     kinde_server.faults.clear()

@@ -27,6 +27,19 @@ HANDLER_MODULES = (
 )
 
 
+def organization_mode(env: Any, **settings: str) -> None:
+    """The functions' environment when Kinde bills organizations: the stand-in's M2M client, and
+    ``settings`` (e.g. ``ACCOUNTS_WRITE_PERMISSION``); caches cleared."""
+    from local.kinde.management import DEV_M2M_CLIENT_ID, DEV_M2M_CLIENT_SECRET
+
+    env.setenv("BILLING_CUSTOMER", "organization")
+    env.setenv("KINDE_M2M_CLIENT_ID", DEV_M2M_CLIENT_ID)
+    env.setenv("KINDE_M2M_CLIENT_SECRET", DEV_M2M_CLIENT_SECRET)
+    for name, value in settings.items():
+        env.setenv(name, value)
+    clear_caches()
+
+
 def load_event(name: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS / name).read_text())
     return event
@@ -35,16 +48,32 @@ def load_event(name: str) -> dict[str, Any]:
 def clear_caches() -> None:
     """Settings and clients are per container; tests start each one fresh. Each target is named
     (no lookup that skips what is gone): a cache that moves must fail here, not go stale."""
-    from planguard import accounts_store, auth, entitlements, settings, webhook_deliveries
+    from kinde_webhooks_api import deliveries
+    from planguard import (
+        accounts_store,
+        auth,
+        entitlements,
+        kinde_management,
+        organizations,
+        settings,
+        usage_counter,
+    )
 
     settings.get_settings.cache_clear()
     auth.get_verifier.cache_clear()
     entitlements.get_account_api.cache_clear()
+    kinde_management.get_management_api.cache_clear()
+    organizations.get_organization_entitlements.cache_clear()
     accounts_store.get_repository.cache_clear()
-    webhook_deliveries.get_deliveries.cache_clear()
-    accounts_handler = sys.modules.get("accounts_api.handler")  # its service holds the clients above
-    if accounts_handler is not None:
-        accounts_handler.service.cache_clear()
+    usage_counter.get_usage_counter.cache_clear()
+    deliveries.get_deliveries.cache_clear()
+    accounts_service = sys.modules.get("accounts_api.service")  # its service holds the clients above
+    if accounts_service is not None:
+        accounts_service.service.cache_clear()
+    usage_report_handler = sys.modules.get("usage_report_fn.handler")  # its reporter holds the M2M client
+    if usage_report_handler is not None:
+        usage_report_handler.reporter.cache_clear()
+        usage_report_handler.resender.cache_clear()
 
 
 @dataclass

@@ -19,10 +19,10 @@ import importlib.util
 import json
 import sys
 import tomllib
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from local import ROOT
+
 OUTPUT = ROOT / "docs" / "openapi.json"
 
 # The resolver functions' operations: what Powertools cannot see in the handlers' signatures.
@@ -39,7 +39,7 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
             },
         ],
         "x-success": {"200": "AccountList"},
-        "x-errors": [400, 401, 503],
+        "x-errors": [400, 401, 403, 503],
     },
     "POST /accounts": {
         "summary": "Track an account, within the plan's limit",
@@ -47,7 +47,12 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
             {
                 "name": "Idempotency-Key",
                 "in": "header",
-                "description": "A retry with the same key and body answers the first result.",
+                "description": (
+                    "A retry with the same key and body within 24 h answers the first answer, even if"
+                    " the account was deleted since (as Stripe does: nothing is created again). The"
+                    " same key with another body is 422 IDEMPOTENCY_KEY_REUSED; while the first"
+                    " request still runs, 409 IDEMPOTENCY_IN_PROGRESS."
+                ),
                 "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
             }
         ],
@@ -58,23 +63,23 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
     "GET /accounts/{id}": {
         "summary": "One of the caller's accounts (another user's is 404)",
         "x-success": {"200": "Account"},
-        "x-errors": [401, 404, 503],
+        "x-errors": [401, 403, 404, 503],
     },
     "PATCH /accounts/{id}": {
         "summary": "Rename or renumber one of the caller's accounts",
         "x-body": "UpdateAccountRequest",
         "x-success": {"200": "Account"},
-        "x-errors": [400, 401, 404, 409, 413, 422, 503],
+        "x-errors": [400, 401, 403, 404, 409, 413, 422, 503],
     },
     "DELETE /accounts/{id}": {
         "summary": "Stop tracking one of the caller's accounts",
         "x-success": {"204": None},
-        "x-errors": [401, 404, 503],
+        "x-errors": [401, 403, 404, 503],
     },
     "GET /usage": {
-        "summary": "The caller's own usage",
+        "summary": "The caller's own usage (organization mode: the organization's, its plan, canWrite)",
         "x-success": {"200": "UsageResponse"},
-        "x-errors": [401, 503],
+        "x-errors": [401, 403, 503],
     },
     "GET /plan-check": {
         "summary": "Could the caller move to this plan now? (read only)",
@@ -88,7 +93,7 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
             }
         ],
         "x-success": {"200": "PlanCheckResult"},
-        "x-errors": [400, 401, 422, 503],
+        "x-errors": [400, 401, 403, 422, 503],
     },
     "POST /webhooks/kinde": {
         "summary": "Kinde webhooks: a JWT body signed by the Kinde environment's keys",
@@ -102,7 +107,7 @@ RESOLVER_OPERATIONS: dict[str, dict[str, Any]] = {
 ERROR_DESCRIPTIONS = {
     400: "Malformed request",
     401: "Missing, invalid or expired credentials",
-    403: "Refused by the plan",
+    403: "Refused by the plan, a user deleted in Kinde, or (organization mode) no organization or right",
     404: "Not found (or not the caller's)",
     409: "Conflict",
     413: "Body over 16 KiB",
@@ -131,7 +136,14 @@ def response_schemas() -> dict[str, Any]:
             "used": _INT,
             "limit": _NULLABLE_INT,
             "limitSource": {"type": "string", "enum": ["kinde", "cache", "hold", "unavailable"]},
-        }
+            "excess": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Only when used is above limit (a plan applied after the user added"
+                " more): how many accounts to remove to be within it. Adds are refused until then.",
+            },
+        },
+        required=["used", "limit", "limitSource"],
     )
     return {
         "Account": _object(
@@ -141,7 +153,11 @@ def response_schemas() -> dict[str, Any]:
                 "accountNumber": _STRING,
                 "createdAt": _ISO,
                 "updatedAt": _ISO,
-            }
+                # organization mode: the members (Kinde user ids) who created it and changed it last
+                "createdBy": _STRING,
+                "updatedBy": _STRING,
+            },
+            required=["id", "name", "accountNumber", "createdAt", "updatedAt"],
         ),
         "Usage": usage,
         "AccountList": _object(
@@ -151,7 +167,16 @@ def response_schemas() -> dict[str, Any]:
                 "nextCursor": {"type": ["string", "null"]},
             }
         ),
-        "UsageResponse": _object({"tracked_accounts": _ref("Usage")}),
+        "UsageResponse": _object(
+            {
+                "tracked_accounts": _ref("Usage"),
+                # organization mode only: whose usage, its plan (null when unknown), may the caller write
+                "organization": _object({"code": _STRING}),
+                "plan": {"type": ["string", "null"]},
+                "canWrite": {"type": "boolean"},
+            },
+            required=["tracked_accounts"],
+        ),
         "PlanCheckResult": _object(
             {
                 "allowed": {"type": "boolean"},
@@ -174,6 +199,16 @@ def response_schemas() -> dict[str, Any]:
             required=["allowed", "message", "reasons", "usage"],
         ),
         "UsageCount": _object({"kindeId": _STRING, "count": _INT}),
+        "OrganizationUsageCount": _object({"orgCode": _STRING, "count": _INT}),
+        "OrganizationHoldResult": _object(
+            {
+                "orgCode": _STRING,
+                "count": _INT,
+                "held": {"type": "boolean"},
+                "limit": _NULLABLE_INT,
+                "holdUntil": {"type": ["string", "null"]},
+            }
+        ),
         "HoldResult": _object(
             {
                 "kindeId": _STRING,
@@ -262,8 +297,7 @@ def _resolver_paths(handler_modules: list[str]) -> dict[str, Any]:
 
 def _code_paths() -> tuple[list[str], dict[str, str]]:
     """Put the layer and every function's code on sys.path; {function: handler module}."""
-    sys.path[:0] = [str(ROOT)]
-    from local.template import load_template  # noqa: PLC0415 - after ROOT is on sys.path
+    from local.template import load_template  # noqa: PLC0415 - the template's reader, for this tool only
 
     template = load_template()
     modules: dict[str, str] = {}

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local import ROOT
 from local.static import FRONTEND_DIR, STATIC_TYPES
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMCONFIG = ROOT / "samconfig.toml"
 CONFIG_FILE = "config.js"
 DEFAULT_PAGE_SIZE = 10

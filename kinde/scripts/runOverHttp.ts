@@ -7,9 +7,11 @@
  *
  *   One change (env from the environment):
  *     USAGE_API_URL=http://127.0.0.1:3000/api/users/accounts/count USAGE_API_KEY=... \
- *       node --import tsx scripts/runOverHttp.ts <userId> <currentPlan> <requestedPlan>
+ *       node --import tsx scripts/runOverHttp.ts <userId> <currentPlan> <requestedPlan> [<orgCode>]
  *   Many changes, each with its own env, as a JSON array on stdin:
  *     node --import tsx scripts/runOverHttp.ts --stdin <<< '[{"userId","currentPlan","requestedPlan","env":{}}]'
+ *   (each change may name "orgCode", the event's organization: default org_123, null = none; with
+ *   BILLING_CUSTOMER=organization in env, or in the environment for one change, it is the id sent).
  *
  * Prints one JSON line per change: {"allowed", "denied": {message, reasons} | null, "error": text | null}
  * (allowed: the workflow neither denied nor threw; Kinde stops the change on a throw).
@@ -20,6 +22,7 @@ interface Change {
   userId: string | null;
   currentPlan: string | null;
   requestedPlan: string | null;
+  orgCode?: string | null;
   env: Record<string, string>;
 }
 
@@ -36,7 +39,7 @@ interface FetchOptions {
 }
 
 /** Kinde's user:plan_selection event (docs/KINDE.md), leaving out what is null. */
-function planSelectionEvent({ userId, currentPlan, requestedPlan }: Change) {
+function planSelectionEvent({ userId, currentPlan, requestedPlan, orgCode = "org_123" }: Change) {
   const billing: { currentPlanCode?: string; requestedPlanCode?: string } = {};
   if (currentPlan !== null) billing.currentPlanCode = currentPlan;
   if (requestedPlan !== null) billing.requestedPlanCode = requestedPlan;
@@ -46,7 +49,7 @@ function planSelectionEvent({ userId, currentPlan, requestedPlan }: Change) {
       domains: { kindeDomain: "https://example.kinde.com" },
       billing,
       user: userId === null ? {} : { id: userId },
-      organization: { code: "org_123" },
+      organization: orgCode === null ? {} : { code: orgCode },
       workflow: { trigger: "user:plan_selection" },
     },
   };
@@ -99,11 +102,20 @@ if (args[0] === "--stdin") {
   changes = JSON.parse(await readStdin()) as Change[];
 } else {
   const env: Record<string, string> = {};
-  for (const name of ["USAGE_API_URL", "USAGE_API_KEY", "PLAN_LIMITS"]) {
+  for (const name of ["USAGE_API_URL", "USAGE_API_KEY", "PLAN_LIMITS", "BILLING_CUSTOMER"]) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }
-  changes = [{ userId: args[0] ?? null, currentPlan: args[1] ?? null, requestedPlan: args[2] ?? null, env }];
+  const [userId, currentPlan, requestedPlan, orgCode] = args;
+  changes = [
+    {
+      userId: userId ?? null,
+      currentPlan: currentPlan ?? null,
+      requestedPlan: requestedPlan ?? null,
+      ...(orgCode !== undefined ? { orgCode } : {}),
+      env,
+    },
+  ];
 }
 for (const change of changes) {
   console.log(JSON.stringify(await run(change)));

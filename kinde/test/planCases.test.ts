@@ -1,6 +1,8 @@
 /**
  * Runs the shared plan-change case table (../../tests/fixtures/plan_cases.json, also run against
- * the Python rule) through the workflow with stubbed Kinde functions, plus workflow-only checks.
+ * the Python rule) through the workflow with stubbed Kinde functions, the shared table of bad
+ * PLAN_LIMITS values (../../tests/fixtures/plan_limits_invalid.json, also run against the Python
+ * validator), plus workflow-only checks.
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -9,10 +11,13 @@ import { describe, it } from "node:test";
 import type { KindeFetchOptions } from "@kinde/infrastructure";
 
 import Workflow, {
+  billingCustomer,
   checkPlanSelection,
   DEFAULT_PLAN_LIMITS,
   DENY_MESSAGE,
   denyReasons,
+  parsePlanLimits,
+  PLAN_CODE_PATTERN,
   workflowSettings,
   type PlanLimits,
   type WorkflowDeps,
@@ -24,6 +29,9 @@ interface PlanCase {
   name: string;
   /** The mode: true = USAGE_API_KEY set (holds); false/absent = no key (the seed's GET). */
   usageApiKey?: boolean;
+  /** Whose accounts: absent = user; "organization" sends orgCode (null = missing) instead. */
+  billingCustomer?: "user" | "organization";
+  orgCode?: string | null;
   userId: string | null;
   currentPlan: string | null;
   requestedPlan: string | null;
@@ -55,7 +63,19 @@ const table: PlanCaseTable | undefined = existsSync(FIXTURE)
   : undefined;
 const skipShared = table ? false : `shared case table not found at ${FIXTURE.pathname}`;
 
+interface PlanLimitsTable {
+  invalid: { name: string; planLimits: string; message: string }[];
+  planCodes: { message: string; valid: string[]; invalid: string[] };
+}
+
+const LIMITS_FIXTURE = new URL("../../tests/fixtures/plan_limits_invalid.json", import.meta.url);
+const limitsTable: PlanLimitsTable | undefined = existsSync(LIMITS_FIXTURE)
+  ? (JSON.parse(readFileSync(LIMITS_FIXTURE, "utf8")) as PlanLimitsTable)
+  : undefined;
+const skipLimits = limitsTable ? false : `shared PLAN_LIMITS table not found at ${LIMITS_FIXTURE.pathname}`;
+
 const USAGE_API_URL = "https://api.example.test/api/users/accounts/count/";
+const ORG_USAGE_API_URL = "https://api.example.test/api/organizations/accounts/count";
 const USAGE_API_KEY = "test-key";
 
 interface FetchCall {
@@ -93,7 +113,12 @@ function harness(env: Record<string, string>, respond: Responder): Harness {
 }
 
 /** Kinde's user:plan_selection event (docs/KINDE.md), leaving out what the case has as null. */
-function planSelectionEvent(userId: string | null, currentPlan: string | null, requestedPlan: string | null) {
+function planSelectionEvent(
+  userId: string | null,
+  currentPlan: string | null,
+  requestedPlan: string | null,
+  orgCode: string | null = "org_123",
+) {
   const billing: { currentPlanCode?: string; requestedPlanCode?: string } = {};
   if (currentPlan !== null) billing.currentPlanCode = currentPlan;
   if (requestedPlan !== null) billing.requestedPlanCode = requestedPlan;
@@ -103,24 +128,28 @@ function planSelectionEvent(userId: string | null, currentPlan: string | null, r
       domains: { kindeDomain: "https://example.kinde.com" },
       billing,
       user: userId === null ? {} : { id: userId },
-      organization: { code: "org_123" },
+      organization: orgCode === null ? {} : { code: orgCode },
       workflow: { trigger: "user:plan_selection" },
     },
   };
 }
 
+const isOrganization = (testCase: PlanCase): boolean => testCase.billingCustomer === "organization";
+
 /** The backend as the case describes it: GET <base>/<id> answers `usage`, POST <base>/<id>/hold `hold`. */
 function backend(testCase: PlanCase): Responder {
-  const { usage, hold, userId } = testCase;
+  const { usage, hold } = testCase;
+  // A bare answer names the id it was asked about, under the mode's field, as the backend does.
+  const named = isOrganization(testCase) ? { orgCode: testCase.orgCode } : { kindeId: testCase.userId };
   return async (url, method) => {
     const given = method === "POST" ? hold : usage;
     if (given === undefined) throw new Error(`${method} ${url} must not be called in this case`);
     if ("unreachable" in given) throw new Error("connect ECONNREFUSED");
     if ("body" in given) return given.body;
-    if (!("held" in given)) return { kindeId: userId, count: given.count };
+    if (!("held" in given)) return { ...named, count: given.count };
     const requested = new URL(url).searchParams.get("limit");
     return {
-      kindeId: userId,
+      ...named,
       count: given.count,
       held: given.held,
       // An active, lower hold answers with its own limit; else the requested one.
@@ -142,6 +171,7 @@ const holdAnswer = (count: number, held: boolean, limit: number | null = 3) => (
   holdUntil: held ? "2030-01-01T00:06:00Z" : null,
 });
 const countBase = "https://api.example.test/api/users/accounts/count";
+const orgCountBase = ORG_USAGE_API_URL;
 
 describe("shared plan cases (tests/fixtures/plan_cases.json)", { skip: skipShared }, () => {
   it("the table has cases", () => {
@@ -150,11 +180,18 @@ describe("shared plan cases (tests/fixtures/plan_cases.json)", { skip: skipShare
 
   for (const testCase of table?.cases ?? []) {
     it(testCase.name, async () => {
-      const env: Record<string, string> = { USAGE_API_URL };
+      const organization = isOrganization(testCase);
+      const env: Record<string, string> = { USAGE_API_URL: organization ? ORG_USAGE_API_URL : USAGE_API_URL };
+      if (organization) env.BILLING_CUSTOMER = "organization";
       if (testCase.usageApiKey) env.USAGE_API_KEY = USAGE_API_KEY;
       if (testCase.planLimits) env.PLAN_LIMITS = JSON.stringify(testCase.planLimits);
       const { deps, fetchCalls, denyCalls } = harness(env, backend(testCase));
-      const event = planSelectionEvent(testCase.userId, testCase.currentPlan, testCase.requestedPlan);
+      const event = planSelectionEvent(
+        testCase.userId,
+        testCase.currentPlan,
+        testCase.requestedPlan,
+        organization ? (testCase.orgCode ?? null) : "org_123",
+      );
       const { expected } = testCase;
 
       if ("error" in expected) {
@@ -177,18 +214,19 @@ describe("shared plan cases (tests/fixtures/plan_cases.json)", { skip: skipShare
         }
       }
 
-      const user = encodeURIComponent(testCase.userId ?? "");
+      const base = organization ? orgCountBase : countBase;
+      const id = encodeURIComponent((organization ? testCase.orgCode : testCase.userId) ?? "");
       const reads = fetchCalls.filter((call) => call.method === "GET");
       const holds = fetchCalls.filter((call) => call.method === "POST");
       assert.equal(reads.length + holds.length, fetchCalls.length, "only GET and POST are used");
       assert.deepEqual(
         reads.map((call) => call.url),
-        Array(testCase.usageReads).fill(`${countBase}/${user}`),
+        Array(testCase.usageReads).fill(`${base}/${id}`),
       );
       assert.deepEqual(
         holds.map((call) => call.url),
         testCase.holdCalls.map(
-          (hold) => `${countBase}/${user}/hold?limit=${hold.limit ?? ""}&plan=${encodeURIComponent(hold.plan)}`,
+          (hold) => `${base}/${id}/hold?limit=${hold.limit ?? ""}&plan=${encodeURIComponent(hold.plan)}`,
         ),
       );
       for (const call of fetchCalls) {
@@ -212,27 +250,51 @@ describe("workflow configuration", () => {
     }
   });
 
-  const invalidPlanLimits: [string, string][] = [
-    ["not JSON", "{free: 3}"],
-    ["an array", "[]"],
-    ["an empty object", "{}"],
-    ["a plan without the feature", '{"free":{},"pro":{"tracked_accounts":5}}'],
-    ["a plan that is not an object", '{"free":3,"pro":{"tracked_accounts":5}}'],
-    ["a negative limit", '{"free":{"tracked_accounts":-1},"pro":{"tracked_accounts":5}}'],
-    ["a fractional limit", '{"free":{"tracked_accounts":2.5},"pro":{"tracked_accounts":5}}'],
-    ["a string limit", '{"free":{"tracked_accounts":"3"},"pro":{"tracked_accounts":5}}'],
-    ["a blank plan code", '{" ":{"tracked_accounts":3},"pro":{"tracked_accounts":5}}'],
-  ];
-  for (const [label, raw] of invalidPlanLimits) {
-    it(`an invalid PLAN_LIMITS (${label}) throws before reading usage`, async () => {
-      const { deps, fetchCalls, denyCalls } = harness({ ...defaultEnv, PLAN_LIMITS: raw }, () =>
+  // The shared table of bad PLAN_LIMITS values (also run against the backend's validator).
+  const invalid = limitsTable?.invalid ?? [];
+  const codes = limitsTable?.planCodes ?? { message: "", valid: [], invalid: [] };
+  for (const entry of invalid) {
+    it(`an invalid PLAN_LIMITS (${entry.name}) throws before reading usage`, { skip: skipLimits }, async () => {
+      const { deps, fetchCalls, denyCalls } = harness({ ...defaultEnv, PLAN_LIMITS: entry.planLimits }, () =>
         Promise.resolve({ kindeId: "kp_a", count: 0 }),
       );
-      await assert.rejects(checkPlanSelection(downgradeEvent, deps), /Invalid PLAN_LIMITS/);
+      await assert.rejects(checkPlanSelection(downgradeEvent, deps), (error: Error) => {
+        assert.match(error.message, /^Invalid PLAN_LIMITS: /);
+        assert.ok(error.message.includes(entry.message), `${error.message} lacks ${entry.message}`);
+        return true;
+      });
       assert.equal(fetchCalls.length, 0);
       assert.equal(denyCalls.length, 0);
     });
   }
+
+  it("every valid plan code of the shared table is accepted", { skip: skipLimits }, () => {
+    assert.ok(codes.valid.length > 0);
+    for (const code of codes.valid) {
+      const limits = parsePlanLimits(JSON.stringify({ [code]: { tracked_accounts: 3 } }));
+      assert.deepEqual([...limits], [[code, 3]], code);
+    }
+  });
+
+  it("every invalid plan code of the shared table is refused", { skip: skipLimits }, () => {
+    assert.ok(codes.invalid.length > 0);
+    for (const code of codes.invalid) {
+      const raw = JSON.stringify({ [code]: { tracked_accounts: 3 }, pro: { tracked_accounts: 5 } });
+      assert.throws(
+        () => parsePlanLimits(raw),
+        (error: Error) => error.message.includes(codes.message),
+        JSON.stringify(code),
+      );
+    }
+  });
+
+  it('"pro plan" is not a plan code (the hold route would refuse it)', () => {
+    assert.throws(
+      () => parsePlanLimits('{"pro plan":{"tracked_accounts":5}}'),
+      /Invalid PLAN_LIMITS: plan codes must be non-empty strings/,
+    );
+    assert.ok(!PLAN_CODE_PATTERN.test("pro plan"));
+  });
 
   it("a plan code inherited from Object.prototype is not a known plan", async () => {
     const { deps } = harness(defaultEnv, () => Promise.resolve({ kindeId: "kp_a", count: 0 }));
@@ -274,10 +336,10 @@ describe("usage API call", () => {
   it("encodes the user id into the URL path and accepts a base URL without a trailing slash", async () => {
     const event = planSelectionEvent("kp:a/b", "pro", "free");
     const base = { USAGE_API_URL: "https://api.example.test/count" };
-    const read = harness(base, () => Promise.resolve({ count: 0 }));
+    const read = harness(base, () => Promise.resolve({ kindeId: "kp:a/b", count: 0 }));
     await checkPlanSelection(event, read.deps);
     assert.equal(read.fetchCalls[0]!.url, "https://api.example.test/count/kp%3Aa%2Fb");
-    const hold = harness({ ...base, USAGE_API_KEY }, () => Promise.resolve(holdAnswer(0, true)));
+    const hold = harness({ ...base, USAGE_API_KEY }, () => Promise.resolve({ ...holdAnswer(0, true), kindeId: "kp:a/b" }));
     await checkPlanSelection(event, hold.deps);
     assert.equal(hold.fetchCalls[0]!.url, "https://api.example.test/count/kp%3Aa%2Fb/hold?limit=3&plan=free");
   });
@@ -304,6 +366,47 @@ describe("usage API call", () => {
       });
     }
   }
+});
+
+describe("BILLING_CUSTOMER", () => {
+  it("unset or blank is user mode; the two modes are read as given", () => {
+    for (const raw of [undefined, null, "", "  ", "user"]) assert.equal(billingCustomer(raw), "user");
+    assert.equal(billingCustomer("organization"), "organization");
+    assert.equal(billingCustomer(" organization "), "organization");
+  });
+
+  for (const raw of ["org", "Organization", "users", "none"]) {
+    it(`${JSON.stringify(raw)} throws before any call (fail closed)`, async () => {
+      const { deps, fetchCalls, denyCalls } = harness({ ...defaultEnv, BILLING_CUSTOMER: raw }, () =>
+        Promise.resolve(holdAnswer(0, true)),
+      );
+      await assert.rejects(checkPlanSelection(downgradeEvent, deps), /Invalid BILLING_CUSTOMER/);
+      assert.equal(fetchCalls.length, 0);
+      assert.equal(denyCalls.length, 0);
+    });
+  }
+
+  it("organization mode encodes the organization code into the URL and sends the hold for it", async () => {
+    const env = { USAGE_API_URL: `${ORG_USAGE_API_URL}/`, USAGE_API_KEY, BILLING_CUSTOMER: "organization" };
+    const event = planSelectionEvent("kp_a", "pro", "free", "org:a/b");
+    const answer = { orgCode: "org:a/b", count: 2, held: true, limit: 3, holdUntil: "2030-01-01T00:06:00Z" };
+    const { deps, fetchCalls } = harness(env, () => Promise.resolve(answer));
+    assert.equal((await checkPlanSelection(event, deps)).allowed, true);
+    assert.deepEqual(
+      fetchCalls.map((call) => call.url),
+      [`${ORG_USAGE_API_URL}/org%3Aa%2Fb/hold?limit=3&plan=free`],
+    );
+  });
+
+  it("a user-mode workflow on the organizations' URL fails closed instead of reading 0", async () => {
+    // The organizations' route answers {orgCode, count: 0} for an id that is not an organization.
+    const env = { USAGE_API_URL: ORG_USAGE_API_URL, USAGE_API_KEY };
+    const { deps, denyCalls } = harness(env, () =>
+      Promise.resolve({ orgCode: "kp_a", count: 0, held: true, limit: 3, holdUntil: "2030-01-01T00:06:00Z" }),
+    );
+    await assert.rejects(checkPlanSelection(downgradeEvent, deps), /^Error: Cannot check the user limits.*kindeId/);
+    assert.equal(denyCalls.length, 0);
+  });
 });
 
 describe("the hold", () => {

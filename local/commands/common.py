@@ -45,6 +45,17 @@ def ask_standin(endpoints: Endpoints, path: str, body: dict[str, Any]) -> dict[s
     return result
 
 
-def mint(endpoints: Endpoints, user: str, plan: str | None = None) -> str:
-    body = {"user": user, "ttlSeconds": DEV_TOKEN_TTL_SECONDS, **({"plan": plan} if plan else {})}
+def mint(
+    endpoints: Endpoints,
+    user: str,
+    plan: str | None = None,
+    *,
+    org: str | None = None,
+    permissions: list[str] | None = None,
+) -> str:
+    """A dev token for ``user`` (signed in to ``org`` when given, with ``permissions`` there)."""
+    body: dict[str, Any] = {"user": user, "ttlSeconds": DEV_TOKEN_TTL_SECONDS}
+    body.update({"plan": plan} if plan else {})
+    body.update({"org": org} if org else {})
+    body.update({"permissions": permissions} if permissions is not None else {})
     return str(ask_standin(endpoints, "/dev/token", body)["access_token"])

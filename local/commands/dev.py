@@ -28,6 +28,7 @@ def banner(stack: LocalStack, config: LocalConfig, token: str | None, plan: str 
     functions = ", ".join(
         f"{name} ({routed.count(name)} route{'' if routed.count(name) == 1 else 's'})"
         for name in template.functions()
+        if template.deployed(name, config.template_parameters)
     )
     limits = config.plan_limits
     by_size = sorted(
@@ -50,6 +51,14 @@ def banner(stack: LocalStack, config: LocalConfig, token: str | None, plan: str 
         if stack.moto
         else f"  DynamoDB        {stack.dynamodb_url}   (DYNAMODB_ENDPOINT_URL)",
         f"  Functions       {functions}",
+        *(
+            [
+                "  Usage reports   on (REPORT_USAGE): each count change -> UsageReportFunction -> Kinde's"
+                f" meter_usage; what Kinde received: {kinde or stack.issuer}/dev/meter_usage?user={DEV_USER}"
+            ]
+            if config.report_usage
+            else []
+        ),
         *(
             f"  warning: {name} failed to start: {error} (its routes answer 502 until fixed)"
             for name, error in sorted(stack.init_errors.items())

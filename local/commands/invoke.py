@@ -12,14 +12,22 @@ from local.config import PLAN_CHECK_FUNCTION, LocalConfig, StartupError, functio
 from local.functions import Functions
 from local.lambda_runtime import stamp_token
 from local.template import Template
+from local.usage_stream import RESEND_ACTION, STREAM_FUNCTION
 
 
 def function_for_event(template: Template, event: dict[str, Any]) -> str | None:
-    """Which function an event is for: its route (API events), or the plan check (Kinde's workflow)."""
+    """Which function an event is for: its route (API events), the plan check (Kinde's workflow),
+    or the usage reports (the table's stream, or a re-send)."""
     for route in template.routes():
         if route.route_key == event.get("routeKey"):
             return route.function
-    return PLAN_CHECK_FUNCTION if "billing" in event.get("context", {}) else None
+    if "billing" in event.get("context", {}):
+        return PLAN_CHECK_FUNCTION
+    records = event.get("Records")
+    from_stream = (
+        isinstance(records, list) and bool(records) and records[0].get("eventSource") == "aws:dynamodb"
+    )
+    return STREAM_FUNCTION if from_stream or event.get("action") == RESEND_ACTION else None
 
 
 def invoke(config: LocalConfig, options: argparse.Namespace) -> int:

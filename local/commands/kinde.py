@@ -10,10 +10,14 @@ from local.commands.common import ask_standin, local_stack, mint, say
 from local.config import DEV_TOKEN_TTL_SECONDS, LocalConfig
 
 
+def _permissions(raw: str | None) -> list[str] | None:
+    return None if raw is None else [item.strip() for item in raw.split(",") if item.strip()]
+
+
 def token(config: LocalConfig, options: argparse.Namespace) -> int:
-    user, plan = options.user, options.plan
+    user, plan, org = options.user, options.plan, options.org
     with local_stack(config) as (endpoints, running):
-        value = mint(endpoints, user, plan)
+        value = mint(endpoints, user, plan, org=org, permissions=_permissions(options.permissions))
     where = (
         f"for make dev at {endpoints.api}"
         if running
@@ -21,13 +25,14 @@ def token(config: LocalConfig, options: argparse.Namespace) -> int:
     )
     print(value, flush=True)
     hours = DEV_TOKEN_TTL_SECONDS // 3600
-    say(f"Token for {user}{f' on plan {plan}' if plan else ''}, valid {hours} h {where}.")
+    whose = f" in {org}" if org else ""
+    say(f"Token for {user}{whose}{f' on plan {plan}' if plan else ''}, valid {hours} h {where}.")
     return 0
 
 
 def describe_plan_change(answer: dict[str, Any]) -> tuple[str, int]:
     """The stand-in's answer as text for humans, and the exit code (1 when the check failed)."""
-    user, plan = answer["user"], answer["plan"]
+    user, plan = answer.get("org") or answer["user"], answer["plan"]
     moving = f"{user}: {answer['from']} -> {answer['requested']}"
     if "error" in answer:
         return f"{moving} FAILED: {answer['error']}\n  Kinde stops the change; {user} stays on {plan}.", 1
@@ -57,6 +62,7 @@ def plan(config: LocalConfig, options: argparse.Namespace) -> int:
         "plan": options.plan,
         "applyAfter": options.apply_after,
         "fails": options.fails,
+        **({"org": options.org} if options.org else {}),
     }
     with local_stack(config) as (endpoints, _):
         text, code = describe_plan_change(ask_standin(endpoints, "/dev/plan", body))
@@ -69,6 +75,8 @@ def webhook(config: LocalConfig, options: argparse.Namespace) -> int:
     body = (
         {"redeliver": options.redeliver, "newWebhookId": options.new_id}
         if options.redeliver
+        else {"type": options.type, "org": options.org, "ageSeconds": options.age}
+        if options.org
         else {"type": options.type, "user": options.user, "ageSeconds": options.age}
     )
     with local_stack(config) as (endpoints, _):

@@ -1,6 +1,6 @@
 """A local Kinde stand-in: sign-in, JWKS, tokens, the Account API, the portal, plan changes, webhooks.
 
-It speaks the parts of Kinde that Plan Guard uses (KINDE.md), from a local plan store: each user
+It speaks the parts of Kinde that Plan Guard uses (docs/KINDE.md), from a local plan store: each user
 has a plan code, and limits come from ``PLAN_LIMITS``. ``make dev`` runs it unless
 ``KINDE_ISSUER_URL`` is set; tests use it as a programmable Kinde on 127.0.0.1: plans per user
 (``set_plan``), any answer the Account API or the JWKS endpoint should give next (``faults``,

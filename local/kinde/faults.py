@@ -1,4 +1,5 @@
-"""The answers a test queues for the stand-in's Account API and JWKS endpoint, and its call counters."""
+"""The answers a test queues for the stand-in's Account API, JWKS endpoint, Management API and M2M
+token grant, and their call counters."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ class FaultQueues:
     jwks: list[Fault] = field(default_factory=list)
     account_api_calls: int = 0
     jwks_calls: int = 0
+    management_api: list[Fault] = field(default_factory=list)
+    m2m_token: list[Fault] = field(default_factory=list)  # the client-credentials grant only
+    management_api_calls: int = 0
+    m2m_token_calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def account_api_call(self) -> Fault | None:
@@ -34,6 +39,18 @@ class FaultQueues:
         with self._lock:
             self.account_api_calls += 1
             return self.account_api.pop(0) if self.account_api else None
+
+    def management_api_call(self) -> Fault | None:
+        """Count one Management API call; the fault it should answer with, if one is queued."""
+        with self._lock:
+            self.management_api_calls += 1
+            return self.management_api.pop(0) if self.management_api else None
+
+    def m2m_token_call(self) -> Fault | None:
+        """Count one client-credentials grant; the fault it should answer with, if one is queued."""
+        with self._lock:
+            self.m2m_token_calls += 1
+            return self.m2m_token.pop(0) if self.m2m_token else None
 
     def jwks_call(self) -> Fault | None:
         """Count one JWKS call; the fault it should answer with, if one is queued."""

@@ -2,13 +2,21 @@
 tokens, logout, the portal), and the dev endpoints. Every POST passes the origin rules first; the
 dashboard's origins get CORS answers (the SDK calls the token endpoint and the Account API).
 
+The Management API (``/api/v1/…``) and the client-credentials grant are ``management``'s.
+
 Dev endpoints (what ``make token``, ``make plan`` and ``make webhook`` call):
-  POST /dev/token   {"user", "plan"?, "ttlSeconds"?}   -> {"access_token", ...}
-  POST /dev/plan    {"user", "plan", "applyAfter"?, "fails"?}
+  POST /dev/token   {"user", "org"?, "plan"?, "permissions"?, "ttlSeconds"?}  -> {"access_token", ...}
+                    (with "org" the user is signed in to that organization, joining it when new to
+                    it, "plan" is the organization's and "permissions" the member's there)
+  POST /dev/plan    {"user" | "org", "plan", "applyAfter"?, "fails"?}
                     -> the plan check's decision; allowed, it applies at once, after applyAfter
-                       seconds, or never ("fails": true, a payment that does not go through)
-  POST /dev/webhook {"type", "user", "data"?, "ageSeconds"?}            -> the API's answer
+                       seconds, or never ("fails": true, a payment that does not go through);
+                       with "org" the organization's plan ("user" then the member selecting it)
+  POST /dev/webhook {"type", "user" | "org", "data"?, "ageSeconds"?}    -> the API's answer
+                    ("org": data.organization.code, e.g. organization.deleted)
                     or {"redeliver": webhookId, "newWebhookId"?: true}   (the same body again)
+  GET  /dev/meter_usage?user=… | ?org=…
+                    -> {"records": [{"agreementId", "featureCode", "value", "type", "at"}]}
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.kinde.account_api import entitlement_body, entitlements_body
 from local.kinde.faults import Fault
+from local.kinde.management import API_PREFIX, METER_USAGE_PATH
+from local.kinde.organizations import check_org_code, check_permissions, org_plan_key
 from local.kinde.parts import Parts
 from local.kinde.site import TOKEN_PATH, Reply
 
@@ -79,6 +89,11 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             elif path.startswith(ACCOUNT_API):
                 if not self._fault(parts.faults.account_api_call()):
                     self._account_api(path, query)
+            elif path.startswith(API_PREFIX):
+                if not self._fault(parts.faults.management_api_call()):
+                    self._reply(parts.management.get(path, query, self.headers.get("Authorization")))
+            elif path == METER_USAGE_PATH:
+                self._reply(parts.management.records(query))
             elif (reply := parts.site.get(path, query)) is not None:
                 self._reply(reply)
             else:
@@ -140,55 +155,92 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
             if path.startswith("/dev/"):
                 self._dev(self._json_body())
                 return
+            if path.startswith(API_PREFIX):
+                body = self._body()  # read first: a queued fault must not leave it on the connection
+                if not self._fault(parts.faults.management_api_call()):
+                    self._reply(parts.management.post(path, body, self.headers.get("Authorization")))
+                return
             form = dict(parse_qsl((self._body() or b"").decode("utf-8", "replace"), keep_blank_values=True))
-            if (reply := parts.site.post(path, form)) is not None:
+            if path == TOKEN_PATH and form.get("grant_type") == "client_credentials":
+                if not self._fault(parts.faults.m2m_token_call()):
+                    self._reply(parts.management.token(form))
+            elif (reply := parts.site.post(path, form)) is not None:
                 self._reply(reply)
             else:
                 self._error(HTTPStatus.NOT_FOUND, "Not found")
 
         def _dev(self, body: dict[str, Any]) -> None:
-            """The dev endpoints: each needs a user, but a redelivery names only the webhook."""
-            user, plan = body.get("user"), body.get("plan")
+            """The dev endpoints: each needs a user (or, for a plan or a webhook, an organization),
+            but a redelivery names only the webhook."""
+            user, plan, org = body.get("user"), body.get("plan"), body.get("org")
+            if org is not None:
+                try:
+                    check_org_code(org)
+                except ValueError as exc:
+                    self._error(HTTPStatus.BAD_REQUEST, str(exc))
+                    return
+                if not isinstance(user, str) and self.path == "/dev/plan":
+                    user = parts.organizations.selecting_member(org)
             if self.path == "/dev/webhook" and isinstance(body.get("redeliver"), str):
                 self._webhook(body["redeliver"], None, new_id=body.get("newWebhookId") is True)
+            elif self.path == "/dev/webhook" and org is not None and not isinstance(user, str):
+                self._dev_webhook(body, {"organization": {"code": org}})
             elif not isinstance(user, str) or not user:
-                self._error(HTTPStatus.BAD_REQUEST, 'Give {"user": "kp_..."}')
+                self._error(HTTPStatus.BAD_REQUEST, 'Give {"user": "kp_..."} (or {"org": "org_..."})')
             elif self.path == "/dev/token":
-                self._token(user, plan, body.get("ttlSeconds"))
+                self._token(user, plan, body.get("ttlSeconds"), org, body.get("permissions"))
             elif self.path == "/dev/plan":
-                self._plan(user, plan, body.get("applyAfter", 0), body.get("fails", False))
+                self._plan(user, plan, body.get("applyAfter", 0), body.get("fails", False), org)
             elif self.path == "/dev/webhook":
-                event_type, data = body.get("type"), body.get("data", {"user": {"id": user}})
-                age = body.get("ageSeconds", 0)
-                if not isinstance(event_type, str) or not isinstance(data, dict):
-                    self._error(HTTPStatus.BAD_REQUEST, 'Give {"type": "user.deleted", "user": "kp_..."}')
-                elif isinstance(age, bool) or not isinstance(age, int | float) or not -1e9 <= age <= 1e9:
-                    self._error(HTTPStatus.BAD_REQUEST, "ageSeconds must be a number of seconds")
-                elif body.get("deliver") is False:  # make invoke: the signed body only
-                    self._send(200, {"body": parts.webhooks.sign(event_type, data, age_seconds=age)})
-                else:
-                    self._webhook(None, parts.webhooks.sign(event_type, data, age_seconds=age))
+                default = {"organization": {"code": org}} if org is not None else {"user": {"id": user}}
+                self._dev_webhook(body, default)
             else:
                 self._error(HTTPStatus.NOT_FOUND, "Not found")
 
-        def _token(self, user: str, plan: Any, ttl: Any) -> None:
+        def _dev_webhook(self, body: dict[str, Any], default_data: dict[str, Any]) -> None:
+            """Sign one event and deliver it (or only sign it: ``"deliver": false``)."""
+            event_type, data = body.get("type"), body.get("data", default_data)
+            age = body.get("ageSeconds", 0)
+            if not isinstance(event_type, str) or not isinstance(data, dict):
+                self._error(HTTPStatus.BAD_REQUEST, 'Give {"type": "user.deleted", "user": "kp_..."}')
+            elif isinstance(age, bool) or not isinstance(age, int | float) or not -1e9 <= age <= 1e9:
+                self._error(HTTPStatus.BAD_REQUEST, "ageSeconds must be a number of seconds")
+            elif body.get("deliver") is False:  # make invoke: the signed body only
+                self._send(200, {"body": parts.webhooks.sign(event_type, data, age_seconds=age)})
+            else:
+                if event_type == "organization.deleted":  # Kinde deleted it, then told us
+                    organization = data.get("organization")
+                    code = organization.get("code") if isinstance(organization, dict) else None
+                    parts.organizations.remove(code if isinstance(code, str) else "")
+                self._webhook(None, parts.webhooks.sign(event_type, data, age_seconds=age))
+
+        def _token(self, user: str, plan: Any, ttl: Any, org: str | None, permissions: Any) -> None:
+            key = org_plan_key(org) if org is not None else user
             try:
                 if isinstance(plan, str):
-                    parts.plans.set_plan(user, plan)
+                    parts.plans.set_plan(key, plan)
+                if org is not None:
+                    granted = check_permissions(permissions) if permissions is not None else None
+                    parts.organizations.join(user, org, granted)
+                elif permissions is not None:
+                    raise ValueError('permissions are a member\'s in an organization: give "org" too')
             except ValueError as exc:
                 self._error(HTTPStatus.BAD_REQUEST, str(exc))
                 return
             ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0 else 3600
-            token = parts.keys.mint(user, ttl_seconds=ttl)
+            claims = parts.organizations.claims(user, org)
+            token = parts.keys.mint(user, ttl_seconds=ttl, **claims)
             answer = {
                 "access_token": token,
                 "token_type": "bearer",
                 "expires_in": ttl,
-                "plan": parts.plans.plan_of(user),
+                "plan": parts.plans.plan_of(org_plan_key(claims["org_code"]) if org is not None else user),
+                "org": claims["org_code"],
+                "permissions": claims["permissions"],
             }
             self._send(200, answer)
 
-        def _plan(self, user: str, plan: Any, apply_after: Any, fails: Any) -> None:
+        def _plan(self, user: str, plan: Any, apply_after: Any, fails: Any, org: str | None = None) -> None:
             if not isinstance(plan, str):
                 self._error(HTTPStatus.BAD_REQUEST, 'Give {"user": "kp_...", "plan": "free"}')
             elif isinstance(apply_after, bool) or not isinstance(apply_after, int | float) or apply_after < 0:
@@ -197,7 +249,7 @@ def handler_class(parts: Parts) -> type[BaseHTTPRequestHandler]:
                 self._error(HTTPStatus.BAD_REQUEST, "fails must be true or false")
             else:
                 try:
-                    answer = parts.plan_changes.request(user, plan, apply_after, fails)
+                    answer = parts.plan_changes.request(user, plan, apply_after, fails, org=org)
                 except ValueError as exc:
                     self._error(HTTPStatus.BAD_REQUEST, str(exc))
                     return

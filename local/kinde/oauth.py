@@ -1,10 +1,14 @@
 """Kinde's OAuth 2.0 side of the browser sign-in: the authorization code flow with PKCE (S256).
 
-What Kinde's SPA SDK needs and checks (KINDE.md): a code for a registered redirect URI (compared
+What Kinde's SPA SDK needs and checks (docs/KINDE.md): a code for a registered redirect URI (compared
 without a trailing slash) and an untouched ``state``; a token answer with an ``id_token`` that has
 ``sub`` and a ``refresh_token``; ``expires_in`` well above 10 s (its refresh timer fires 10 s early).
-Codes are single-use and short-lived; a replayed code also revokes the refresh token it gave.
-Refresh tokens rotate: each is good for one refresh.
+Codes are single-use and short-lived. Refresh tokens rotate: each is good for one refresh, and
+every token rotated from one sign-in is one family. A spent refresh token presented again (or a
+replayed code) means someone else holds a copy: the whole family is revoked, the newest token
+included (OAuth 2.0 Security BCP, refresh token rotation). A user signs in to one organization at a
+time (the one typed on the sign-in page, else their first, else the default one): the access
+token's ``org_code``, ``org_codes`` and ``permissions`` say so, and a refresh keeps that organization.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from local.kinde.account_api import PlanStore
 from local.kinde.keys import KeyRing
+from local.kinde.organizations import Organizations, check_org_code, org_plan_key
 from local.kinde.origins import SiteRules, normalise_uri
 
 CLIENT_ID = "plan-guard-dev"  # the stand-in's one application; frontend/config.js names it
@@ -94,6 +99,24 @@ def _hash(token: str) -> str:
 
 
 @dataclass(frozen=True)
+class RefreshGrant:
+    """What a live refresh token stands for: its user, and the sign-in it was rotated from."""
+
+    user: str
+    family: str
+    org: str | None = None  # the organization the sign-in chose (a refresh keeps it)
+
+    @classmethod
+    def from_state(cls, token_hash: str, value: Any) -> RefreshGrant:
+        """A saved grant; a state file from before families were kept held only the user (each
+        token its own family)."""
+        if isinstance(value, dict):
+            org = value.get("org")
+            return cls(str(value["user"]), str(value["family"]), org if isinstance(org, str) else None)
+        return cls(str(value), token_hash)
+
+
+@dataclass(frozen=True)
 class Grant:
     """What a code stands for, until it is redeemed or expires."""
 
@@ -102,6 +125,7 @@ class Grant:
     code_challenge: str
     nonce: str | None
     expires_at: float
+    org: str | None = None  # the organization signed in to (None: the user's first)
 
 
 class OAuth:
@@ -118,13 +142,20 @@ class OAuth:
         *,
         state: Mapping[str, Any] | None = None,
         token_seconds: int = DEFAULT_TOKEN_SECONDS,
+        organizations: Organizations | None = None,
     ) -> None:
         self.keys, self.plans, self.site = keys, plans, site
+        self.organizations = organizations
         self.token_seconds = token_seconds
         self.code_seconds: float = CODE_SECONDS
         self.codes: dict[str, Grant] = {}
-        self.redeemed: dict[str, str] = {}  # code -> the hash of the refresh token it gave
-        self.refresh_tokens: dict[str, str] = dict((state or {}).get("refreshTokens", {}))  # hash -> user
+        self.redeemed: dict[str, str] = {}  # code -> the family of the refresh tokens it gave
+        kept = state or {}
+        self.refresh_tokens: dict[str, RefreshGrant] = {  # hash -> grant
+            token_hash: RefreshGrant.from_state(token_hash, value)
+            for token_hash, value in dict(kept.get("refreshTokens", {})).items()
+        }
+        self.spent: dict[str, str] = dict(kept.get("spentRefreshTokens", {}))  # hash -> family
         self._lock = lock
         self._saved = saved
 
@@ -162,12 +193,17 @@ class OAuth:
         back = request.back_with(error=error[0], error_description=error[1])
         raise OAuthError(*error, location=back)
 
-    def sign_in(self, request: AuthRequest, user: str, plan: str | None) -> str:
-        """Sign ``user`` in (setting their plan when one is chosen): the redirect URI with a code."""
+    def sign_in(self, request: AuthRequest, user: str, plan: str | None, org: str | None = None) -> str:
+        """Sign ``user`` in (setting their plan when one is chosen), to ``org`` when given (they join
+        it when new to it; the plan is then the organization's): the redirect URI with a code."""
         if not USER_ID.fullmatch(user):
             raise ValueError("A user id is 1 to 100 letters, digits, _ : or - (for example kp_alice).")
+        if org is not None:
+            check_org_code(org)
         if plan:
-            self.plans.set_plan(user, plan)  # ValueError for an unknown plan
+            self.plans.set_plan(org_plan_key(org) if org else user, plan)  # ValueError: unknown plan
+        if org is not None and self.organizations is not None:
+            self.organizations.claims(user, org)  # joins it
         code = secrets.token_urlsafe(32)
         grant = Grant(
             user,
@@ -175,6 +211,7 @@ class OAuth:
             request.code_challenge,
             request.nonce,
             time.time() + self.code_seconds,
+            org,
         )
         with self._lock:
             self.codes = {c: g for c, g in self.codes.items() if g.expires_at > time.time()}
@@ -198,7 +235,7 @@ class OAuth:
         with self._lock:
             grant = self.codes.pop(code, None)  # single-use: gone whatever follows
             if grant is None and code in self.redeemed:
-                self.refresh_tokens.pop(self.redeemed[code], None)
+                self._revoke(self.redeemed[code])
                 self._saved()
                 raise OAuthError("invalid_grant", "This code was already used; its tokens are revoked.")
         if grant is None:
@@ -212,23 +249,38 @@ class OAuth:
             raise OAuthError("invalid_request", "code_verifier is missing.")
         if not hmac.compare_digest(s256(verifier), grant.code_challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge.")
-        answer = self._tokens(grant.user, grant.nonce)
+        family = secrets.token_hex(16)
         with self._lock:
-            self.redeemed[code] = _hash(answer["refresh_token"])
+            self.redeemed[code] = family
             while len(self.redeemed) > MAX_REFRESH_TOKENS:
                 self.redeemed.pop(next(iter(self.redeemed)))
-        return answer
+        return self._tokens(grant.user, grant.nonce, family, grant.org)
 
     def _refresh(self, refresh_token: str) -> dict[str, Any]:
+        token_hash = _hash(refresh_token)
         with self._lock:
-            user = self.refresh_tokens.pop(_hash(refresh_token), None) if refresh_token else None
-        if user is None:
+            grant = self.refresh_tokens.pop(token_hash, None) if refresh_token else None
+            if grant is None and refresh_token and token_hash in self.spent:
+                self._revoke(self.spent[token_hash])
+                self._saved()
+                reused = "This refresh token was already used; every token of its sign-in is revoked."
+                raise OAuthError("invalid_grant", reused)
+            if grant is not None:
+                self.spent[token_hash] = grant.family
+                while len(self.spent) > MAX_REFRESH_TOKENS:
+                    self.spent.pop(next(iter(self.spent)))
+        if grant is None:
             raise OAuthError("invalid_grant", "The refresh token is unknown, used or revoked.")
-        return self._tokens(user, None)
+        return self._tokens(grant.user, None, grant.family, grant.org)
 
-    def _tokens(self, user: str, nonce: str | None) -> dict[str, Any]:
+    def _revoke(self, family: str) -> None:
+        """Every live refresh token of one sign-in goes (the caller holds the lock and saves)."""
+        self.refresh_tokens = {h: g for h, g in self.refresh_tokens.items() if g.family != family}
+
+    def _tokens(self, user: str, nonce: str | None, family: str, org: str | None = None) -> dict[str, Any]:
         now = int(time.time())
-        access = self.keys.mint(user, ttl_seconds=self.token_seconds)
+        org_claims = self.organizations.claims(user, org) if self.organizations is not None else {}
+        access = self.keys.mint(user, ttl_seconds=self.token_seconds, **org_claims)
         claims: dict[str, Any] = {
             "iss": self.keys.issuer,
             "sub": user,
@@ -243,7 +295,7 @@ class OAuth:
             claims["nonce"] = nonce
         refresh = secrets.token_urlsafe(32)
         with self._lock:
-            self.refresh_tokens[_hash(refresh)] = user
+            self.refresh_tokens[_hash(refresh)] = RefreshGrant(user, family, org_claims.get("org_code"))
             while len(self.refresh_tokens) > MAX_REFRESH_TOKENS:
                 self.refresh_tokens.pop(next(iter(self.refresh_tokens)))
         self._saved()
@@ -258,4 +310,8 @@ class OAuth:
 
     def to_state(self) -> dict[str, Any]:
         with self._lock:
-            return {"refreshTokens": dict(self.refresh_tokens)}
+            live = self.refresh_tokens.items()
+            return {
+                "refreshTokens": {h: {"user": g.user, "family": g.family, "org": g.org} for h, g in live},
+                "spentRefreshTokens": dict(self.spent),
+            }

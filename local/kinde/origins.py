@@ -30,6 +30,23 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}".lower()
 
 
+def browser_origin(url: str) -> str | None:
+    """The origin a browser would go to for ``url``, or None when a browser and Python might read
+    it differently. Browsers take a backslash for a slash and drop tabs and newlines anywhere
+    (``http://evil.example\\@127.0.0.1:3800/`` is evil.example to a browser, 127.0.0.1 to
+    ``urlsplit``), so such a URL, or one carrying userinfo (``user@``), spaces or control
+    characters, is no URL of ours."""
+    if any(char == "\\" or char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if "@" in parts.netloc or parts.username is not None or parts.password is not None:
+        return None
+    return origin_of(url)
+
+
 def normalise_uri(uri: str) -> str:
     """A redirect or logout URI without one trailing slash: Kinde's SDK strips it when it signs in
     and sends it as configured when it asks for tokens, so both spellings are the same URI."""
@@ -85,8 +102,10 @@ class SiteRules:
         return normalise_uri(uri) in {normalise_uri(known) for known in self.redirect_uris}
 
     def is_dashboard_url(self, url: str) -> bool:
-        """A URL on one of the dashboard's origins (a portal's return URL, a logout redirect)."""
-        return origin_of(url) in self.dashboard_origins
+        """A URL on one of the dashboard's origins (a portal's return URL, a logout redirect): its
+        scheme, host and port as a browser reads them."""
+        origin = browser_origin(url)
+        return origin is not None and origin in self.dashboard_origins
 
     def cors_origin(self, origin: str | None) -> str | None:
         """The ``Access-Control-Allow-Origin`` for a request from ``origin``: the dashboard's only."""

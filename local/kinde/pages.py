@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from local.kinde.account_api import DEFAULT_PLAN, PlanLimits
+from local.kinde.organizations import DEFAULT_ORGANIZATION
 from local.kinde.portal import PortalSession
 
 APP_NAME = "Plan Guard"
@@ -72,9 +73,16 @@ def _limits(limits: Mapping[str, int | None]) -> str:
 
 
 def sign_in_page(
-    fields: Mapping[str, str], plans: PlanLimits, *, user: str = "kp_alice", plan: str = "", error: str = ""
+    fields: Mapping[str, str],
+    plans: PlanLimits,
+    *,
+    user: str = "kp_alice",
+    plan: str = "",
+    org: str = "",
+    error: str = "",
 ) -> bytes:
-    """Kinde's hosted sign-in, played: any user id, and the plan to put that user on."""
+    """Kinde's hosted sign-in, played: any user id, the organization to sign in to, and the plan to
+    put that user (or that organization) on."""
     hidden = "\n".join(
         f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
         for name, value in fields.items()
@@ -94,12 +102,17 @@ def sign_in_page(
 <input type="text" id="user" name="user" value="{escape(user)}" autocomplete="username" spellcheck="false"
  required aria-describedby="user-help">
 <p id="user-help" class="hint">For example kp_alice. A new id is a new user.</p>
+<label for="org">Organization code</label>
+<input type="text" id="org" name="org" value="{escape(org)}" spellcheck="false" aria-describedby="org-help">
+<p id="org-help" class="hint">For example org_acme: the user joins it when new to it. Empty: the user's
+ first organization, or Kinde's default one ({DEFAULT_ORGANIZATION}).</p>
 <label for="plan">Plan</label>
 <select id="plan" name="plan" aria-describedby="plan-help">
 <option value=""{" selected" if not plan else ""}>Keep the user's plan</option>
 {options}
 </select>
-<p id="plan-help" class="hint">A new user starts on {DEFAULT_PLAN}. Kinde billing would set this.</p>
+<p id="plan-help" class="hint">A new user or organization starts on {DEFAULT_PLAN}; with an organization
+ code this is the organization's plan. Kinde billing would set this.</p>
 <button type="submit" id="sign-in">Sign in</button>
 </form>"""
     return page(f"Sign in to {APP_NAME}", body)

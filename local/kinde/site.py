@@ -128,14 +128,16 @@ class Site:
         if form is None:
             return html(200, sign_in_page(request.fields(), self.plans.plan_limits))
         user, plan = form.get("user", "").strip(), form.get("plan", "")
+        org = form.get("org", "").strip()
         try:
-            location = self.oauth.sign_in(request, user, plan or None)
+            location = self.oauth.sign_in(request, user, plan or None, org or None)
         except ValueError as exc:
             page = sign_in_page(
-                request.fields(), self.plans.plan_limits, user=user, plan=plan, error=str(exc)
+                request.fields(), self.plans.plan_limits, user=user, plan=plan, org=org, error=str(exc)
             )
             return html(422, page)
-        self.log(f"Kinde stand-in: {user} signed in, back to {request.redirect_uri}")
+        where = f" to {org}" if org else ""
+        self.log(f"Kinde stand-in: {user} signed in{where}, back to {request.redirect_uri}")
         return redirect(location)
 
     def _logout(self, target: str | None) -> Reply:

@@ -3,8 +3,8 @@
 full-page screenshots, and the seed's scenario driven through the page step by step.
 
 The browser tests run the scenario and assert on what the page shows; ``make screenshots`` runs the
-same flow and saves the page at the moments the README shows. The scenario signs in on the Kinde
-stand-in's page and changes plans in its portal, as a user does with Kinde."""
+same flow and saves the page at the moments docs/DASHBOARD.md shows. The scenario signs in on the
+Kinde stand-in's page and changes plans in its portal, as a user does with Kinde."""
 
 from __future__ import annotations
 

@@ -57,6 +57,21 @@ def test_a_pending_downgrade_shows_the_hold_on_the_meter(dev: DevStack, driver: 
     hold_scenario(page, "kp_browser_hold")
 
 
+@pytest.mark.timeout(180)
+def test_over_the_limit_the_meter_says_how_many_to_remove(dev: DevStack, driver: WebDriver) -> None:
+    """A plan applied after the user added more (set here directly, as Kinde applying a downgrade
+    past the hold's maximum would): they keep their accounts, and the page says how many to remove."""
+    seed_accounts(dev, "kp_browser_over", 5)
+    page = Page(driver, dev.api)
+    page.open()
+    page.sign_in("kp_browser_over", "free")
+    page.wait_text("usage-text", "5 of 3 tracked accounts")
+    removal = "Your plan allows 3 tracked accounts: you have 2 more. Remove 2 to be within it"
+    page.wait_text("usage-limit", removal)
+    assert len(page.rows()) == 5
+    page.assert_accessible("over the limit")
+
+
 def test_paging_reload_offline_and_sign_out(dev: DevStack, driver: WebDriver) -> None:
     seed_accounts(dev, "kp_browser_pages", 3)
     page = Page(driver, dev.api)

@@ -50,10 +50,10 @@ def one_operation(repository: AccountRepository, rng: random.Random, name: str, 
     if name == "add":
         repository.create(user, f"Account {rng.randrange(1000)}", number, limit=LIMIT)
     elif name == "hold":
-        held = repository.place_hold(user, rng.choice([None, 1, 2, 3, 5]), "p", rng.choice([1, 2, 300]))
+        held = repository.usage.place_hold(user, rng.choice([None, 1, 2, 3, 5]), "p", rng.choice([1, 2, 300]))
         return "held" if held.held else "not held"
     elif name == "reconcile":
-        repository.reconcile(user)
+        repository.usage.reconcile(user)
     elif name == "user.deleted":
         repository.delete_user(user)
     else:

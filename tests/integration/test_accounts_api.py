@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from planguard.accounts_store import get_repository
+from planguard.usage_counter import get_usage_counter
 
 from local.kinde import Fault, KindeStandIn
 from tests.support import OTHER_USER, USER, AccountsClient
@@ -41,7 +41,7 @@ def test_seed_scenario_pro_plan_five_then_refused_then_delete_frees_a_slot(accou
     assert error["usage"] == {"used": 5, "limit": 5}
     assert accounts.request("DELETE", "/accounts/{id}", account_id=created[0].body["id"]).status == 204
     assert accounts.add("Gas", "009").status == 201
-    assert get_repository().usage_count(USER) == 5
+    assert get_usage_counter().usage_count(USER) == 5
 
 
 # -- happy paths --------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_get_patch_delete(accounts: AccountsClient) -> None:
     assert (deleted.status, deleted.body) == (204, None)
     assert_error(accounts.request("GET", "/accounts/{id}", account_id=account["id"]), 404, "NOT_FOUND")
     assert_error(accounts.request("DELETE", "/accounts/{id}", account_id=account["id"]), 404, "NOT_FOUND")
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_usage_route(accounts: AccountsClient) -> None:
@@ -205,6 +205,16 @@ def test_expired_token_is_401(accounts: AccountsClient, kinde: KindeStandIn) -> 
     assert_error(accounts.list(token=kinde.mint(USER, ttl_seconds=-3600)), 401, "UNAUTHORIZED")
 
 
+def test_a_sub_that_cannot_be_a_kinde_id_is_401_never_503(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    """A 2 KiB ``sub`` would make every key too long for DynamoDB: a retry never helps."""
+    token = kinde.mint("kp_" + "a" * 2045)
+    for method, route in [("POST", "/accounts"), ("GET", "/accounts"), ("GET", "/usage")]:
+        body = {"name": "x", "accountNumber": "1"} if method == "POST" else None
+        assert_error(accounts.request(method, route, body=body, token=token), 401, "UNAUTHORIZED")
+
+
 def test_m2m_token_is_401(accounts: AccountsClient, kinde: KindeStandIn) -> None:
     token = kinde.mint("client_abc", gty=["client_credentials"])
     assert_error(accounts.list(token=token), 401, "UNAUTHORIZED")
@@ -215,7 +225,7 @@ def test_no_entitlement_is_403_by_default(accounts: AccountsClient, kinde: Kinde
     kinde.plan_limits["basic"] = {"other_feature": 1}
     kinde.set_plan(USER, "basic")
     assert_error(accounts.add("A", "1"), 403, "NO_ENTITLEMENT")
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0
     assert accounts.request("GET", "/usage").body["tracked_accounts"]["limit"] == 0
 
 
@@ -261,7 +271,7 @@ def test_unknown_route_is_404_with_the_error_body(accounts: AccountsClient) -> N
 def test_duplicate_account_number_is_409(accounts: AccountsClient, variant: str) -> None:
     assert accounts.add("Electricity", "001234").status == 201
     assert_error(accounts.add("Again", variant), 409, "DUPLICATE_ACCOUNT_NUMBER")
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_case_folded_numbers_collide_but_leading_zeros_count(accounts: AccountsClient) -> None:
@@ -269,6 +279,44 @@ def test_case_folded_numbers_collide_but_leading_zeros_count(accounts: AccountsC
     assert_error(accounts.add("B", "ab12"), 409, "DUPLICATE_ACCOUNT_NUMBER")
     assert accounts.add("C", "1234").status == 201
     assert accounts.add("D", "01234").status == 201
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param("0012\u200b34", id="zero-width-space"),
+        pytest.param("\uff10\uff10\uff11\uff12\uff13\uff14", id="fullwidth-digits"),
+        pytest.param("0012\u201134", id="U+2011-non-breaking-hyphen"),
+        pytest.param("00\u00ad1234", id="soft-hyphen"),
+        pytest.param("0012\u201334", id="en-dash"),
+        pytest.param("\u2060001234\ufeff", id="word-joiner-and-BOM"),
+    ],
+)
+def test_invisible_and_lookalike_characters_do_not_make_a_new_number(
+    accounts: AccountsClient, variant: str
+) -> None:
+    """The guard compares what a person reads: NFKC, with format characters and dashes gone."""
+    assert accounts.add("Electricity", "001234").status == 201
+    assert_error(accounts.add("Again", variant), 409, "DUPLICATE_ACCOUNT_NUMBER")
+    assert get_usage_counter().usage_count(USER) == 1
+
+
+def test_a_lookalike_number_is_stored_as_entered(accounts: AccountsClient) -> None:
+    entered = "\uff21\uff22-12"  # fullwidth "AB"
+    created = accounts.add("A", entered)
+    assert created.status == 201 and created.body["accountNumber"] == entered
+    assert_error(accounts.add("B", "ab12"), 409, "DUPLICATE_ACCOUNT_NUMBER")
+    stored = accounts.request("GET", "/accounts/{id}", account_id=created.body["id"]).body
+    assert stored["accountNumber"] == entered
+
+
+def test_renumbering_to_a_lookalike_of_a_taken_number_is_409(accounts: AccountsClient) -> None:
+    accounts.add("A", "111")
+    second = accounts.add("B", "222").body
+    result = accounts.request(
+        "PATCH", "/accounts/{id}", account_id=second["id"], body={"accountNumber": "1\u200b11"}
+    )
+    assert_error(result, 409, "DUPLICATE_ACCOUNT_NUMBER")
 
 
 def test_patch_to_a_taken_number_is_409(accounts: AccountsClient) -> None:
@@ -301,6 +349,11 @@ def test_huge_body_is_413(accounts: AccountsClient) -> None:
         ({"name": "A", "accountNumber": "1\n2"}, ["accountNumber"]),
         ({"name": "A", "accountNumber": " - - "}, ["accountNumber"]),  # normalises to nothing
         ({"name": "A", "accountNumber": "--"}, ["accountNumber"]),
+        ({"name": "A", "accountNumber": "\u200b\u00ad"}, ["accountNumber"]),  # only invisible characters
+        ({"name": "evil\u202egnp.exe", "accountNumber": "1"}, ["name"]),  # right-to-left override
+        ({"name": "A", "accountNumber": "12\u202e34"}, ["accountNumber"]),
+        ({"name": "a\u2066b\u2069", "accountNumber": "1\u200f"}, ["name", "accountNumber"]),
+        ({"name": "A\u061c", "accountNumber": "\u200e1"}, ["name", "accountNumber"]),
         ({"name": None, "accountNumber": "1"}, ["name"]),
         ({"name": "A", "accountNumber": "1", "kindeId": "kp_x"}, ["kindeId"]),
         ([1, 2], ["body"]),
@@ -314,7 +367,7 @@ def test_invalid_create_is_422_with_fields(accounts: AccountsClient, body: Any, 
     error = assert_error(accounts.request("POST", "/accounts", body=body), 422, "VALIDATION_ERROR")
     assert [f["field"] for f in error["fields"]] == fields, error
     assert all(f["message"] for f in error["fields"])
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0
 
 
 def test_name_of_200_characters_is_fine(accounts: AccountsClient) -> None:
@@ -331,6 +384,16 @@ def test_renumbering_to_only_separators_is_422(accounts: AccountsClient) -> None
     assert stored["accountNumber"] == "1"
 
 
+@pytest.mark.parametrize("body", [{"name": "A\u202eB"}, {"accountNumber": "1\u202a2"}, {"name": "\u2067x"}])
+def test_patching_in_a_bidi_control_is_422(accounts: AccountsClient, body: dict[str, str]) -> None:
+    account = accounts.add("A", "1").body
+    result = accounts.request("PATCH", "/accounts/{id}", account_id=account["id"], body=body)
+    error = assert_error(result, 422, "VALIDATION_ERROR")
+    assert "bidirectional" in error["fields"][0]["message"]
+    stored = accounts.request("GET", "/accounts/{id}", account_id=account["id"]).body
+    assert (stored["name"], stored["accountNumber"]) == ("A", "1")
+
+
 def test_empty_patch_is_422(accounts: AccountsClient) -> None:
     account = accounts.add("A", "1").body
     result = accounts.request("PATCH", "/accounts/{id}", account_id=account["id"], body={})
@@ -344,7 +407,7 @@ def test_idempotent_retry_returns_the_first_response(accounts: AccountsClient) -
     again = accounts.add("Electricity", "001234", headers=key)
     assert (first.status, again.status) == (201, 201)
     assert again.body == first.body
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
     assert len(accounts.list().body["items"]) == 1
 
 
@@ -352,7 +415,7 @@ def test_same_key_different_body_is_422(accounts: AccountsClient) -> None:
     key = {"Idempotency-Key": "retry-2"}
     assert accounts.add("Electricity", "001234", headers=key).status == 201
     assert_error(accounts.add("Gas", "999", headers=key), 422, "IDEMPOTENCY_KEY_REUSED")
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_keys_are_scoped_to_the_user(accounts: AccountsClient, kinde: KindeStandIn) -> None:
@@ -371,23 +434,38 @@ def test_failed_request_is_not_remembered(accounts: AccountsClient, kinde: Kinde
 
 
 def test_request_still_running_is_409(accounts: AccountsClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from accounts_api import handler
+    from accounts_api.service import service
 
     key = {"Idempotency-Key": "in-flight"}
     inner: list[Any] = []
-    original_add = handler.service()._add
+    original_add = service()._add
 
     def add_while_a_retry_arrives(*args: Any, **kwargs: Any) -> Any:
         if not inner:
             inner.append(accounts.add("Electricity", "001234", headers=key))
         return original_add(*args, **kwargs)
 
-    monkeypatch.setattr(handler.service(), "_add", add_while_a_retry_arrives)
+    monkeypatch.setattr(service(), "_add", add_while_a_retry_arrives)
     assert accounts.add("Electricity", "001234", headers=key).status == 201
     assert len(inner) == 1, "the patched add never ran"
     error = assert_error(inner[0], 409, "IDEMPOTENCY_IN_PROGRESS")
     assert error["message"]
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
+
+
+def test_a_replay_after_the_account_was_deleted_answers_the_first_answer(accounts: AccountsClient) -> None:
+    """As Stripe does: the key names one request, whose answer stays its answer for the record's
+    24 h; the replay creates nothing again (a deleted account is not re-created, nor counted)."""
+    key = {"Idempotency-Key": "then-deleted"}
+    first = accounts.add("Electricity", "001234", headers=key)
+    assert first.status == 201
+    assert accounts.request("DELETE", "/accounts/{id}", account_id=first.body["id"]).status == 204
+    replay = accounts.add("Electricity", "001234", headers=key)
+    assert (replay.status, replay.body) == (201, first.body)
+    assert_error(accounts.request("GET", "/accounts/{id}", account_id=first.body["id"]), 404, "NOT_FOUND")
+    assert accounts.list().body["items"] == []
+    assert get_usage_counter().usage_count(USER) == 0
+    assert accounts.add("Electricity", "001234").status == 201  # without the key: a new account
 
 
 def test_bad_idempotency_key_is_400(accounts: AccountsClient) -> None:
@@ -414,7 +492,7 @@ def test_kinde_down_add_is_503_and_reads_keep_working(accounts: AccountsClient, 
     renamed = accounts.request("PATCH", "/accounts/{id}", account_id=account["id"], body={"name": "Power"})
     assert renamed.status == 200
     assert accounts.request("DELETE", "/accounts/{id}", account_id=account["id"]).status == 204
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0
 
 
 # -- observability --------------------------------------------------------------------------------
@@ -456,7 +534,7 @@ def test_logs_and_metrics(
 def test_a_bug_is_a_500_error_body_without_a_trace(
     accounts: AccountsClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from accounts_api import handler
+    from accounts_api.service import service
 
     calls: list[tuple[Any, ...]] = []
 
@@ -464,7 +542,7 @@ def test_a_bug_is_a_500_error_body_without_a_trace(
         calls.append(args)
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(handler.service().repository, "get", broken)
+    monkeypatch.setattr(service().repository, "get", broken)
     result = accounts.request("GET", "/accounts/{id}", account_id="01JD3W5V6Q2XKQY7M5R8T9C0AB")
     assert len(calls) == 1
     error = assert_error(result, 500, "INTERNAL_ERROR")
@@ -489,4 +567,4 @@ def test_idempotency_store_down_is_503_and_creates_nothing(
     boto3.client("dynamodb").delete_table(TableName="IdempotencyTable")
     error = assert_error(accounts.add("A", "1", headers={"Idempotency-Key": "k"}), 503, "SERVICE_UNAVAILABLE")
     assert error["message"]
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0

@@ -7,10 +7,10 @@ over Kinde's answer; nothing overlaps once a key set is loaded (a forged token b
 from __future__ import annotations
 
 import pytest
+from accounts_api.cold_overlap import authenticate_prefetching
 from planguard.auth import get_verifier
 from planguard.entitlements import Entitlement, get_account_api
 from planguard.errors import EntitlementUnavailable, Unauthorized
-from planguard.prefetch import authenticate_prefetching
 from planguard.settings import FEATURE_KEY
 
 from local.kinde import Fault, KindeStandIn, SigningKey, new_rsa_key

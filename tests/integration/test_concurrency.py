@@ -44,7 +44,7 @@ def test_fifty_concurrent_adds_at_limit_five(repository: AccountRepository) -> N
         results = Counter(pool.map(add, range(50)))
     assert results == {"ok": 5, "LIMIT_REACHED": 45}
     assert len(repository.list_page(user, 100).items) == 5
-    assert repository.usage_count(user) == 5
+    assert repository.usage.usage_count(user) == 5
 
 
 def test_concurrent_deletes_of_one_account_never_go_negative(repository: AccountRepository) -> None:
@@ -59,7 +59,7 @@ def test_concurrent_deletes_of_one_account_never_go_negative(repository: Account
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = Counter(pool.map(delete, range(20)))
     assert results == {"ok": 1, "NOT_FOUND": 19}
-    assert repository.usage_count(user) == 0
+    assert repository.usage.usage_count(user) == 0
     with pytest.raises(NotFound):
         repository.get(user, account.id)
 
@@ -79,7 +79,7 @@ def test_concurrent_adds_and_deletes_keep_the_count_exact(repository: AccountRep
         results = Counter(pool.map(work, range(25)))
     accounts = repository.list_page(user, 100).items
     assert len(accounts) <= 5
-    assert repository.usage_count(user) == len(accounts)
+    assert repository.usage.usage_count(user) == len(accounts)
     assert results["ok"] == 5 + len([a for a in accounts if a.name.startswith("New")])
 
 
@@ -94,7 +94,7 @@ def test_concurrent_duplicates_only_one_wins(repository: AccountRepository) -> N
     with ThreadPoolExecutor(max_workers=10) as pool:
         results = Counter(pool.map(add, range(10)))
     assert results == {"ok": 1, "DUPLICATE_ACCOUNT_NUMBER": 9}
-    assert repository.usage_count(user) == 1
+    assert repository.usage.usage_count(user) == 1
 
 
 def test_the_server_does_interleave_requests(endpoint: str) -> None:
@@ -171,7 +171,7 @@ def test_a_hold_placed_during_concurrent_adds_is_never_exceeded(
             adders = [pool.submit(add_at, endpoint, user, worker, start_at) for worker in range(PROCESSES)]
             offset = (round_number % 6 - 3) * 0.01  # from just before the adds start to mid-way
             time.sleep(max(0.0, start_at - time.time() + offset))
-            hold = repository.place_hold(user, HELD_LIMIT, "small", hold_seconds=300)
+            hold = repository.usage.place_hold(user, HELD_LIMIT, "small", hold_seconds=300)
             for adder in adders:
                 outcomes.update(adder.result(timeout=60))
             accounts = client.query(
@@ -181,7 +181,7 @@ def test_a_hold_placed_during_concurrent_adds_is_never_exceeded(
                 Select="COUNT",
                 ConsistentRead=True,
             )["Count"]
-            count = repository.usage_count(user)
+            count = repository.usage.usage_count(user)
             assert count == accounts, (round_number, count, accounts)
             assert count <= PLAN_LIMIT
             if hold.held:

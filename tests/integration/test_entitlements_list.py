@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from planguard.entitlements import AccountNow, Entitlement
-from planguard.entitlements_list import read_page, subscribed_at
+from planguard.entitlements import AccountNow, Entitlement, read_page, subscribed_at
 from planguard.errors import EntitlementUnavailable
 
 from local.kinde import Fault, KindeStandIn

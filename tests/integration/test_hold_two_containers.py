@@ -18,10 +18,11 @@ from typing import Any
 import boto3
 import pytest
 from accounts_api.service import AccountsService, NewAccount
-from planguard.accounts_store import AccountRepository, get_repository
+from planguard.accounts_store import AccountRepository
 from planguard.auth import Principal
 from planguard.entitlements import KindeAccountApi
 from planguard.errors import LimitReached
+from planguard.usage_counter import get_usage_counter
 
 from local.kinde import Fault, KindeStandIn
 from local.lambda_runtime import plan_selection_event
@@ -79,7 +80,7 @@ def test_a_replaced_hold_binds_the_container_whose_cache_is_stale(
     from plan_check_api.selection import check_plan_selection
 
     ours = Clock(time.time)
-    get_repository().clock = ours  # the workflow's hold (PlanCheckFunction) on our clock too
+    get_usage_counter().clock = ours  # the workflow's hold (PlanCheckFunction) on our clock too
     kinde.plan_change_hook = lambda user, current, requested: check_plan_selection(
         plan_selection_event(user, current, requested, kinde.url)
     )
@@ -97,7 +98,7 @@ def test_a_replaced_hold_binds_the_container_whose_cache_is_stale(
     assert a.usage() == {"used": 3, "limit": 5, "limitSource": "kinde"}  # A caches pro's 5
     selected = kinde.request_plan_change(USER, "free", apply_after=90)
     assert (selected["allowed"], selected["plan"], selected["hold"]["limit"]) == (True, "pro", 3)
-    hold_from = get_repository().counter(USER).hold_from
+    hold_from = get_usage_counter().counter(USER).hold_from
     later(40, a, b)
     assert b.usage() == {"used": 3, "limit": 3, "limitSource": "hold"}  # B caches pro's 5 (still pro)
     assert b.service.kinde.entitlement(USER, b.principal.token, "tracked_accounts").limit == 5
@@ -105,7 +106,7 @@ def test_a_replaced_hold_binds_the_container_whose_cache_is_stale(
     assert kinde.plan_of(USER) == "free"
 
     assert a.add() == {"used": 3, "limit": 3}  # A: free's 3 from Kinde, then the list: replaced
-    counter = get_repository().counter(USER)
+    counter = get_usage_counter().counter(USER)
     assert (counter.hold_limit, counter.hold_from) == (3, int(kinde.subscribed[USER]))
     assert counter.hold_from != hold_from
 
@@ -116,7 +117,8 @@ def test_a_replaced_hold_binds_the_container_whose_cache_is_stale(
     later(5, b)
     assert b.add() == {"used": 3, "limit": 3}  # its re-read: free, applied when the hold was replaced
     assert b.usage() == {"used": 3, "limit": 3, "limitSource": "cache"}  # now caching free's 3
-    later(130, a, b)  # past the replaced hold's end: free's 3 binds on its own
-    assert get_repository().counter(USER).hold_limit is None
+    later(130, a, b)  # past the replaced hold's end: free's 3 binds on its own...
     assert a.add() == b.add() == {"used": 3, "limit": 3}
-    assert get_repository().usage_count(USER) == 3
+    # ...once an add there has read Kinde: free's limit, at the hold's, so the hold ended.
+    assert get_usage_counter().counter(USER).hold_limit is None
+    assert get_usage_counter().usage_count(USER) == 3

@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from planguard.accounts_store import get_repository
+from planguard.usage_counter import get_usage_counter
 
 from local.kinde import KindeStandIn
 from tests import ROOT
@@ -40,7 +40,7 @@ def test_a_stored_record_replays_its_answer(accounts: AccountsClient, record: di
     body, key = record["body"], {"Idempotency-Key": record["idempotencyKey"]}
     replayed = accounts.add(body["name"], body["accountNumber"], headers=key)
     assert (replayed.status, replayed.body) == (201, record["response"])
-    assert get_repository().usage_count(USER) == 0  # answered from the record: nothing created
+    assert get_usage_counter().usage_count(USER) == 0  # answered from the record: nothing created
     assert idempotency_records() == 1  # the same record, not a second one
 
 
@@ -49,7 +49,7 @@ def test_a_stored_record_refuses_another_body(accounts: AccountsClient, record: 
         record["body"]["name"], "99-9999", headers={"Idempotency-Key": record["idempotencyKey"]}
     )
     assert (changed.status, changed.error_code) == (422, "IDEMPOTENCY_KEY_REUSED")
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0
 
 
 def test_a_stored_record_is_its_users_only(
@@ -60,4 +60,4 @@ def test_a_stored_record_is_its_users_only(
     theirs = AccountsClient(kinde, OTHER_USER).add(body["name"], body["accountNumber"], headers=key)
     assert theirs.status == 201
     assert theirs.body["id"] != record["response"]["id"]  # created, not replayed
-    assert get_repository().usage_count(OTHER_USER) == 1
+    assert get_usage_counter().usage_count(OTHER_USER) == 1

@@ -83,6 +83,10 @@ def code_of(location: str) -> str:
     return parse_qs(urlsplit(location).query)["code"][0]
 
 
+def refresh(kinde: KindeStandIn, refresh_token: str) -> requests.Response:
+    return token(kinde, grant_type="refresh_token", refresh_token=refresh_token)
+
+
 def token(kinde: KindeStandIn, **form: str) -> requests.Response:
     """The SDK's token request: form-encoded, cross-origin from the dashboard."""
     return requests.post(
@@ -212,7 +216,6 @@ def test_refresh_tokens_rotate_and_survive_a_restart(standin: KindeStandIn, tmp_
     second = token(standin, grant_type="refresh_token", refresh_token=first["refresh_token"])
     assert second.status_code == 200
     assert claims(standin, second.json()["id_token"])["sub"] == "kp_oauth"
-    assert token(standin, grant_type="refresh_token", refresh_token=first["refresh_token"]).status_code == 400
     standin.stop()
     again = KindeStandIn(
         copy.deepcopy(DEFAULT_PLAN_LIMITS), state_file=tmp_path / "kinde.json", dashboard_urls=[DASHBOARD]
@@ -221,8 +224,66 @@ def test_refresh_tokens_rotate_and_survive_a_restart(standin: KindeStandIn, tmp_
         third = token(again, grant_type="refresh_token", refresh_token=second.json()["refresh_token"])
         assert third.status_code == 200 and third.json()["expires_in"] == 3600
         assert second.json()["refresh_token"] not in (tmp_path / "kinde.json").read_text()  # kept hashed
+        # A spent token is refused (last: presenting it revokes its family, the reuse test's subject).
+        assert refresh(again, first["refresh_token"]).status_code == 400
     finally:
         again.stop()
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(standin: KindeStandIn) -> None:
+    """Someone else holds a copy of a spent token: the newest one, rotated from it, goes too; another
+    sign-in of the same user keeps working."""
+    verifier, challenge = pkce()
+    first = redeem(standin, code_of(sign_in(standin, challenge)), verifier).json()
+    verifier, challenge = pkce()
+    other_sign_in = redeem(standin, code_of(sign_in(standin, challenge)), verifier).json()
+    second = token(standin, grant_type="refresh_token", refresh_token=first["refresh_token"]).json()
+    third = token(standin, grant_type="refresh_token", refresh_token=second["refresh_token"]).json()
+    reuse = token(standin, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert (reuse.status_code, reuse.json()["error"]) == (400, "invalid_grant")
+    assert "every token of its sign-in is revoked" in reuse.json()["error_description"]
+    newest = token(standin, grant_type="refresh_token", refresh_token=third["refresh_token"])
+    assert newest.status_code == 400
+    assert token(standin, grant_type="refresh_token", refresh_token=other_sign_in["refresh_token"]).ok
+
+
+def test_the_family_is_remembered_across_a_restart(standin: KindeStandIn, tmp_path: Path) -> None:
+    verifier, challenge = pkce()
+    first = redeem(standin, code_of(sign_in(standin, challenge)), verifier).json()
+    second = token(standin, grant_type="refresh_token", refresh_token=first["refresh_token"]).json()
+    standin.stop()
+    again = KindeStandIn(
+        copy.deepcopy(DEFAULT_PLAN_LIMITS), state_file=tmp_path / "kinde.json", dashboard_urls=[DASHBOARD]
+    ).start()
+    try:
+        assert refresh(again, first["refresh_token"]).status_code == 400
+        assert refresh(again, second["refresh_token"]).status_code == 400
+    finally:
+        again.stop()
+
+
+def test_a_replayed_code_revokes_the_tokens_rotated_since(standin: KindeStandIn) -> None:
+    verifier, challenge = pkce()
+    code = code_of(sign_in(standin, challenge))
+    first = redeem(standin, code, verifier).json()
+    rotated = token(standin, grant_type="refresh_token", refresh_token=first["refresh_token"]).json()
+    assert redeem(standin, code, verifier).status_code == 400
+    assert refresh(standin, rotated["refresh_token"]).status_code == 400
+
+
+def test_the_state_file_with_the_signing_keys_is_private(tmp_path: Path) -> None:
+    state = tmp_path / "kinde.json"
+    state.write_text("{}")
+    state.chmod(0o644)  # written by an older stand-in
+    kinde = KindeStandIn(copy.deepcopy(DEFAULT_PLAN_LIMITS), state_file=state, dashboard_urls=[DASHBOARD])
+    try:
+        assert (state.stat().st_mode & 0o777) == 0o600
+        assert '"pem"' in state.read_text()  # the private key is in it
+        kinde.rotate_key()
+        assert (state.stat().st_mode & 0o777) == 0o600
+        assert not state.with_suffix(".tmp").exists()
+    finally:
+        kinde.stop()
 
 
 def test_the_sign_in_form_says_what_is_wrong(standin: KindeStandIn) -> None:

@@ -70,6 +70,14 @@ def test_portal_link_is_kindes_shape_and_one_time(standin: KindeStandIn) -> None
     [
         ({"return_url": "https://evil.example/"}, "is not on the application's origins"),
         ({"return_url": "/relative"}, "is not on the application's origins"),
+        # What Python reads as 127.0.0.1:3000 and a browser as evil.example (an open redirect).
+        ({"return_url": "http://evil.example\\@127.0.0.1:3000/"}, "is not on the application's origins"),
+        ({"return_url": "http://evil.example\\.127.0.0.1:3000/"}, "is not on the application's origins"),
+        ({"return_url": "http://user@127.0.0.1:3000/"}, "is not on the application's origins"),
+        ({"return_url": "http://127.0.0.1:3000@evil.example/"}, "is not on the application's origins"),
+        ({"return_url": "http://127.0.0.1:3000\t@evil.example/"}, "is not on the application's origins"),
+        ({"return_url": "http://127.0.0.1:3001/"}, "is not on the application's origins"),
+        ({"return_url": "https://127.0.0.1:3000/"}, "is not on the application's origins"),
         ({"subnav": "billing"}, "is not a portal section"),
     ],
 )
@@ -79,6 +87,12 @@ def test_portal_link_refuses_what_kinde_would_not_send_back(
     answer = portal_link(standin, "kp_portal", **query)
     assert answer.status_code == 400
     assert message in answer.json()["errors"][0]["message"]
+
+
+def test_the_portal_sends_back_to_the_dashboard_only(standin: KindeStandIn) -> None:
+    """The page's way back is the return URL, unchanged, once it passed the check."""
+    page = requests.get(open_portal(standin, "kp_portal"), timeout=10)
+    assert f'id="return" href="{RETURN_URL.replace("&", "&amp;")}"' in page.text
 
 
 def test_portal_link_needs_the_users_token(standin: KindeStandIn) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from planguard.accounts_store import get_repository
+from planguard.usage_counter import get_usage_counter
 
 from local.kinde import KindeStandIn
 from tests.support import (
@@ -138,13 +138,13 @@ def test_hold_refused_records_nothing_and_reports_the_count(env: pytest.MonkeyPa
     result = place_hold(USER, 3)
     assert result.status == 200
     assert result.body == {"kindeId": USER, "count": 4, "held": False, "limit": 3, "holdUntil": None}
-    assert get_repository().counter(USER).hold_limit is None
+    assert get_usage_counter().counter(USER).hold_limit is None
 
 
 def test_hold_for_a_user_with_no_accounts_yet(env: pytest.MonkeyPatch, aws: None) -> None:
     result = place_hold("kp_newcomer", 0)
     assert (result.body["held"], result.body["count"]) == (True, 0)
-    assert get_repository().counter("kp_newcomer").hold_limit == 0
+    assert get_usage_counter().counter("kp_newcomer").hold_limit == 0
 
 
 def test_an_add_right_after_a_held_downgrade_is_refused_at_the_new_limit(
@@ -163,7 +163,7 @@ def test_an_add_right_after_a_held_downgrade_is_refused_at_the_new_limit(
     assert add(accounts, 3).error_code == "LIMIT_REACHED"
     assert kinde.account_api_calls == calls + 1  # ...and at most once per user per 5 s
     assert usage(accounts) == {"used": 3, "limit": 3, "limitSource": "hold"}
-    assert get_repository().usage_count(USER) == 3
+    assert get_usage_counter().usage_count(USER) == 3
 
 
 def test_a_hold_from_before_hold_from_was_stored_runs_to_its_end_without_asking_kinde(
@@ -210,6 +210,9 @@ def test_an_expired_hold_gives_the_entitlement_limit_back(
 ) -> None:
     env.setenv("DOWNGRADE_HOLD_SECONDS", "4")  # long enough for a loaded machine to add within it
     env.setenv("ENTITLEMENT_CACHE_SECONDS", "0")
+    # Kinde never applies this downgrade (still pro): past its end the hold would be extended, up to
+    # the longest a downgrade may stay pending; here that is the hold's own length.
+    env.setenv("DOWNGRADE_HOLD_MAX_SECONDS", "4")
     clear_caches()
     fill(accounts, 2)
     hold = place_hold(USER, 2).body
@@ -235,7 +238,7 @@ def test_a_later_hold_only_lowers_and_an_unlimited_one_places_nothing(accounts: 
     # An unlimited plan has nothing to hold: the answer is the active hold, nothing is written.
     unlimited = place_hold(USER, None, plan="enterprise").body
     assert (unlimited["held"], unlimited["limit"], unlimited["count"]) == (True, 2, 2)
-    assert get_repository().counter(USER).hold_limit == 2
+    assert get_usage_counter().counter(USER).hold_limit == 2
     # A lower one replaces it.
     assert place_hold(USER, 2, plan="free").body["held"] is True
     delete_one(accounts)
@@ -277,7 +280,7 @@ def test_hold_takes_the_usage_key_only(
     result = invoke_http(lambda_handler, event, "UsageCountFunction")
     assert (result.status, result.error_code) == (401, "UNAUTHORIZED")
     assert result.headers["www-authenticate"].startswith("Bearer")
-    assert get_repository().counter(USER).hold_limit is None
+    assert get_usage_counter().counter(USER).hold_limit is None
 
 
 @pytest.mark.parametrize(
@@ -338,10 +341,12 @@ def test_user_deleted_removes_every_item_of_that_user_only(
     result = deliver_webhook(user_deleted(kinde), "msg_1")
     assert (result.status, result.body) == (200, {"received": True})
     assert partition(USER) == []
-    assert get_repository().usage_count(OTHER_USER) == 2
+    assert get_usage_counter().usage_count(OTHER_USER) == 2
     assert len(partition(OTHER_USER)) == 2 * 2 + 1  # accounts, guards, counter
-    assert usage(accounts) == {"used": 0, "limit": 5, "limitSource": "cache"}
-    assert add(accounts, 0).status == 201  # the same number is free again
+    # The deleted user's token is still valid (Kinde's tokens outlive their user): refused.
+    assert accounts.request("GET", "/usage").error_code == "USER_DELETED"
+    assert add(accounts, 0).error_code == "USER_DELETED"
+    assert partition(USER) == []
 
 
 @pytest.mark.parametrize(
@@ -364,9 +369,9 @@ def test_garbage_is_refused_and_records_nothing(
     fill(accounts, 1)
     result = deliver_webhook(body, "msg_garbage")
     assert (result.status, result.error_code) == (status, code)
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
     assert deliver_webhook(user_deleted(kinde), "msg_garbage").status == 200  # not marked processed
-    assert get_repository().usage_count(USER) == 0
+    assert get_usage_counter().usage_count(USER) == 0
 
 
 def test_a_forged_key_or_an_unknown_kid_is_401(accounts: AccountsClient, kinde: KindeStandIn) -> None:
@@ -378,7 +383,7 @@ def test_a_forged_key_or_an_unknown_kid_is_401(accounts: AccountsClient, kinde: 
     for key in (forged, unknown):
         result = deliver_webhook(user_deleted(kinde, key=key), f"msg_{key.kid}")
         assert (result.status, result.error_code) == (401, "UNAUTHORIZED")
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_an_unknown_type_answers_200_and_is_logged(
@@ -388,7 +393,7 @@ def test_an_unknown_type_answers_200_and_is_logged(
     body = sign_webhook(kinde, "subscriber.created", {"user": {"id": USER}})
     assert deliver_webhook(body, "msg_other").body == {"received": True}
     assert "webhook type not handled" in caplog.messages
-    assert get_repository().usage_count(USER) == 1
+    assert get_usage_counter().usage_count(USER) == 1
 
 
 def test_a_user_with_no_data_and_a_malformed_user_id(
@@ -428,9 +433,43 @@ def test_a_failure_half_way_is_retried_by_kinde_and_completes(
     first = deliver_webhook(body, "msg_flaky")
     assert (first.status, first.error_code) == (503, "SERVICE_UNAVAILABLE")
     assert calls["n"] == 3  # the cascade went through the patched delete: two, then the fault
-    assert get_repository().usage_count(USER) == 3  # two went, each with its count
+    assert get_usage_counter().usage_count(USER) == 3  # two went, each with its count
     assert len(partition(USER)) == 3 * 2 + 1
     second = deliver_webhook(body, "msg_flaky")  # Kinde's retry of the same delivery
     assert second.status == 200
     assert calls["n"] == 3 + 3  # the retry removed the three left, through the same delete
     assert partition(USER) == []
+
+
+def test_a_deleted_users_tokens_are_refused_for_as_long_as_a_token_lives(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    """Kinde's access tokens outlive their user: after user.deleted the marker refuses them (403)
+    on the add, the list and /usage, writes nothing, and lets other users be; after the longest
+    token lifetime (24 h by default) it refuses nothing."""
+    fill(accounts, 2)
+    assert deliver_webhook(user_deleted(kinde), "msg_deleted").status == 200
+    assert partition(USER) == []
+    for result in (add(accounts, 7), accounts.list(), accounts.request("GET", "/usage")):
+        assert (result.status, result.error_code) == (403, "USER_DELETED")
+    assert partition(USER) == []  # the refused add wrote nothing
+    assert add(AccountsClient(kinde, OTHER_USER), 0).status == 201
+    counter = get_usage_counter()
+    real = counter.clock
+    counter.clock = lambda: real() + 86400 + 61
+    try:
+        assert add(accounts, 7).status == 201
+    finally:
+        counter.clock = real
+
+
+def test_a_token_issued_after_the_deletion_is_not_refused(
+    accounts: AccountsClient, kinde: KindeStandIn
+) -> None:
+    """A token issued before the event is a leftover; one issued after it is a new sign-in's."""
+    body = kinde.sign_webhook("user.deleted", {"user": {"id": USER}}, age_seconds=120)
+    assert deliver_webhook(body, "msg_earlier").status == 200
+    before = kinde.mint(USER, iat=int(time.time()) - 300)
+    assert accounts.add("A", "1", token=before).error_code == "USER_DELETED"
+    assert accounts.request("GET", "/usage", token=before).error_code == "USER_DELETED"
+    assert add(accounts, 0).status == 201  # this client's token was minted after the event

@@ -106,5 +106,27 @@ def test_reconcile_a_deployed_table_with_aws_credentials(
     )
     assert main(["reconcile", "--user", "kp_drift", "--table", "AccountsTable"]) == 0
     assert "counter was 9, 2 accounts stored: repaired (now 2)" in capsys.readouterr().out
-    assert repository.usage_count("kp_drift") == 2
+    assert repository.usage.usage_count("kp_drift") == 2
     assert not list(tmp_path.iterdir())  # the local stack's files were not touched
+
+
+def test_release_hold_on_a_deployed_table_ends_that_one_hold(
+    aws: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """``make release-hold USER=… TABLE=…``: support ends a hold that will never apply."""
+    import boto3
+    from planguard.usage_counter import UsageCounter
+
+    from local.cli import main
+
+    monkeypatch.setenv("PLANGUARD_LOCAL_DIR", str(tmp_path))
+    usage = UsageCounter(boto3.client("dynamodb"), "AccountsTable")
+    assert usage.place_hold("kp_held", 3, "free", 360).held is True
+    assert usage.place_hold("kp_other", 2, "free", 360).held is True
+    assert main(["release-hold", "--user", "kp_held", "--table", "AccountsTable"]) == 0
+    assert "kp_held: hold at 3 released" in capsys.readouterr().out
+    assert usage.counter("kp_held").hold_limit is None
+    assert usage.counter("kp_other").hold_limit == 2  # one hold only
+    assert main(["release-hold", "--user", "kp_held", "--table", "AccountsTable"]) == 0
+    assert "kp_held: no hold to release." in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())

@@ -146,6 +146,11 @@ def test_make_webhook_deletes_the_users_data_through_the_gateway(dev: DevStack) 
     code, answer = webhook("--type", "user.deleted")
     assert code == 0 and answer["delivered"] is True
     assert answer["webhookId"] and answer["response"] == {"received": True}
+    # Their token, issued before the event, is refused from now on (for as long as a token lives).
+    listed = requests.get(f"{dev.api}/accounts", headers=bearer(token), timeout=30)
+    assert (listed.status_code, listed.json()["error"]["code"]) == (403, "USER_DELETED")
+    time.sleep(1.1)  # iat is in whole seconds: a token issued after the event's second
+    token = dev.token(user, "pro")
     assert used() == 0
     # The user comes back; the captured body replayed under another webhook-id leaves them be.
     for number in ("B1", "B2"):
@@ -156,7 +161,7 @@ def test_make_webhook_deletes_the_users_data_through_the_gateway(dev: DevStack) 
 
 
 def _concrete(path: str, user: str) -> str:
-    for name, value in (("{kindeId}", user), ("{id}", VALID_ID)):
+    for name, value in (("{kindeId}", user), ("{orgCode}", "org_routes"), ("{id}", VALID_ID)):
         path = path.replace(name, value)
     return path
 

@@ -50,6 +50,7 @@ def test_stand_in_port_in_use(tmp_path: Path, busy_port: int) -> None:
             'PLAN_LIMITS["free"]["tracked_accounts"] must be a whole number',
         ),
         ('{"free":{}}', 'PLAN_LIMITS["free"] must be an object with a "tracked_accounts" key'),
+        ('{"pro plan":{"tracked_accounts":5}}', "PLAN_LIMITS plan codes must be non-empty strings of"),
     ],
 )
 def test_bad_plan_limits(tmp_path: Path, limits: str, expected: str) -> None:

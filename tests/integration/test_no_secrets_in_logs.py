@@ -45,6 +45,11 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from botocore.retries import standard
 from planguard import kinde_http
+from planguard.errors import EntitlementUnavailable
+from planguard.kinde_management import KindeRejected, get_management_api
+from usage_report_fn import (
+    handler as usage_report,  # imported here: its logger keeps the stdout it sees at import
+)
 
 from local.kinde import Fault, KindeStandIn, SigningKey, new_rsa_key
 from local.lambda_runtime import LocalContext, http_api_event, plan_selection_event
@@ -55,6 +60,7 @@ from tests.support import (
     HttpResult,
     clear_caches,
     invoke_http,
+    organization_mode,
     sign_webhook,
     transaction_cancelled,
 )
@@ -91,6 +97,10 @@ class Secrets:
     def key(self, label: str, key: str) -> str:
         self.values[key] = f"usage key {label}"
         return key
+
+    def m2m_secret(self, label: str, secret: str) -> str:
+        self.values[secret] = f"M2M client secret {label}"
+        return secret
 
     def account_number(self, label: str, as_entered: str) -> str:
         self.values[as_entered.strip()] = f"account number {label} as entered"
@@ -543,7 +553,7 @@ def drive_every_route(stack: Stack, kinde: KindeStandIn) -> Secrets:
         sign_webhook(kinde, "user.deleted", {"user": {"id": USER}}, key=SigningKey("forger", new_rsa_key())),
     )
     expect(api(webhook, body=forged), 401)
-    expect(api(webhook, body=token), 400)  # an access token is signed, but carries no event
+    expect(api(webhook, body=token), 401)  # an access token is signed, but its claims say token
     expect(api(webhook, body=""), 400)
 
     # -- DynamoDB's faults, on every route that stores or reads --------------------------------------
@@ -579,6 +589,29 @@ def drive_every_route(stack: Stack, kinde: KindeStandIn) -> Secrets:
             with pytest.raises(Exception):  # noqa: B017 - the direct invoke fails closed, whatever it raises
                 api.invoke("PlanCheckFunction", plan_selection_event(USER, "pro", "free", kinde.url))
     assert set(faults.injected) == {"throttle", "denied", "timeout", "conflict"}
+
+    # -- organization mode: a member's requests, the organizations' count and hold -------------------
+    organization_mode(env)
+    kinde.set_org_plan("org_logs", "pro")
+    member = secrets.token("member", kinde.mint_member(USER, "org_logs"))
+    org_number = secrets.account_number("organization's", "ES91 2100-0418 4502 0005 1332")
+    body = json.dumps({"name": "Shared", "accountNumber": org_number})
+    expect(api("POST /accounts", headers=bearer(member), body=body), 201)
+    expect(add(org_number, member), 409, "DUPLICATE_ACCOUNT_NUMBER")
+    expect(api("GET /accounts", headers=bearer(member)), 200)
+    expect(api("GET /usage", headers=bearer(member)), 200)
+    expect(api("GET /accounts", headers=bearer(token)), 403, "NO_ORGANIZATION")  # no org_code
+    org_count = "GET /api/organizations/accounts/count/{orgCode}"
+    org_hold = "POST /api/organizations/accounts/count/{orgCode}/hold"
+    expect(api(org_count, params={"orgCode": "org_logs"}, headers={"x-api-key": current_key}), 200)
+    expect(api(org_count, params={"orgCode": "org_logs"}, headers=bearer(member)), 401)
+    expect(api(org_count, params={"orgCode": "org_logs"}, headers={"x-api-key": wrong_key}), 401)
+    held = {"limit": "5", "plan": "pro"}
+    expect(api(org_hold, params={"orgCode": "org_logs"}, query=held, headers={"x-api-key": current_key}), 200)
+    expect(api(count, params={"kindeId": USER}, headers={"x-api-key": current_key}), 404)
+    webhook_body = sign_webhook(kinde, "organization.deleted", {"organization": {"code": "org_logs"}})
+    secrets.token("organization.deleted webhook body", webhook_body)
+    expect(api(webhook, body=webhook_body), 200)
 
     missing = {route.route_key for route in TEMPLATE.routes()} - api.called
     assert not missing, f"routes this test never called: {missing}"
@@ -650,3 +683,187 @@ def test_the_scan_finds_what_the_sdk_logs_when_it_is_not_held(
         "usage key current",
         "usage key previous",
     } <= found, found
+
+
+# -- the Management API's M2M client ----------------------------------------------------------------
+M2M_SECRET_PARAM = "/plan-guard/kinde-m2m-client-secret"
+
+
+def drive_the_management_api(env: pytest.MonkeyPatch, kinde: KindeStandIn, secrets: Secrets) -> None:
+    """Every call the M2M client makes, through success, Kinde's faults and refusals, a wrong
+    secret, SSM unreachable; the secret read from SSM as deployed."""
+    ssm = boto3.client("ssm")
+    secret = secrets.m2m_secret("current", kinde.management.client_secret)
+    ssm.put_parameter(Name=M2M_SECRET_PARAM, Value=secret, Type="SecureString", Overwrite=True)
+    env.setenv("KINDE_M2M_CLIENT_ID", kinde.management.client_id)
+    env.setenv("KINDE_M2M_CLIENT_SECRET_PARAM", M2M_SECRET_PARAM)
+    env.setattr(kinde_http, "READ_TIMEOUT_SECONDS", 0.3)
+    minted = kinde.management.token
+
+    def token(form: Any) -> Any:  # every token the stand-in mints is a secret the scan looks for
+        reply = minted(form)
+        if isinstance(reply.body, dict) and "access_token" in reply.body:
+            secrets.token("M2M", reply.body["access_token"])
+        return reply
+
+    env.setattr(kinde.management, "token", token)
+    kinde.plan_limits["starter"] = {"feat_0195": 1}
+    kinde.set_plan(USER, "pro")
+    fresh()
+    api = get_management_api()
+    assert api is not None
+
+    def attempt(call: Any, *args: Any) -> Any:
+        try:
+            return call(*args, None)
+        except (EntitlementUnavailable, KindeRejected) as error:
+            return error
+
+    customer = api.user_customer_id(USER, None)
+    assert customer is not None
+    assert api.customer_entitlement(customer, "tracked_accounts", None).limit == 5
+    [agreement] = api.agreements(customer, "tracked_accounts", None)
+    api.meter_usage(agreement.id, "tracked_accounts", 2, None)
+    assert api.organization("org_default", None) is not None
+    assert api.organization("org_unknown", None) is None
+    faults = {
+        "5xx": [Fault(500, headers={"Retry-After": "0"})] * 3,
+        "429 for an hour": [Fault(429, headers={"RateLimit-Reset": "3600"})],
+        "token refused once": [Fault(401)],
+        "token refused twice": [Fault(403), Fault(403)],
+        "refusal": [Fault(400, body={"errors": [{"code": "CUSTOMER_INVALID", "message": "no"}]})],
+        "unreadable": [Fault(200, body=b'{"entitlements": [')],
+        "slow": [Fault(0, delay_seconds=0.5)] * 3,
+    }
+    for queued in faults.values():
+        kinde.management_faults[:] = list(queued)
+        attempt(api.customer_entitlement, customer, "tracked_accounts")
+    kinde.management_faults.clear()
+    kinde.set_plan(USER, "starter")  # the feature missing: Kinde's codes logged at ERROR
+    assert api.customer_entitlement(customer, "tracked_accounts", None).missing
+    assert isinstance(attempt(api.meter_usage, agreement.id, "tracked_accounts", 3), KindeRejected)
+    kinde.management.revoke_tokens()
+    kinde.m2m_token_faults[:] = [Fault(503, headers={"Retry-After": "0"})] * 3
+    assert isinstance(attempt(api.user_customer_id, USER), EntitlementUnavailable)
+    # A new container reading a wrong secret, then one that cannot reach SSM.
+    wrong = secrets.m2m_secret("wrong", f"wrong-{uuid.uuid4().hex}")
+    ssm.put_parameter(Name=M2M_SECRET_PARAM, Value=wrong, Type="SecureString", Overwrite=True)
+    fresh()
+    assert isinstance(attempt(get_management_api().user_customer_id, USER), EntitlementUnavailable)  # type: ignore[union-attr]
+    ssm.put_parameter(Name=M2M_SECRET_PARAM, Value=secret, Type="SecureString", Overwrite=True)
+    fresh()
+    env.setenv("AWS_ENDPOINT_URL_SSM", "http://127.0.0.1:9")
+    assert isinstance(attempt(get_management_api().user_customer_id, USER), EntitlementUnavailable)  # type: ignore[union-attr]
+    env.delenv("AWS_ENDPOINT_URL_SSM")
+    fresh()
+    assert get_management_api().user_customer_id(USER, None) is not None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_no_m2m_secret_or_token_reaches_a_log_line(
+    level: str,
+    env: pytest.MonkeyPatch,
+    aws: None,
+    kinde: KindeStandIn,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    env.setenv("POWERTOOLS_LOG_LEVEL", level)
+    secrets = Secrets()
+    with all_log_output(level, capfd) as captured:
+        logging.getLogger("planguard.kinde_management").error("canary-m2m")
+        drive_the_management_api(env, kinde, secrets)
+        text = captured.collect()
+    fresh()
+    assert "canary-m2m" in text, "the capture missed the client's logger"
+    assert any(what.startswith("token M2M") for what in secrets.values.values())
+    if level != "ERROR":  # the client's own lines are seen (a refused secret is logged at ERROR)
+        assert "Management API answered" in text or "M2M token endpoint answered" in text
+    assert "Kinde refused the M2M client's credentials (401 invalid_client)" in text
+    assert "feat_0195" in text  # the missing feature's ERROR line, with Kinde's codes
+    leaks = secrets.found_in(text)
+    assert not leaks, f"{len(leaks)} secret(s) in the logs at {level}:\n" + "\n".join(leaks[:20])
+
+
+# -- UsageReportFunction: count changes to Kinde's meter_usage through the M2M client ------------------
+def drive_usage_reports(env: pytest.MonkeyPatch, kinde: KindeStandIn, secrets: Secrets) -> None:
+    """UsageReportFunction on stream batches and a re-send: reports sent, skipped (no agreement
+    carrying the feature, a refusal), failed (Kinde's 5xx and 429), a removal; its M2M secret
+    from SSM as deployed, every M2M token minted meanwhile a secret."""
+    from tests.usage_report_support import count_changes, counter_image, stream_record
+
+    ssm = boto3.client("ssm")
+    secret = secrets.m2m_secret("current", kinde.management.client_secret)
+    ssm.put_parameter(Name=M2M_SECRET_PARAM, Value=secret, Type="SecureString", Overwrite=True)
+    env.setenv("KINDE_M2M_CLIENT_ID", kinde.management.client_id)
+    env.setenv("KINDE_M2M_CLIENT_SECRET_PARAM", M2M_SECRET_PARAM)
+    minted = kinde.management.token
+
+    def token(form: Any) -> Any:
+        reply = minted(form)
+        if isinstance(reply.body, dict) and "access_token" in reply.body:
+            secrets.token("M2M", reply.body["access_token"])
+        return reply
+
+    env.setattr(kinde.management, "token", token)
+    kinde.plan_limits["starter"] = {"feat_0195": 1}
+    kinde.set_plan(USER, "pro")
+    kinde.set_plan(OTHER_USER, "starter")  # no agreement carrying tracked_accounts: a skip
+    fresh()
+
+    def run(event: dict[str, Any]) -> Any:
+        return usage_report.lambda_handler(event, LocalContext("UsageReportFunction", 60))
+
+    mine, other = f"USER#{USER}", f"USER#{OTHER_USER}"
+    assert run({"Records": [*count_changes(mine, [1, 2]), *count_changes(other, [1])]}) == {
+        "batchItemFailures": []
+    }
+    for queued, retried in (
+        ([Fault(500, headers={"Retry-After": "0"})] * 3, True),
+        ([Fault(429, headers={"RateLimit-Reset": "3600"})], True),
+        ([Fault(400, body={"errors": [{"code": "AGREEMENT_INVALID", "message": "no"}]})] * 2, False),
+    ):
+        kinde.management_faults[:] = list(queued)
+        changes = count_changes(mine, [3, 4])
+        first = [{"itemIdentifier": changes[0]["dynamodb"]["SequenceNumber"]}]
+        assert run({"Records": changes}) == {"batchItemFailures": first if retried else []}
+    kinde.management_faults.clear()
+    removed = stream_record("REMOVE", counter_image(mine, 4), None)
+    assert run({"Records": [removed]}) == {"batchItemFailures": []}
+    client = boto3.client("dynamodb")
+    client.put_item(TableName="AccountsTable", Item=counter_image(mine, 2))
+    client.put_item(TableName="AccountsTable", Item=counter_image(other, 1))
+    env.setattr(time, "sleep", lambda seconds: None)
+    assert run({"action": "report-usage"})["complete"] is True
+    # A new container whose secret is wrong: the batch fails, nothing logged of either secret.
+    wrong = secrets.m2m_secret("wrong", f"wrong-{uuid.uuid4().hex}")
+    ssm.put_parameter(Name=M2M_SECRET_PARAM, Value=wrong, Type="SecureString", Overwrite=True)
+    fresh()
+    failed = run({"Records": count_changes(mine, [5])})
+    assert failed["batchItemFailures"], failed
+    ssm.put_parameter(Name=M2M_SECRET_PARAM, Value=secret, Type="SecureString", Overwrite=True)
+    fresh()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_usage_reports_log_no_m2m_secret_or_token(
+    level: str,
+    env: pytest.MonkeyPatch,
+    aws: None,
+    kinde: KindeStandIn,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    env.setenv("POWERTOOLS_LOG_LEVEL", level)
+    secrets = Secrets()
+    with all_log_output(level, capfd) as captured:
+        logging.getLogger("usage_report_fn.batch").error("canary-usage-report")
+        drive_usage_reports(env, kinde, secrets)
+        text = captured.collect()
+    fresh()
+    assert "canary-usage-report" in text, "the capture missed the function's logger"
+    assert any(what.startswith("token M2M") for what in secrets.values.values())
+    if level in ("DEBUG", "INFO"):
+        assert "usage reported" in text and "usage re-sent" in text  # the function's own lines are seen
+    if level != "ERROR":
+        assert "usage report skipped" in text and "usage report failed" in text
+    leaks = secrets.found_in(text)
+    assert not leaks, f"{len(leaks)} secret(s) in the logs at {level}:\n" + "\n".join(leaks[:20])

@@ -13,9 +13,9 @@ import pytest
 from planguard.accounts_store import get_repository
 from planguard.entitlements import get_account_api
 from planguard.errors import ServiceUnavailable
-from planguard.plan_rule import DENY_MESSAGE, HoldResult, PlanCheckError, deny_reasons
+from planguard.plan_rule import DENY_MESSAGE, PlanCheckError, deny_reasons
 from planguard.settings import get_settings
-from planguard.usage_counter import UsageCounter
+from planguard.usage_counter import HoldResult, UsageCounter, get_usage_counter
 
 from local.kinde import Fault, KindeStandIn
 from local.lambda_runtime import LocalContext, stamp_token
@@ -47,7 +47,7 @@ def fail_usage_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         reads.append(user)
         raise ServiceUnavailable()
 
-    monkeypatch.setattr(get_repository(), "usage_count", unavailable)
+    monkeypatch.setattr(get_usage_counter(), "usage_count", unavailable)
     return reads
 
 
@@ -74,7 +74,7 @@ class FakeHolds:
             raise self.error
         if self.answer is not None:
             return self.answer
-        return FakeHolds.real(get_repository(), user_id, limit, plan, hold_seconds)
+        return FakeHolds.real(get_usage_counter(), user_id, limit, plan, hold_seconds)
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def holds(ready: None, monkeypatch: pytest.MonkeyPatch) -> FakeHolds:
     fake = FakeHolds()
     monkeypatch.setattr(UsageCounter, "place_hold", fake)
     # The function's store must reach the spy: else every ``holds.calls == []`` below passes unseen.
-    assert get_repository().place_hold is fake
+    assert get_usage_counter().place_hold is fake
     return fake
 
 
@@ -120,7 +120,7 @@ def test_downgrade_held_is_allowed(holds: FakeHolds) -> None:
     }
     assert result["hold"]["holdUntil"].endswith("Z")
     assert [call[:3] for call in holds.calls] == [(ALLOWED_USER, 3, "free")]
-    assert get_repository().counter(ALLOWED_USER).hold_limit == 3
+    assert get_usage_counter().counter(ALLOWED_USER).hold_limit == 3
 
 
 def test_the_hold_decides_not_a_separate_read(holds: FakeHolds, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,12 +153,12 @@ def test_a_clear_upgrade_places_and_lifts_nothing(
     env.setenv("PLAN_LIMITS", json.dumps({plan: {"tracked_accounts": n} for plan, n in limits.items()}))
     clear_caches()
     seed(UPGRADE_USER, 2)
-    assert get_repository().place_hold(UPGRADE_USER, 2, "tiny", 300).held  # an earlier, lower hold
+    assert get_usage_counter().place_hold(UPGRADE_USER, 2, "tiny", 300).held  # an earlier, lower hold
     holds.error = AssertionError("a clear upgrade must not place a hold")
     result = invoke(plan_selection("plan_selection_upgrade.json", current, requested))
     assert result == {"allowed": True, "message": None, "reasons": [], "usage": None, "hold": None}
     assert holds.calls == [(UPGRADE_USER, 2, "tiny", 300)]  # only this test's own, above
-    assert get_repository().counter(UPGRADE_USER).hold_limit == 2
+    assert get_usage_counter().counter(UPGRADE_USER).hold_limit == 2
 
 
 def test_the_sample_upgrade_event_calls_nothing(holds: FakeHolds, monkeypatch: pytest.MonkeyPatch) -> None:

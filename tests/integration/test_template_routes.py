@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from local.template import load_template
-from tests.support import USER, invoke_http, load_event
+from tests.support import USER, invoke_http, load_event, organization_mode
 
 TEMPLATE = load_template()
 ROUTES = sorted((route.method, route.path, route.function) for route in TEMPLATE.routes())
-SAMPLE_VALUES = {"id": "01HZY5M3T6V9W2X4Y7Z8A1B2C3", "kindeId": USER}
+SAMPLE_VALUES = {"id": "01HZY5M3T6V9W2X4Y7Z8A1B2C3", "kindeId": USER, "orgCode": "org_acme"}
+ORGANIZATION_ROUTES = "/api/organizations/"  # served in organization mode only (BILLING_CUSTOMER)
 
 
 def handler_of(function: str) -> Any:
@@ -53,6 +54,8 @@ def test_the_template_declares_the_routes_clients_rely_on() -> None:
         ("GET", "/plan-check"),
         ("GET", "/api/users/accounts/count/{kindeId}"),
         ("POST", "/api/users/accounts/count/{kindeId}/hold"),
+        ("GET", "/api/organizations/accounts/count/{orgCode}"),
+        ("POST", "/api/organizations/accounts/count/{orgCode}/hold"),
         ("POST", "/webhooks/kinde"),
     }
 
@@ -66,6 +69,8 @@ def test_every_function_has_a_handler_that_imports(function: str) -> None:
 def test_every_template_route_reaches_its_function(
     method: str, path: str, function: str, env: pytest.MonkeyPatch, aws: None
 ) -> None:
+    if path.startswith(ORGANIZATION_ROUTES):
+        organization_mode(env)
     result = invoke_http(handler_of(function), event_for(method, path), function)
     assert result.status != 404 and result.error_code != "NOT_FOUND", (method, path, result.body)
     # No credentials: 401 everywhere; the webhook's credential is its body, and no body is not a JWT.
@@ -83,3 +88,15 @@ def test_a_route_missing_from_the_handler_is_caught(env: pytest.MonkeyPatch, aws
         "UsageCountFunction",
     )
     assert (result.status, result.error_code) == (404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("mode", ["user", "organization"])
+def test_the_other_modes_usage_routes_are_404(mode: str, env: pytest.MonkeyPatch, aws: None) -> None:
+    """One deployment serves one kind of customer: the other kind's count and hold do not exist."""
+    if mode == "organization":
+        organization_mode(env)
+    other = "/api/users/" if mode == "organization" else ORGANIZATION_ROUTES
+    for method, path, function in ROUTES:
+        if path.startswith(other):
+            result = invoke_http(handler_of(function), event_for(method, path), function)
+            assert (result.status, result.error_code) == (404, "NOT_FOUND"), (mode, method, path)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 from planguard.accounts_store import get_repository
+from planguard.usage_counter import get_usage_counter
 
 from local.kinde import KindeStandIn
 from tests import ROOT
@@ -322,7 +323,7 @@ def test_an_unexpected_error_is_a_500_body(
         reads.append(user)
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(get_repository(), "usage_count", boom)
+    monkeypatch.setattr(get_usage_counter(), "usage_count", boom)
     result = call(headers={"x-api-key": TEST_KEY})
     assert reads == [USER]
     assert result.status == 500

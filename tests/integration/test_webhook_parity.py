@@ -3,7 +3,8 @@
 Kinde's ``decodeWebhook`` (npm ``@kinde/webhooks`` 1.0.0, installed in tests/node by ``make test``)
 runs in Node against the stand-in's JWKS on 127.0.0.1; ours is the webhook function's answer to
 the same body. Ours may refuse more, never accept more: every token Kinde's decoder accepts and
-ours refuses is listed in ``STRICTER`` with the check of ours that refused it.
+ours refuses is listed in ``STRICTER`` with the check of ours that refused it (a ``kid`` that is not a
+string; a body carrying an access token's claims).
 """
 
 from __future__ import annotations
@@ -98,12 +99,27 @@ CASES: dict[str, Case] = {
     "unknown crit header": Case(header={"crit": ["urn:example:x"], "urn:example:x": 1}),
     "kid a number, one key in the set": Case(header={"kid": 7}),
     "exp NaN (not JSON)": Case(raw_claims="NaN"),
+    # A user's access token minted with a webhook's claims: the same keys sign both.
+    "access token shaped like a webhook (scp, azp)": Case(
+        lambda now: {"sub": "kp_parity", "scp": ["openid"], "azp": "client", "exp": now + 3600}
+    ),
+    "with scp": Case(lambda now: {"scp": ["openid", "profile"]}),
+    "with azp": Case(lambda now: {"azp": "plan-guard-dev"}),
+    "with gty (machine-to-machine)": Case(lambda now: {"gty": ["client_credentials"]}),
 }
 # Signed while the set holds two keys (the stand-in rotated): which one is meant is a guess.
 TWO_KEY_CASES: dict[str, Case] = {"no kid, two keys in the set": Case(header={})}
 
 # Every token Kinde's decoder accepts and ours refuses, with the check of ours that refused it.
-STRICTER = {"kid a number, one key in the set": "header"}
+# Deliberate: a body carrying an access token's claims (scp, azp, gty) is a token, not an event;
+# Kinde's decoder checks only the signature and times, so it accepts one.
+STRICTER = {
+    "kid a number, one key in the set": "header",
+    "access token shaped like a webhook (scp, azp)": "access-token",
+    "with scp": "access-token",
+    "with azp": "access-token",
+    "with gty (machine-to-machine)": "access-token",
+}
 
 # token -> (Kinde's decoder accepts it, our status, our check or why)
 EXPECTED: dict[str, tuple[bool, int, str]] = {
@@ -131,6 +147,10 @@ EXPECTED: dict[str, tuple[bool, int, str]] = {
     "unknown crit header": (False, 401, "header"),
     "kid a number, one key in the set": (True, 401, "header"),
     "exp NaN (not JSON)": (False, 400, "not a JWT"),
+    "access token shaped like a webhook (scp, azp)": (True, 401, "access-token"),
+    "with scp": (True, 401, "access-token"),
+    "with azp": (True, 401, "access-token"),
+    "with gty (machine-to-machine)": (True, 401, "access-token"),
 }
 
 

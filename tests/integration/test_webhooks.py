@@ -11,6 +11,7 @@ import boto3
 import jwt
 import pytest
 from planguard.accounts_store import get_repository
+from planguard.usage_counter import get_usage_counter
 
 from local.kinde import KindeStandIn, webhook_claims
 from tests.support import USER, clear_caches, deliver_webhook, seed, sign_webhook, webhook_refusals
@@ -27,7 +28,7 @@ def user_deleted(kinde: KindeStandIn, user: str = USER, **claims: Any) -> str:
 
 
 def accounts_of(user: str = USER) -> int:
-    return get_repository().usage_count(user)
+    return get_usage_counter().usage_count(user)
 
 
 def delivery_record(event_id: str) -> dict[str, Any] | None:
@@ -176,6 +177,23 @@ def test_a_wrong_key_algorithm_or_signature_is_401(
     assert accounts_of() == 0
 
 
+def test_an_access_token_shaped_like_a_webhook_is_401_and_records_nothing(
+    env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn
+) -> None:
+    """The environment signs access tokens and webhooks with the same keys: a user's access token
+    minted with a webhook's claims must not delete anyone."""
+    seed(USER, 1)
+    claims = webhook_claims("user.deleted", {"user": {"id": USER}}, event_id="event_token")
+    token = kinde.mint("kp_attacker", **claims)  # carries scp and azp, as Kinde's access tokens do
+    m2m = kinde.mint(None, gty=["client_credentials"], **{**claims, "event_id": "event_m2m"})
+    for body in (token, m2m):
+        with webhook_refusals() as checks:
+            result = deliver_webhook(body, "msg_token")
+        assert (result.status, result.error_code, checks) == (401, "UNAUTHORIZED", ["access-token"])
+    assert accounts_of() == 1
+    assert delivery_record("event_token") is None and delivery_record("event_m2m") is None
+
+
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_a_key_under_2048_bits_is_refused_as_by_kindes_decoder(
     env: pytest.MonkeyPatch, aws: None, kinde: KindeStandIn
@@ -227,7 +245,7 @@ def test_access_tokens_keep_their_own_rules(kinde: KindeStandIn, env: pytest.Mon
 def deliver_racing(token: str, webhook_id: str, barrier: Any, results: Any) -> None:
     """In another process (another Lambda container): deliver once both have checked for the
     event's record and found none, and report the status and whether this one's mark won."""
-    from planguard.webhook_deliveries import WebhookDeliveries
+    from kinde_webhooks_api.deliveries import WebhookDeliveries
 
     seen, mark = WebhookDeliveries.seen, WebhookDeliveries.mark
     marks: list[bool] = []
@@ -271,7 +289,7 @@ def test_two_concurrent_deliveries_of_one_event_act_once_and_both_answer_200(
         racer.join(timeout=10)
     assert [(status, body) for status, body, _ in answers] == [(200, {"received": True})] * 2
     assert sorted(marks[0] for _, _, marks in answers) == [False, True]  # one mark won, one lost
-    assert get_repository().usage_count(user) == 0
+    assert get_usage_counter().usage_count(user) == 0
     client = boto3.client("dynamodb", endpoint_url=endpoint)
     left = client.query(
         TableName="AccountsTable",
@@ -283,4 +301,4 @@ def test_two_concurrent_deliveries_of_one_event_act_once_and_both_answer_200(
     # Marked once, so a later replay does nothing to the returning user.
     get_repository().create(user, "Back", "R-back", limit=None)
     assert deliver_webhook(body, "msg_race_c").status == 200
-    assert get_repository().usage_count(user) == 1
+    assert get_usage_counter().usage_count(user) == 1

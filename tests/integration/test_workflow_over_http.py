@@ -22,12 +22,14 @@ from urllib.parse import quote
 
 import pytest
 from planguard.accounts_store import get_repository
+from planguard.usage_counter import get_usage_counter
 
 from tests import ROOT
 from tests.support import OTHER_USER, USER, api_over_http, seed
 
 KINDE = ROOT / "kinde"
 BASE_PATH = "/api/users/accounts/count"
+ORG_BASE_PATH = "/api/organizations/accounts/count"
 KEY = "test-usage-key"
 TABLE = json.loads((ROOT / "tests" / "fixtures" / "plan_cases.json").read_text())
 
@@ -73,6 +75,7 @@ class CaseBackend(BaseHTTPRequestHandler):
         number, rest = int(found.group(1)), found.group(2)
         self.seen.append((number, method, rest, self.headers.get("Authorization")))
         case = TABLE["cases"][number]
+        named = {"orgCode": case["orgCode"]} if is_organization(case) else {"kindeId": case["userId"]}
         given = case.get("hold" if method == "POST" else "usage")
         if given is None or given.get("unreachable"):
             self.close_connection = True
@@ -81,12 +84,12 @@ class CaseBackend(BaseHTTPRequestHandler):
         if "body" in given:
             body = given["body"]
         elif "held" not in given:
-            body = {"kindeId": case["userId"], "count": given["count"]}
+            body = {**named, "count": given["count"]}
         else:
             requested = re.search(r"[?&]limit=([^&]*)", rest)
             limit = int(requested.group(1)) if requested and requested.group(1) else None
             body = {
-                "kindeId": case["userId"],
+                **named,
                 "count": given["count"],
                 "held": given["held"],
                 "limit": given.get("limit", limit),
@@ -120,9 +123,13 @@ def case_backend() -> Iterator[tuple[str, list[tuple[int, str, str, str | None]]
         server.server_close()
 
 
-def hold_path(user: str, limit: int | None, plan: str) -> str:
+def is_organization(case: dict[str, Any]) -> bool:
+    return case.get("billingCustomer") == "organization"
+
+
+def hold_path(user: str, limit: int | None, plan: str, base: str = BASE_PATH) -> str:
     """The hold request the workflow sends: ``limit=`` empty for an unlimited plan."""
-    return f"{BASE_PATH}/{user}/hold?limit={'' if limit is None else limit}&plan={quote(plan, safe='')}"
+    return f"{base}/{user}/hold?limit={'' if limit is None else limit}&plan={quote(plan, safe='')}"
 
 
 def test_the_workflow_decides_every_case_of_the_table_over_http(
@@ -132,7 +139,10 @@ def test_the_workflow_decides_every_case_of_the_table_over_http(
     base, seen = case_backend
     changes = []
     for number, case in enumerate(TABLE["cases"]):
-        env = {"USAGE_API_URL": f"{base}/case/{number}{BASE_PATH}"}
+        organization = is_organization(case)
+        env = {"USAGE_API_URL": f"{base}/case/{number}{ORG_BASE_PATH if organization else BASE_PATH}"}
+        if organization:
+            env["BILLING_CUSTOMER"] = "organization"
         if case.get("usageApiKey"):
             env["USAGE_API_KEY"] = KEY
         if "planLimits" in case:
@@ -142,11 +152,12 @@ def test_the_workflow_decides_every_case_of_the_table_over_http(
                 "userId": case["userId"],
                 "currentPlan": case["currentPlan"],
                 "requestedPlan": case["requestedPlan"],
+                "orgCode": case["orgCode"] if organization else "org_123",
                 "env": env,
             }
         )
     decisions = run_changes(changes)
-    assert len(decisions) == len(TABLE["cases"]) > 40
+    assert len(decisions) == len(TABLE["cases"]) > 50
     for number, (case, decision) in enumerate(zip(TABLE["cases"], decisions, strict=True)):
         expected, name = case["expected"], case["name"]
         if "error" in expected:
@@ -157,10 +168,14 @@ def test_the_workflow_decides_every_case_of_the_table_over_http(
         else:
             denied = {"message": expected["message"], "reasons": expected["reasons"]}
             assert decision == {"allowed": False, "denied": denied, "error": None}, (name, decision)
-        user = quote(case["userId"] or "", safe="")
+        organization = is_organization(case)
+        base_path = ORG_BASE_PATH if organization else BASE_PATH
+        sent = quote((case["orgCode"] if organization else case["userId"]) or "", safe="")
         calls = [(method, path) for n, method, path, _ in seen if n == number]
-        holds = [("POST", hold_path(user, hold["limit"], hold["plan"])) for hold in case["holdCalls"]]
-        assert calls == [("GET", f"{BASE_PATH}/{user}")] * case["usageReads"] + holds, name
+        holds = [
+            ("POST", hold_path(sent, hold["limit"], hold["plan"], base_path)) for hold in case["holdCalls"]
+        ]
+        assert calls == [("GET", f"{base_path}/{sent}")] * case["usageReads"] + holds, name
         keys = {auth for n, _, _, auth in seen if n == number}
         assert keys <= ({f"Bearer {KEY}"} if case.get("usageApiKey") else {None}), name
 
@@ -183,38 +198,39 @@ def run_workflow(
 def test_a_held_downgrade_binds_the_backend_and_a_refused_one_is_denied(usage_api: str) -> None:
     seed(USER, 3)
     assert run_workflow(usage_api, "pro", "free") == {"allowed": True, "denied": None, "error": None}
-    assert get_repository().counter(USER).hold_limit == 3  # the hold the workflow placed
+    assert get_usage_counter().counter(USER).hold_limit == 3  # the hold the workflow placed
     seed(OTHER_USER, 4)
     denied = run_workflow(usage_api, "pro", "free", user=OTHER_USER)
     assert denied["denied"]["message"] == "You need to reduce your usage before moving to this plan:"
     assert denied["denied"]["reasons"][0] == "Your current usage is 4, but the new plan only allows up to 3."
-    assert get_repository().counter(OTHER_USER).hold_limit is None  # refused: nothing recorded
+    assert get_usage_counter().counter(OTHER_USER).hold_limit is None  # refused: nothing recorded
 
 
 def test_an_upgrade_selected_over_http_leaves_the_hold_alone(usage_api: str) -> None:
     """Kinde fires the selection before payment: the hold at 3 stays until Kinde shows the upgrade
     applied (or the hold ends)."""
     seed(USER, 2)
-    assert get_repository().place_hold(USER, 3, "free", 300).held
+    assert get_usage_counter().place_hold(USER, 3, "free", 300).held
     assert run_workflow(usage_api, "free", "pro")["allowed"] is True
-    assert get_repository().counter(USER).hold_limit == 3
+    assert get_usage_counter().counter(USER).hold_limit == 3
 
 
 def test_a_later_selection_over_http_only_lowers_and_extends(usage_api: str) -> None:
-    """pro -> free (hold 3), then pro -> basic (4): the hold stays at 3, from the first selection,
-    and lasts until the later selection's end."""
+    """pro -> free (hold 3), then pro -> basic (4): the hold stays at 3, lasts until the later
+    selection's end, and starts afresh with it (only a plan applied after it may replace the hold)."""
     seed(USER, 3)
     repository = get_repository()
     assert run_workflow(usage_api, "pro", "free")["allowed"] is True
-    first = repository.counter(USER)
+    first = repository.usage.counter(USER)
     assert first.hold_ends_at is not None
-    repository.clock = lambda: first.hold_ends_at - 100  # type: ignore[operator]  # 260 s on
+    repository.usage.clock = lambda: first.hold_ends_at - 100  # type: ignore[operator]  # 260 s on
     limits = {**TABLE["defaultPlanLimits"], "basic": {"tracked_accounts": 4}}
     with_basic = {"USAGE_API_URL": usage_api, "USAGE_API_KEY": KEY, "PLAN_LIMITS": json.dumps(limits)}
     change = {"userId": USER, "currentPlan": "pro", "requestedPlan": "basic", "env": with_basic}
     assert run_changes([change])[0]["allowed"] is True
-    second = repository.counter(USER)
-    assert (second.hold_limit, second.hold_from) == (3, first.hold_from)
+    second = repository.usage.counter(USER)
+    assert second.hold_limit == 3
+    assert first.hold_ends_at is not None and second.hold_from == int(first.hold_ends_at - 100)
     assert second.hold_ends_at and first.hold_ends_at and second.hold_ends_at > first.hold_ends_at
 
 
@@ -222,4 +238,4 @@ def test_a_wrong_key_makes_the_downgrade_fail_closed(usage_api: str) -> None:
     seed(USER, 1)
     result = run_workflow(usage_api, "pro", "free", key="wrong")
     assert result["error"] and "Cannot check the user limits" in result["error"]
-    assert get_repository().counter(USER).hold_limit is None
+    assert get_usage_counter().counter(USER).hold_limit is None

@@ -1,4 +1,4 @@
-"""JWT matrix (KINDE.md "Access tokens"): only a valid RS256 user token from the issuer passes."""
+"""JWT matrix (docs/KINDE.md "Access tokens"): only a valid RS256 user token from the issuer passes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import urllib3
 from cryptography.hazmat.primitives import serialization
 from planguard.auth import TokenVerifier
 from planguard.errors import Unauthorized
-from planguard.headers import bearer_token
+from planguard.request_parsing import bearer_token
 
 from local.kinde import SigningKey, new_rsa_key
 from local.kinde.keys import KeyRing
@@ -104,6 +104,11 @@ def _sign_with_new_key(kinde: Issuer, **claims: Any) -> str:
         pytest.param(lambda k: mint(k, gty=["client_credentials"]), id="m2m-token"),
         pytest.param(lambda k: mint(k, None), id="missing-sub"),
         pytest.param(lambda k: mint(k, sub=""), id="empty-sub"),
+        pytest.param(lambda k: mint(k, sub="kp_" + "a" * 2045), id="sub-of-2-KiB"),
+        pytest.param(lambda k: mint(k, sub="kp_" + "a" * 126), id="sub-of-129-characters"),
+        pytest.param(lambda k: mint(k, sub="kp alice"), id="sub-with-a-space"),
+        pytest.param(lambda k: mint(k, sub="kp_alice\u200b"), id="sub-with-a-zero-width-space"),
+        pytest.param(lambda k: mint(k, sub=7), id="sub-a-number"),
         pytest.param(_sign_with_new_key, id="unknown-kid"),
         pytest.param(lambda k: "garbage", id="garbage"),
         pytest.param(lambda k: "a.b.c", id="three-garbage-parts"),
@@ -115,6 +120,17 @@ def test_refused_tokens(make_token: Any, kinde: Issuer, fetches: JwksFetches) ->
         verifier().verify(make_token(kinde))
     assert caught.value.status == 401
     assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("user", ["kp:0f2c4a1b", "kp_a.b-c", "x" * 128])
+def test_every_kinde_id_shape_is_a_user(user: str, kinde: Issuer, fetches: JwksFetches) -> None:
+    assert verifier().verify(mint(kinde, user)).user_id == user
+
+
+def test_unverified_subject_is_only_a_kinde_id(kinde: Issuer) -> None:
+    """The prefetch starts a read for the claimed ``sub``: never for one no key could be built of."""
+    assert planguard.auth.unverified_subject(mint(kinde)) == USER
+    assert planguard.auth.unverified_subject(mint(kinde, sub="kp_" + "a" * 2045)) is None
 
 
 def test_small_clock_skew_is_tolerated(kinde: Issuer, fetches: JwksFetches) -> None:

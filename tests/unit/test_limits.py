@@ -14,23 +14,24 @@ from planguard.accounts_store import AccountRepository
 from planguard.entitlements import Entitlement
 from planguard.errors import LimitReached
 from planguard.keys import counter_key
-from planguard.limits import (
+from planguard.limit_rule import (
     CLOCK_SKEW_SECONDS,
-    HOLD_NAMES,
     Binding,
     Replacement,
     binding,
+    excess,
     fits,
-    hold_condition,
     hold_fits,
     hold_step,
+    late_hold_until,
+    late_step,
     refusal,
     refused_by_hold,
     refuses_without_writing,
     replacement,
     shown_limit,
 )
-from planguard.usage_counter import Counter, CounterConditionFailed
+from planguard.usage_counter import HOLD_NAMES, Counter, CounterConditionFailed, hold_condition
 
 UNLIMITED = None
 
@@ -157,7 +158,7 @@ def test_the_placing_condition_decides_as_the_rule(
             Key=counter_key("kp_row"),
             UpdateExpression="SET #c = if_not_exists(#c, :limit), #hl = :limit",
             ConditionExpression=condition,
-            ExpressionAttributeNames={k: HOLD_NAMES[k] for k in ("#c", "#hl", "#hu")},
+            ExpressionAttributeNames={k: HOLD_NAMES[k] for k in ("#c", "#hl", "#hu", "#hf")},
             ExpressionAttributeValues=values,
         )
         placed = True
@@ -168,8 +169,8 @@ def test_the_placing_condition_decides_as_the_rule(
 
 def test_an_expired_hold_is_no_hold_to_the_placing_condition(repo: AccountRepository) -> None:
     put_counter("kp_row", 2, hold=1, hold_until=time.time() - 1)
-    assert hold_step(repo.counter("kp_row"), 3) == "place"
-    assert repo.place_hold("kp_row", 3, "free", 300).limit == 3
+    assert hold_step(repo.usage.counter("kp_row"), 3) == "place"
+    assert repo.usage.place_hold("kp_row", 3, "free", 300).limit == 3
 
 
 T0 = 1_800_000_000  # when the hold was placed (epoch seconds)
@@ -232,13 +233,13 @@ def test_the_add_condition_decides_as_the_rule(repo: AccountRepository, row: Add
 def test_an_expired_hold_binds_nothing(repo: AccountRepository) -> None:
     put_counter("kp_row", 3, hold=1, hold_until=time.time() - 1)
     repo.create("kp_row", "A", "1", 5)
-    assert repo.counter("kp_row") == Counter(4)
+    assert repo.usage.counter("kp_row") == Counter(4)
 
 
 def test_why_a_zero_limit_never_writes(repo: AccountRepository) -> None:
     """The condition alone would let a new user's first add through (no counter, nothing to fail)."""
     repo.create("kp_new", "A", "1", 0)
-    assert repo.usage_count("kp_new") == 1
+    assert repo.usage.usage_count("kp_new") == 1
 
 
 @pytest.mark.parametrize(("count", "limit", "held"), HOLDS)
@@ -246,6 +247,107 @@ def test_the_hold_condition_decides_as_the_rule(
     repo: AccountRepository, count: int | None, limit: int, held: bool
 ) -> None:
     put_counter("kp_row", count)
-    result = repo.place_hold("kp_row", limit, "small", 300)
+    result = repo.usage.place_hold("kp_row", limit, "small", 300)
     assert (result.held, result.count) == (held, count or 0)
-    assert repo.counter("kp_row").hold_limit == (limit if held else None)
+    assert repo.usage.counter("kp_row").hold_limit == (limit if held else None)
+
+
+# -- third pass: a hold past its end, a downgrade Kinde applies late ------------------------------
+MAX = 35 * 86400
+
+
+def put_held(user: str, count: int, hold: int, *, until: float, since: float) -> None:
+    item = {
+        **counter_key(user),
+        "count": {"N": str(count)},
+        "version": {"N": "1"},
+        "holdLimit": {"N": str(hold)},
+        "holdUntil": {"N": str(int(until))},
+        "holdFrom": {"N": str(int(since))},
+        "holdPlan": {"S": "free"},
+    }
+    boto3.client("dynamodb").put_item(TableName="AccountsTable", Item=item)
+
+
+NOW = 1_800_000_000
+# (hold's end, hold's start, binds) at NOW, with the longest a downgrade may stay pending MAX.
+LAPSES = [
+    (NOW + 10, NOW - 100, True),  # before its end
+    (NOW - 10, NOW - 400, True),  # past its end, Kinde not asked yet: still a hold
+    (NOW - 10, NOW - MAX + 5, True),
+    (NOW - 10, NOW - MAX, False),  # as old as the maximum: no more
+    (NOW + 10, NOW - MAX - 5, True),  # an extension never lasts past the maximum, but one that does binds
+]
+
+
+@pytest.mark.parametrize(("until", "since", "binds"), LAPSES)
+def test_a_hold_past_its_end_binds_until_the_maximum(until: int, since: int, binds: bool) -> None:
+    item = {
+        "count": {"N": "3"},
+        "holdLimit": {"N": "3"},
+        "holdUntil": {"N": str(until)},
+        "holdFrom": {"N": str(since)},
+    }
+    counter = Counter.from_item(item, NOW, NOW - MAX)
+    assert (counter.hold_limit == 3) is binds
+    assert counter.hold_lapsed is (binds and until <= NOW)
+    assert Counter.from_item(item, NOW).hold_limit == (3 if until > NOW else None)  # no maximum given
+
+
+@pytest.mark.parametrize(("until", "since", "binds"), LAPSES)
+def test_the_add_condition_binds_a_lapsed_hold_as_the_rule(
+    repo: AccountRepository, until: int, since: int, binds: bool
+) -> None:
+    offset = time.time() - NOW  # the table's rows, moved to now
+    put_held("kp_row", 3, 3, until=until + offset, since=since + offset)
+    repo.usage.hold_max_seconds = MAX
+    try:
+        repo.create("kp_row", "A", "1", 5)
+        added = True
+    except CounterConditionFailed as refused:
+        added = False
+        assert refused.counter.hold_limit == 3
+    assert added is not binds
+
+
+@pytest.mark.parametrize(
+    ("hold", "fresh", "step"),
+    [(3, 5, "extend"), (3, None, "extend"), (3, 3, "end"), (3, 1, "end"), (3, 0, "end"), (1, 3, "extend")],
+)
+def test_past_its_end_a_hold_ends_only_when_kinde_s_limit_is_at_or_below_it(
+    hold: int, fresh: int | None, step: str
+) -> None:
+    assert late_step(hold, fresh) == step
+
+
+def test_an_extension_past_the_end_stops_at_the_maximum() -> None:
+    assert late_hold_until(NOW + 0.5, NOW - 1000, 300, MAX) == NOW + 301
+    assert late_hold_until(NOW, NOW - MAX + 100, 300, MAX) == NOW + 100
+
+
+@pytest.mark.parametrize(
+    ("used", "limit", "over"), [(5, 3, 2), (3, 3, 0), (1, 3, 0), (9, None, 0), (1, 0, 1)]
+)
+def test_over_the_limit_says_how_many_to_remove(used: int, limit: int | None, over: int) -> None:
+    assert excess(used, limit) == over
+
+
+def test_a_lapsed_hold_is_a_hold_to_the_placing_write(repo: AccountRepository) -> None:
+    """A higher request keeps it (extended, from now); a lower one replaces it."""
+    now = time.time()
+    put_held("kp_row", 1, 1, until=now - 5, since=now - 600)
+    higher = repo.usage.place_hold("kp_row", 3, "free", 300)
+    assert (higher.held, higher.limit) == (True, 1)
+    counter = repo.usage.counter("kp_row")
+    assert (counter.hold_limit, counter.hold_lapsed) == (1, False)
+    assert counter.hold_from is not None and counter.hold_from >= int(now)
+    put_held("kp_row", 1, 2, until=now - 5, since=now - 600)
+    assert repo.usage.place_hold("kp_row", 1, "tiny", 300).limit == 1
+
+
+def test_release_hold_ends_any_hold(repo: AccountRepository) -> None:
+    now = time.time()
+    put_held("kp_row", 2, 2, until=now + 300, since=now)
+    assert repo.usage.release_hold("kp_row") == 2
+    assert repo.usage.counter("kp_row") == Counter(2)
+    assert repo.usage.release_hold("kp_row") is None

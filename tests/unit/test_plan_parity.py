@@ -11,8 +11,9 @@ import re
 from typing import Any
 
 import pytest
-from planguard.plan_rule import HoldResult, PlanCheckError, check_plan_change
+from planguard.plan_rule import PlanCheckError, UsageCount, check_plan_change
 from planguard.settings import DEFAULT_PLAN_LIMITS, FEATURE_KEY
+from planguard.usage_counter import HoldResult
 
 from local.template import load_template
 from tests import ROOT
@@ -22,51 +23,60 @@ WORKFLOW = ROOT / "kinde" / "kindeSrc" / "environment" / "workflows" / "denyPlan
 CASES = TABLE["cases"]
 
 
+def is_organization(case: dict[str, Any]) -> bool:
+    return case.get("billingCustomer") == "organization"
+
+
 class Endpoint:
     """What the backend gives the rule in each case, counting the calls.
 
-    ``answer`` is the case's ``usage`` (the GET) or ``hold`` (the POST): a bare answer, ``{body}``
-    (anything else; the rule must refuse what is not a count) or ``{unreachable}``.
+    ``answer`` is the case's ``usage`` (the GET) or ``hold`` (the POST): a bare answer (naming the
+    id it was asked about under ``id_field``, as the backend does), ``{body}`` (anything else; the
+    rule must refuse what is not a count about that id) or ``{unreachable}``.
     """
 
-    def __init__(self, answer: dict[str, Any] | None) -> None:
+    def __init__(self, answer: dict[str, Any] | None, id_field: str) -> None:
         self.answer = answer
+        self.id_field = id_field
         self.error = ConnectionError("connect ECONNREFUSED 127.0.0.1:3000")
 
-    def _body(self) -> Any:
+    def _fields(self, customer_id: str) -> dict[str, Any]:
         if self.answer is None:
             raise AssertionError("this endpoint must not be called in this case")
         if self.answer.get("unreachable"):
             raise self.error
-        return self.answer.get("body", self.answer)
+        body = self.answer.get("body", {self.id_field: customer_id, **self.answer})
+        return body if isinstance(body, dict) else {}
 
 
 class UsageEndpoint(Endpoint):
-    def __init__(self, answer: dict[str, Any] | None) -> None:
-        super().__init__(answer)
+    def __init__(self, answer: dict[str, Any] | None, id_field: str) -> None:
+        super().__init__(answer, id_field)
         self.reads: list[str] = []
 
-    def __call__(self, user_id: str) -> Any:
-        self.reads.append(user_id)
-        # A client reading `body.count` the way the workflow does: whatever is there, or nothing.
-        body = self._body()
-        return body.get("count") if isinstance(body, dict) else None
+    def __call__(self, customer_id: str) -> UsageCount:
+        self.reads.append(customer_id)
+        # A client copying the body's fields the way the workflow reads them: whatever is there.
+        fields = self._fields(customer_id)
+        named: Any = fields.get(self.id_field)
+        count: Any = fields.get("count")
+        return UsageCount(named, count)
 
 
 class HoldEndpoint(Endpoint):
-    def __init__(self, answer: dict[str, Any] | None) -> None:
-        super().__init__(answer)
+    def __init__(self, answer: dict[str, Any] | None, id_field: str) -> None:
+        super().__init__(answer, id_field)
         self.calls: list[tuple[str, int | None, str]] = []
 
-    def __call__(self, user_id: str, limit: int | None, plan: str) -> HoldResult:
-        self.calls.append((user_id, limit, plan))
-        body = self._body()
-        fields = body if isinstance(body, dict) else {}
+    def __call__(self, customer_id: str, limit: int | None, plan: str) -> HoldResult:
+        self.calls.append((customer_id, limit, plan))
+        fields = self._fields(customer_id)
         # Unchecked on purpose, like a client copying the body's fields: the rule must check them.
+        named: Any = fields.get(self.id_field)
         count: Any = fields.get("count")
         held: Any = fields.get("held")
         answered = fields.get("limit", limit)  # an active, lower hold answers with its own limit
-        return HoldResult(user_id, count, held, answered, "2030-01-01T00:06:00Z" if held else None)
+        return HoldResult(named, count, held, answered, "2030-01-01T00:06:00Z" if held else None)
 
 
 def test_the_table_covers_the_issue_cases() -> None:
@@ -103,6 +113,18 @@ def test_the_table_covers_the_issue_cases() -> None:
         "no key: downgrade falls back",
         "no key: lateral move places no hold",
         "no key: unknown current plan places no hold",
+        "an answer about an organization (the organizations' count URL) is an error",
+        "an answer without the user id is an error",
+        "hold: a hold answer about another user is an error",
+        "organization: downgrade over the limit is denied",
+        "organization: missing organization code is an error",
+        "organization: hold: downgrade held is allowed",
+        "organization: hold: downgrade not held is denied",
+        "organization: hold: a clear upgrade calls nothing",
+        "organization: hold: lateral move places the organization's hold",
+        "organization: an answer about a user (the users' count URL) is an error",
+        "organization: hold: a hold answer about a user (the users' count URL) is an error",
+        "organization: hold: lateral move is allowed when the hold answer names someone else",
     ):
         assert topic in names, topic
 
@@ -111,13 +133,19 @@ def test_the_table_covers_the_issue_cases() -> None:
 def test_case(case: dict[str, Any]) -> None:
     """usageApiKey true runs the rule with ``place_hold``, else with ``read_usage`` (the table's
     description says how each mode maps to the workflow)."""
-    read_usage = UsageEndpoint(case.get("usage"))
-    place_hold = HoldEndpoint(case.get("hold"))
+    organization = is_organization(case)
+    id_field = "orgCode" if organization else "kindeId"
+    customer_id = case["orgCode"] if organization else case["userId"]
+    read_usage = UsageEndpoint(case.get("usage"), id_field)
+    place_hold = HoldEndpoint(case.get("hold"), id_field)
     holding = bool(case.get("usageApiKey"))
 
     def run() -> dict[str, Any]:
         return check_plan_change(
             user_id=case["userId"],
+            # The event carries an organization in user mode too (Kinde's default one).
+            org_code=case["orgCode"] if organization else "org_123",
+            billing_customer="organization" if organization else "user",
             current_plan=case["currentPlan"],
             requested_plan=case["requestedPlan"],
             plan_limits=case.get("planLimits", TABLE["defaultPlanLimits"]),
@@ -137,8 +165,8 @@ def test_case(case: dict[str, Any]) -> None:
             assert expected["error"] in str(raised.value)
     else:
         assert run() == expected
-    assert read_usage.reads == [case["userId"]] * case["usageReads"]
-    assert place_hold.calls == [(case["userId"], call["limit"], call["plan"]) for call in case["holdCalls"]]
+    assert read_usage.reads == [customer_id] * case["usageReads"]
+    assert place_hold.calls == [(customer_id, call["limit"], call["plan"]) for call in case["holdCalls"]]
 
 
 def _workflow_defaults() -> dict[str, dict[str, int | None]]:

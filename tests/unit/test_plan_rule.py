@@ -10,7 +10,6 @@ import pytest
 from planguard.errors import ServiceUnavailable
 from planguard.plan_rule import (
     DENY_MESSAGE,
-    HoldResult,
     PlanCheckError,
     PlanDecision,
     check_plan_change,
@@ -18,11 +17,10 @@ from planguard.plan_rule import (
 )
 from planguard.settings import (
     DEFAULT_PLAN_LIMITS,
-    ConfigurationError,
     PlanLimits,
     Settings,
-    parse_plan_limits,
 )
+from planguard.usage_counter import HoldResult
 
 LIMITS: PlanLimits = {
     "free": {"tracked_accounts": 3},
@@ -274,30 +272,7 @@ def test_no_hold_before_the_checks_pass() -> None:
     assert holds.calls == []
 
 
-# -- PLAN_LIMITS is validated at start, with a message naming the variable -----------------------
-@pytest.mark.parametrize(
-    "raw",
-    [
-        "not json",
-        "[]",
-        "{}",
-        '{"free": 3}',
-        '{"free": {"other": 3}}',
-        '{"free": {"tracked_accounts": -1}}',
-        '{"free": {"tracked_accounts": 2.5}}',
-        '{"free": {"tracked_accounts": "3"}}',
-        '{"free": {"tracked_accounts": true}}',
-        '{"": {"tracked_accounts": 3}}',
-    ],
-)
-def test_bad_plan_limits_are_refused_at_start(raw: str) -> None:
-    with pytest.raises(ConfigurationError):
-        parse_plan_limits(raw)
-    env = {"TABLE_NAME": "t", "KINDE_ISSUER_URL": "https://x.kinde.com", "PLAN_LIMITS": raw}
-    with pytest.raises(ConfigurationError, match="PLAN_LIMITS"):
-        Settings.from_env(env)
-
-
+# -- PLAN_LIMITS: bad values are the shared table (tests/unit/test_plan_limits_table.py) ---------
 def test_plan_limits_default_and_null_is_unlimited() -> None:
     base = {"TABLE_NAME": "t", "KINDE_ISSUER_URL": "https://x.kinde.com"}
     assert Settings.from_env(base).plan_limits == DEFAULT_PLAN_LIMITS

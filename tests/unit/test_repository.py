@@ -79,13 +79,13 @@ def test_account_guard_and_counter_are_written_together(repo: AccountRepository)
     account = repo.create(USER, "Electricity", "00-12 34", limit=5)
     assert is_account_id(account.id)
     assert kinds() == {"ACCOUNT": 1, "ACCOUNTNUMBER": 1, "USAGE": 1}
-    assert repo.usage_count(USER) == 1
+    assert repo.usage.usage_count(USER) == 1
     assert repo.get(USER, account.id) == account
     assert account.account_number == "00-12 34"  # kept as entered
 
 
 def test_usage_count_is_zero_for_unknown_users(repo: AccountRepository) -> None:
-    assert repo.usage_count("kp_nobody") == 0
+    assert repo.usage.usage_count("kp_nobody") == 0
 
 
 def test_limit_is_a_condition_on_the_counter(repo: AccountRepository) -> None:
@@ -100,14 +100,14 @@ def test_limit_is_a_condition_on_the_counter(repo: AccountRepository) -> None:
 def test_unlimited(repo: AccountRepository) -> None:
     for i in range(12):
         repo.create(USER, f"A{i}", str(i), limit=None)
-    assert repo.usage_count(USER) == 12
+    assert repo.usage.usage_count(USER) == 12
 
 
 def test_duplicate_number_writes_nothing(repo: AccountRepository) -> None:
     repo.create(USER, "A", "AB-12", limit=5)
     with pytest.raises(DuplicateAccountNumber):
         repo.create(USER, "B", "ab 12", limit=5)
-    assert repo.usage_count(USER) == 1
+    assert repo.usage.usage_count(USER) == 1
     assert kinds() == {"ACCOUNT": 1, "ACCOUNTNUMBER": 1, "USAGE": 1}
 
 
@@ -119,7 +119,20 @@ def test_limit_wins_over_duplicate_when_both_fail(repo: AccountRepository) -> No
 
 @pytest.mark.parametrize(
     ("raw", "normalised"),
-    [("001234", "001234"), (" 00-12 34 ", "001234"), ("AB-cd", "abcd"), ("\t12\u00a034", "1234")],
+    [
+        ("001234", "001234"),
+        (" 00-12 34 ", "001234"),
+        ("AB-cd", "abcd"),
+        ("\t12\u00a034", "1234"),
+        ("12\u200b34", "1234"),  # zero-width space (format character)
+        ("\uff11\uff12\uff13", "123"),  # fullwidth digits (NFKC)
+        ("12\u201134", "1234"),  # non-breaking hyphen (NFKC makes it U+2010, a dash)
+        ("12\u00ad34", "1234"),  # soft hyphen
+        ("12\u221234\u2014", "1234"),  # minus sign, em dash
+        ("\uff21\uff42", "ab"),  # fullwidth letters, case-folded
+        ("\u00df", "ss"),  # case folding, not lower-casing
+        ("12.34/5", "12.34/5"),  # other punctuation is part of the number
+    ],
 )
 def test_normalise_account_number(raw: str, normalised: str) -> None:
     assert normalise_account_number(raw) == normalised
@@ -129,7 +142,7 @@ def test_delete_releases_the_guard_and_the_count(repo: AccountRepository) -> Non
     account = repo.create(USER, "A", "1", limit=5)
     repo.delete(USER, account.id)
     assert kinds() == {"USAGE": 1}
-    assert repo.usage_count(USER) == 0
+    assert repo.usage.usage_count(USER) == 0
     repo.create(USER, "A again", "1", limit=5)
     with pytest.raises(NotFound):
         repo.delete(USER, account.id)
@@ -148,7 +161,7 @@ def test_renumber_moves_the_guard(repo: AccountRepository) -> None:
         repo.update(USER, account.id, None, "1-11")
     # same normalised number, different formatting: allowed, no guard move
     assert repo.update(USER, account.id, "A2", "2-22").account_number == "2-22"
-    assert repo.usage_count(USER) == 2
+    assert repo.usage.usage_count(USER) == 2
 
 
 def test_transaction_conflicts_are_retried(aws: None) -> None:
@@ -156,7 +169,7 @@ def test_transaction_conflicts_are_retried(aws: None) -> None:
     repo = AccountRepository(flaky, "AccountsTable")  # type: ignore[arg-type]
     repo.create(USER, "A", "1", limit=5)
     assert flaky.calls == 4
-    assert repo.usage_count(USER) == 1
+    assert repo.usage.usage_count(USER) == 1
 
 
 def test_persistent_conflict_is_503_and_writes_nothing(aws: None) -> None:
@@ -177,7 +190,7 @@ def test_throttling_mid_way_loses_nothing(aws: None) -> None:
         repo.create(USER, "B", "2", limit=5)
     with pytest.raises(ServiceUnavailable):
         repo.delete(USER, first.id)
-    assert plain.usage_count(USER) == 1
+    assert plain.usage.usage_count(USER) == 1
     assert kinds() == {"ACCOUNT": 1, "ACCOUNTNUMBER": 1, "USAGE": 1}
 
 
@@ -191,7 +204,7 @@ def test_reads_map_storage_faults_to_503(aws: None) -> None:
 
     repo = AccountRepository(Broken(), "AccountsTable")  # type: ignore[arg-type]
     with pytest.raises(ServiceUnavailable):
-        repo.usage_count(USER)
+        repo.usage.usage_count(USER)
     with pytest.raises(ServiceUnavailable):
         repo.list_page(USER, 10)
 
@@ -206,8 +219,8 @@ def test_reconcile_repairs_a_drifted_counter(repo: AccountRepository) -> None:
         ExpressionAttributeNames={"#c": "count"},
         ExpressionAttributeValues={":n": {"N": "7"}},
     )
-    assert repo.reconcile(USER) == (7, 3)
-    assert repo.usage_count(USER) == 3
+    assert repo.usage.reconcile(USER) == (7, 3)
+    assert repo.usage.usage_count(USER) == 3
 
 
 def test_paging_and_cursor(repo: AccountRepository) -> None:
@@ -254,12 +267,12 @@ def test_reconcile_starts_over_when_a_write_lands_during_the_recount(
         return result
 
     monkeypatch.setattr(repo._db, "query", query_then_a_concurrent_create)
-    before, actual = repo.reconcile(USER)
+    before, actual = repo.usage.reconcile(USER)
     assert len(interleaved) == 1, "the patched query never ran"
     assert (before, actual) == (3, 3)  # the second pass saw the late account
-    assert repo.usage_count(USER) == 3 == len(repo.list_page(USER, 10).items)
+    assert repo.usage.usage_count(USER) == 3 == len(repo.list_page(USER, 10).items)
 
 
 def test_reconcile_of_a_user_without_a_counter(repo: AccountRepository) -> None:
-    assert repo.reconcile("kp_nobody") == (0, 0)
-    assert repo.usage_count("kp_nobody") == 0
+    assert repo.usage.reconcile("kp_nobody") == (0, 0)
+    assert repo.usage.usage_count("kp_nobody") == 0

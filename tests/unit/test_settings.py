@@ -67,21 +67,94 @@ def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
         Settings.from_env(env)
 
 
+# Bad PLAN_LIMITS values: the shared table, tests/unit/test_plan_limits_table.py.
+
+
+def test_billing_customer_and_the_organization_settings() -> None:
+    assert Settings.from_env(BASE).billing_customer == "user"
+    assert not Settings.from_env(BASE).organizations
+    assert Settings.from_env(BASE).excluded_org_codes == frozenset()
+    assert Settings.from_env(BASE).accounts_write_permission is None
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "BILLING_CUSTOMER": "organization",
+            "EXCLUDED_ORG_CODES": " org_default, ,org_staff ",
+            "ACCOUNTS_WRITE_PERMISSION": "write:tracked_accounts",
+            "KINDE_M2M_CLIENT_ID": "m2m",
+            "KINDE_M2M_CLIENT_SECRET": "secret",
+        }
+    )
+    assert settings.organizations
+    assert settings.excluded_org_codes == {"org_default", "org_staff"}
+    assert settings.accounts_write_permission == "write:tracked_accounts"
+
+
 @pytest.mark.parametrize(
-    ("raw", "message"),
+    ("name", "value"),
     [
-        ("not json", "not valid JSON"),
-        ("[]", "non-empty object"),
-        ("{}", "non-empty object"),
-        ('{"free": 3}', '"tracked_accounts" key'),
-        ('{"free": {}}', '"tracked_accounts" key'),
-        ('{"free": {"tracked_accounts": -1}}', "whole number >= 0 or null"),
-        ('{"free": {"tracked_accounts": 2.5}}', "whole number >= 0 or null"),
-        ('{"free": {"tracked_accounts": "3"}}', "whole number >= 0 or null"),
-        ('{"free": {"tracked_accounts": true}}', "whole number >= 0 or null"),
-        ('{"": {"tracked_accounts": 1}}', "non-empty strings"),
+        ("BILLING_CUSTOMER", "org"),
+        ("BILLING_CUSTOMER", "Organization"),
+        ("EXCLUDED_ORG_CODES", "org_a,org b"),
+        ("EXCLUDED_ORG_CODES", "org/a"),
+        ("ACCOUNTS_WRITE_PERMISSION", "write tracked accounts"),
     ],
 )
-def test_plan_limits_validation(raw: str, message: str) -> None:
-    with pytest.raises(ConfigurationError, match=message):
-        parse_plan_limits(raw)
+def test_bad_organization_settings_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({**BASE, name: value})
+
+
+def test_no_m2m_client_by_default_and_the_management_api_on_the_issuer() -> None:
+    settings = Settings.from_env({**BASE, "KINDE_M2M_CLIENT_ID": "", "KINDE_M2M_CLIENT_SECRET_PARAM": ""})
+    assert not settings.has_m2m_client
+    assert settings.management_url == "https://planguard.kinde.com"
+    assert settings.kinde_feature_code == "tracked_accounts"
+    assert settings.management_audience == "https://planguard.kinde.com/api"
+
+
+def test_an_m2m_client_with_its_secret_in_ssm_or_locally() -> None:
+    deployed = Settings.from_env(
+        {
+            **BASE,
+            "KINDE_M2M_CLIENT_ID": "abc123",
+            "KINDE_M2M_CLIENT_SECRET_PARAM": "/plan-guard/kinde-m2m-secret",
+            "KINDE_MANAGEMENT_URL": "https://planguard.kinde.com/",
+            "KINDE_FEATURE_CODE": "feat_0195",
+            "KINDE_MANAGEMENT_AUDIENCE": "https://planguard.kinde.com/api/v1",
+        }
+    )
+    assert deployed.management_audience == "https://planguard.kinde.com/api/v1"
+    assert deployed.has_m2m_client
+    assert (deployed.management_url, deployed.kinde_feature_code) == (
+        "https://planguard.kinde.com",
+        "feat_0195",
+    )
+    local = Settings.from_env(
+        {**BASE, "KINDE_M2M_CLIENT_ID": "abc123", "KINDE_M2M_CLIENT_SECRET": "s3cr3t-value"}
+    )
+    assert local.kinde_m2m_client_secret is not None
+    assert local.kinde_m2m_client_secret.get_secret_value() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(local)
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"KINDE_M2M_CLIENT_ID": "abc123"}, "KINDE_M2M_CLIENT_ID: needs KINDE_M2M_CLIENT_SECRET_PARAM"),
+        ({"KINDE_M2M_CLIENT_SECRET": "x"}, "KINDE_M2M_CLIENT_SECRET: is set but KINDE_M2M_CLIENT_ID"),
+        ({"KINDE_M2M_CLIENT_SECRET_PARAM": "/p"}, "KINDE_M2M_CLIENT_SECRET_PARAM: is set but"),
+        ({"KINDE_M2M_CLIENT_ID": "a b", "KINDE_M2M_CLIENT_SECRET": "x"}, "KINDE_M2M_CLIENT_ID"),
+        ({"KINDE_M2M_CLIENT_ID": "a", "KINDE_M2M_CLIENT_SECRET_PARAM": "no-slash"}, "_SECRET_PARAM"),
+        ({"KINDE_MANAGEMENT_URL": "http://kinde.example.com"}, "KINDE_MANAGEMENT_URL"),
+        ({"KINDE_FEATURE_CODE": "tracked accounts"}, "KINDE_FEATURE_CODE"),
+    ],
+)
+def test_bad_m2m_settings_name_the_variable(env: dict[str, str], names: str) -> None:
+    with pytest.raises(ConfigurationError, match=names):
+        Settings.from_env({**BASE, **env})
+
+
+def test_organization_mode_needs_an_m2m_client() -> None:
+    with pytest.raises(ConfigurationError, match="BILLING_CUSTOMER: organization needs an M2M client"):
+        Settings.from_env({**BASE, "BILLING_CUSTOMER": "organization"})

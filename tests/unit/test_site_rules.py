@@ -76,3 +76,29 @@ def test_url_pieces() -> None:
     assert host_name("[::1]:3001") == "::1" and host_name("localhost") == "localhost"
     assert RULES.is_dashboard_url("https://app.example/?from=kinde-portal")
     assert not RULES.is_dashboard_url("https://app.example.evil/")
+
+
+@pytest.mark.parametrize(
+    ("url", "ours"),
+    [
+        ("http://127.0.0.1:3000/?from=kinde-portal#top", True),
+        ("HTTP://LOCALHOST:3000/x", True),
+        ("http://127.0.0.1:3000/?next=@evil.example", True),  # an @ in the query is not userinfo
+        ("http://evil.example\\@127.0.0.1:3000/", False),  # a browser goes to evil.example
+        ("http://127.0.0.1:3000\\@evil.example/", False),
+        ("http:\\\\127.0.0.1:3000/", False),
+        ("http://user:pw@127.0.0.1:3000/", False),
+        ("http://@127.0.0.1:3000/", False),
+        ("http://127.0.0.1:3000@evil.example/", False),
+        ("http://127.0.0.1:3000\t/", False),  # browsers drop tabs and newlines: no second reading
+        ("http://127.0.0.1:3000\n@evil.example/", False),
+        (" http://127.0.0.1:3000/", False),
+        ("http://127.0.0.1/", False),  # another port
+        ("https://127.0.0.1:3000/", False),  # another scheme
+        ("http:/127.0.0.1:3000/", False),
+        ("//127.0.0.1:3000/", False),
+        ("javascript://127.0.0.1:3000/%0aalert(1)", False),
+    ],
+)
+def test_a_return_url_is_read_as_a_browser_reads_it(url: str, ours: bool) -> None:
+    assert RULES.is_dashboard_url(url) is ours

@@ -1,7 +1,7 @@
 """Rotating the usage key without a window: several keys, one per line, all accepted.
 
 The SSM parameter is moto's; the key cache's clock is moved instead of waiting out five minutes.
-Each step is the README's rotation procedure, and the workflow's calls go through the handler.
+Each step is the rotation procedure of docs/OPERATIONS.md; the workflow's calls go through the handler.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kinde_webhooks_api.deliveries import WINDOW_SECONDS
 from kinde_webhooks_api.events import FUTURE_SKEW_SECONDS, WebhookEvent, parse_timestamp
+from kinde_webhooks_api.webhook_token import WebhookRefused, check_times
 from planguard.errors import BadRequest
-from planguard.webhook_deliveries import WINDOW_SECONDS
-from planguard.webhook_token import WebhookRefused, check_times
 
 NOW = 1_800_000_000
 

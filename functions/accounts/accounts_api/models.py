@@ -1,4 +1,4 @@
-"""Request models: trimmed text, 1-200 characters, no control characters."""
+"""Request models: trimmed text, 1-200 characters, no control or bidirectional control characters."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 MAX_TEXT = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON's "\ud800" escapes decode to lone surrogates
+# Embeddings, overrides, isolates and marks reorder what a reader sees ("Trojan Source"): a name or
+# number could display as another one.
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 def _clean(value: str) -> str:
@@ -21,16 +24,18 @@ def _clean(value: str) -> str:
         raise ValueError(f"must be at most {MAX_TEXT} characters")
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
+    if _BIDI.search(value):
+        raise ValueError("must not contain bidirectional control characters")
     if _SURROGATE.search(value):  # not text: it cannot be hashed, stored or sent back as UTF-8
         raise ValueError("must be valid Unicode text (no lone surrogates)")
     return value
 
 
 def _number(value: str) -> str:
-    """An account number must keep something once spaces and hyphens go (the duplicate guard
-    compares that normalised form), e.g. not " - - "."""
+    """An account number must keep something once spaces, dashes and invisible characters go (the
+    duplicate guard compares that normalised form), e.g. not " - - " or a lone zero-width space."""
     if not normalise_account_number(value):
-        raise ValueError("must contain more than spaces and hyphens")
+        raise ValueError("must contain more than spaces, dashes and invisible characters")
     return value
 
 

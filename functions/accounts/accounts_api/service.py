@@ -1,32 +1,37 @@
 """The accounts use cases: where the caller's Kinde entitlement meets the store.
 
-Every route of AccountsFunction is one call here. Which limit binds, why an add is refused and
-when a hold ends early are the limit rule's (``planguard.limits``); what is decided here is when to
-ask Kinde again, past the cache and at most once per user every few seconds: when a cached answer
-refused an add that a fresher one might allow (an upgrade applied), and when an active hold refused
-it (Kinde's entitlements list may show a plan applied since the hold was placed: the hold is then
-replaced by the fresh limit, and the add decided against it).
+Whose accounts: the signed-in user's, or, when Kinde bills organizations, the organization the
+user is signed in to (``planguard.organizations``: its members share the accounts, the count, the
+hold and the limit, which comes from the Management API; who may not act is refused there).
+Every route of AccountsFunction is one call here. An add is decided by the layer in one call
+(``planguard.add_decision.decide_add``: the entitlement, the write, the re-read, the hold's
+replacement, the refusal); here its outcome becomes metrics and the answer. The reads (list,
+``/usage``) show the counter against the entitlement (``planguard.limit_rule.shown_limit``).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from planguard.accounts_store import Account, AccountRepository, Page
+from planguard.accounts_store import Account, AccountRepository, Page, get_repository
+from planguard.add_decision import Added, Customer, EntitlementSource, Refused, Unavailable, decide_add
 from planguard.auth import Principal
-from planguard.counter_item import Counter
-from planguard.entitlements import AccountNow, Entitlement, KindeAccountApi
-from planguard.errors import EntitlementUnavailable
-from planguard.limits import refusal, refused_by_hold, refuses_without_writing, replacement, shown_limit
-from planguard.prefetch import Prefetched
-from planguard.settings import FEATURE_KEY
-from planguard.together import join, start
-from planguard.usage_counter import CounterConditionFailed
+from planguard.entitlements import Entitlement, KindeAccountApi, get_account_api
+from planguard.errors import EntitlementUnavailable, UserDeleted
+from planguard.limit_rule import excess, shown_limit
+from planguard.parallel_reads import join, start
+from planguard.settings import FEATURE_KEY, get_settings
+from planguard.usage_counter import Counter, UsageCounter
 
+from accounts_api.cold_overlap import Prefetched
 from accounts_api.idempotency import IdempotencyTable, request_data
+
+if TYPE_CHECKING:  # organization mode's module is imported when a deployment serves organizations
+    from planguard.organizations import Member, OrganizationEntitlements
 
 logger = Logger()
 metrics = Metrics()
@@ -38,6 +43,44 @@ class NewAccount:
     account_number: str
 
 
+@dataclass(frozen=True)
+class Acting:
+    """Whom a request acts for: ``customer`` keys the accounts, the count, the hold and the limit
+    (the user, or the organization they are signed in to); ``member``: the organization's member
+    acting (None when the user is the customer)."""
+
+    customer: Customer
+    member: Member | None = None
+
+    @property
+    def author(self) -> str | None:
+        """Who an account's ``createdBy``/``updatedBy`` names: the member, in organization mode."""
+        return self.member.user_id if self.member else None
+
+    def require_write(self) -> None:
+        if self.member is not None:
+            self.member.require_write()
+
+
+@dataclass(frozen=True)
+class _ByMember:
+    """The store as the add decision writes to it, recording the member who adds."""
+
+    store: AccountRepository
+    member: str
+
+    @property
+    def usage(self) -> UsageCounter:
+        return self.store.usage
+
+    def create(
+        self, user_id: str, name: str, account_number: str, limit: int | None, *, issued_at: int | None = None
+    ) -> Account:
+        return self.store.create(
+            user_id, name, account_number, limit, created_by=self.member, issued_at=issued_at
+        )
+
+
 class AccountsService:
     """``deadline``: when the request's invocation ends (``time.monotonic()``; None outside
     Lambda), so a call to Kinde never outlives it."""
@@ -47,10 +90,27 @@ class AccountsService:
         repository: AccountRepository,
         kinde: KindeAccountApi,
         idempotency: IdempotencyTable | None = None,
+        organizations: OrganizationEntitlements | None = None,
     ) -> None:
+        """``organizations``: organization mode (the repository then keeps organizations'
+        accounts), whose limits come from there rather than from ``kinde``'s Account API."""
         self.repository = repository
         self.kinde = kinde
         self._idempotency = idempotency
+        self.organizations = organizations
+        self.source: EntitlementSource = organizations or kinde
+
+    def acting(self, principal: Principal, deadline: float | None) -> Acting:
+        """Whom the request acts for; 403 ``NO_ORGANIZATION`` in organization mode when the token
+        names no organization that may be a customer."""
+        if self.organizations is None:
+            return Acting(Customer(principal.user_id, principal.token, principal.issued_at))
+        from planguard.organizations import member  # noqa: PLC0415 - organization mode only
+
+        found = member(
+            principal.user_id, principal.token, principal.claims, deadline, source=self.organizations
+        )
+        return Acting(Customer(found.org_code, principal.token, principal.issued_at), found)
 
     # -- reads -------------------------------------------------------------------------------
     def list(
@@ -62,10 +122,11 @@ class AccountsService:
         prefetched: Prefetched = None,
     ) -> dict[str, Any]:
         """The page, the counter and the entitlement are independent reads: all three at once."""
-        counter = start(self.repository.counter, principal.user_id)
-        entitlement = start(self._shown_entitlement, principal, deadline, prefetched)
+        customer = self.acting(principal, deadline).customer
+        counter = start(self.repository.usage.shown, customer.id, principal.issued_at)
+        entitlement = start(self._shown_entitlement, customer, deadline, prefetched)
         try:
-            page: Page = self.repository.list_page(principal.user_id, limit, cursor)
+            page: Page = self.repository.list_page(customer.id, limit, cursor)
         finally:
             join([counter, entitlement])
         return {
@@ -74,20 +135,35 @@ class AccountsService:
             "nextCursor": page.next_cursor,
         }
 
-    def get(self, principal: Principal, account_id: str) -> Account:
-        return self.repository.get(principal.user_id, account_id)
+    def get(self, principal: Principal, account_id: str, deadline: float | None = None) -> Account:
+        return self.repository.get(self.acting(principal, deadline).customer.id, account_id)
 
     def usage(
         self, principal: Principal, deadline: float | None, prefetched: Prefetched = None
     ) -> dict[str, Any]:
         """``{used, limit, limitSource}``: the counter and the entitlement read at once; Kinde
         being down degrades the limit, never the answer."""
-        entitlement = start(self._shown_entitlement, principal, deadline, prefetched)
+        usage: dict[str, Any] = self.usage_view(principal, deadline, prefetched)["tracked_accounts"]
+        return usage
+
+    def usage_view(
+        self, principal: Principal, deadline: float | None, prefetched: Prefetched = None
+    ) -> dict[str, Any]:
+        """``GET /usage``'s answer: ``{"tracked_accounts": usage}``, and in organization mode
+        ``organization: {code}``, its ``plan`` (null when unknown) and whether the caller
+        ``canWrite`` (the page can read neither from Kinde's SDK)."""
+        acting = self.acting(principal, deadline)
+        entitlement = start(self._shown_entitlement, acting.customer, deadline, prefetched)
         try:
-            counter = self.repository.counter(principal.user_id)
+            counter = self.repository.usage.shown(acting.customer.id, principal.issued_at)
         finally:
             join([entitlement])
-        return _usage(counter, entitlement.result())
+        view: dict[str, Any] = {"tracked_accounts": _usage(counter, entitlement.result())}
+        if acting.member is not None and self.organizations is not None:
+            view["organization"] = {"code": acting.member.org_code}
+            view["plan"] = self._plan(acting.member.org_code, deadline)
+            view["canWrite"] = acting.member.can_write
+        return view
 
     # -- writes ------------------------------------------------------------------------------
     def add(
@@ -97,98 +173,84 @@ class AccountsService:
         deadline: float | None,
         *,
         idempotency_key: str | None = None,
+        prefetched: Prefetched = None,
     ) -> Account:
-        """Create within the plan limit; with an ``Idempotency-Key`` a retry answers the first result."""
+        """Create within the plan limit; with an ``Idempotency-Key`` a retry answers the first result.
+        ``prefetched``: the entitlement as a cold container read it beside the key-set fetch."""
+        self.acting(principal, deadline).require_write()
         if idempotency_key is None or self._idempotency is None:
-            return self._add(principal, account, deadline)
+            return self._add(principal, account, deadline, prefetched)
         request = request_data(principal.user_id, idempotency_key, account.name, account.account_number)
         stored = self._idempotency.run_once(
-            self._add_request, request=request, deadline=deadline, principal=principal
+            self._add_request, request=request, deadline=deadline, principal=principal, prefetched=prefetched
         )
         return Account.from_json(stored)
 
     def update(
-        self, principal: Principal, account_id: str, name: str | None, account_number: str | None
+        self,
+        principal: Principal,
+        account_id: str,
+        name: str | None,
+        account_number: str | None,
+        deadline: float | None = None,
     ) -> Account:
-        return self.repository.update(principal.user_id, account_id, name, account_number)
+        acting = self.acting(principal, deadline)
+        acting.require_write()
+        return self.repository.update(acting.customer.id, account_id, name, account_number, acting.author)
 
-    def delete(self, principal: Principal, account_id: str) -> None:
-        self.repository.delete(principal.user_id, account_id)
+    def delete(self, principal: Principal, account_id: str, deadline: float | None = None) -> None:
+        acting = self.acting(principal, deadline)
+        acting.require_write()
+        self.repository.delete(acting.customer.id, account_id)
 
     # -- internals ---------------------------------------------------------------------------
     def _add_request(
-        self, request: dict[str, Any], deadline: float | None, principal: Principal
+        self, request: dict[str, Any], deadline: float | None, principal: Principal, prefetched: Prefetched
     ) -> dict[str, Any]:
         """The add as the idempotency table runs it: its stored answer is the account's JSON."""
         body = request["body"]
-        return self._add(principal, NewAccount(body["name"], body["accountNumber"]), deadline).to_json()
+        new = NewAccount(body["name"], body["accountNumber"])
+        return self._add(principal, new, deadline, prefetched).to_json()
 
-    def _add(self, principal: Principal, account: NewAccount, deadline: float | None) -> Account:
-        entitlement = self._entitlement(principal, deadline)
-        try:
-            created = self._create(principal, account, entitlement)
-        except CounterConditionFailed as refused:
-            fresh = self._fresher(principal, entitlement, refused.counter, deadline)
-            if fresh is None:
-                metrics.add_metric(name="LimitReached", unit=MetricUnit.Count, value=1)
-                raise refusal(entitlement, refused.counter) from None
-            try:
-                created = self._create(principal, account, fresh)
-            except CounterConditionFailed as again:
-                metrics.add_metric(name="LimitReached", unit=MetricUnit.Count, value=1)
-                raise refusal(fresh, again.counter) from None
-        metrics.add_metric(name="AccountsCreated", unit=MetricUnit.Count, value=1)
-        return created
-
-    def _fresher(
-        self, principal: Principal, entitlement: Entitlement, counter: Counter, deadline: float | None
-    ) -> Entitlement | None:
-        """A fresher answer worth trying the refused add again with, or None: the refusal stands."""
-        if refused_by_hold(entitlement, counter):
-            return self._after_hold(principal, counter, deadline)
-        if entitlement.source != "cache":
-            return None
-        # The cached answer may predate an upgrade: ask Kinde once before saying no.
-        fresh = self._refreshed(principal, deadline)
-        if fresh is None or (fresh.limit, fresh.missing) == (entitlement.limit, entitlement.missing):
-            return None
-        return fresh
-
-    def _after_hold(
-        self, principal: Principal, counter: Counter, deadline: float | None
-    ) -> Entitlement | None:
-        """An active hold refused the add: has Kinde applied a plan since it was placed? Then the
-        hold is replaced by the fresh limit (one write, conditioned on the hold being the same) and
-        the fresh entitlement is returned for the add to be tried again, whose own condition
-        decides against whatever hold is there now. None: the refusal stands (no such plan, the
-        re-read budget spent, or Kinde failing: a hold's refusal never becomes a 503)."""
-        if counter.hold_from is None:
-            return None
-        now = self._account_now(principal, deadline)
-        if now is None:
-            return None
-        new = replacement(counter.hold_from, now.plans, now.entitlement.limit, self.kinde.cache_seconds)
-        if new is None:
-            return None
-        replaced = self.repository.replace_hold(principal.user_id, counter.hold_from, new)
-        logger.info(
-            "hold replaced: Kinde applied a plan after it was placed" if replaced else "hold moved meanwhile",
-            extra={"plan": new.plan, "limit": new.limit, "hold_limit": counter.hold_limit},
+    def _add(
+        self, principal: Principal, account: NewAccount, deadline: float | None, prefetched: Prefetched
+    ) -> Account:
+        """The add, decided by the layer in one call; here only its outcome becomes metrics."""
+        acting = self.acting(principal, deadline)
+        author = acting.author
+        outcome = decide_add(
+            _ByMember(self.repository, author) if author else self.repository,
+            self.source,
+            acting.customer,
+            account.name,
+            account.account_number,
+            feature_key=FEATURE_KEY,
+            deadline=deadline,
+            known=prefetched,
         )
-        return now.entitlement
+        match outcome:
+            case Added(account=created):
+                metrics.add_metric(name="AccountsCreated", unit=MetricUnit.Count, value=1)
+                return created
+            case Refused(error=error):
+                metrics.add_metric(name="LimitReached", unit=MetricUnit.Count, value=1)
+                raise error
+            case Unavailable(error=unavailable):
+                self._unavailable(unavailable)
 
-    def _create(self, principal: Principal, account: NewAccount, entitlement: Entitlement) -> Account:
-        if refuses_without_writing(entitlement):
-            raise CounterConditionFailed(self.repository.counter(principal.user_id))
-        return self.repository.create(
-            principal.user_id, account.name, account.account_number, entitlement.limit
-        )
-
-    def _entitlement(self, principal: Principal, deadline: float | None) -> Entitlement:
+    def _entitlement(self, customer: Customer, deadline: float | None) -> Entitlement:
         try:
-            return self.kinde.entitlement(principal.user_id, principal.token, FEATURE_KEY, deadline)
+            return self.source.entitlement(customer.id, customer.token, FEATURE_KEY, deadline)
         except EntitlementUnavailable as error:
             self._unavailable(error)
+
+    def _plan(self, org_code: str, deadline: float | None) -> str | None:
+        """The organization's plan as Kinde bills it; None when Kinde cannot say right now."""
+        assert self.organizations is not None
+        try:
+            return self.organizations.current_plan(org_code, deadline)
+        except EntitlementUnavailable:
+            return None
 
     @staticmethod
     def _unavailable(error: EntitlementUnavailable) -> NoReturn:
@@ -197,7 +259,7 @@ class AccountsService:
         raise error
 
     def _shown_entitlement(
-        self, principal: Principal, deadline: float | None, prefetched: Prefetched
+        self, customer: Customer, deadline: float | None, prefetched: Prefetched
     ) -> Entitlement | None:
         """The entitlement a read shows; None when Kinde is unavailable."""
         try:
@@ -205,31 +267,37 @@ class AccountsService:
                 self._unavailable(prefetched)
             if prefetched is not None:
                 return prefetched
-            return self._entitlement(principal, deadline)
+            return self._entitlement(customer, deadline)
         except EntitlementUnavailable:
-            return None
-
-    def _account_now(self, principal: Principal, deadline: float | None) -> AccountNow | None:
-        """Kinde's entitlements list past the cache, within the same re-read budget; None when
-        not asked, or when Kinde fails."""
-        try:
-            return self.kinde.account_refreshed(principal.user_id, principal.token, FEATURE_KEY, deadline)
-        except EntitlementUnavailable as error:
-            logger.warning("entitlements list re-read failed", extra={"detail": error.detail})
-            return None
-
-    def _refreshed(self, principal: Principal, deadline: float | None) -> Entitlement | None:
-        """Kinde's answer past the cache, at most once per user per few seconds; None when not
-        asked, or when Kinde fails (the cached refusal stands rather than becoming a 503)."""
-        try:
-            return self.kinde.refreshed(principal.user_id, principal.token, FEATURE_KEY, deadline)
-        except EntitlementUnavailable as error:
-            logger.warning("entitlement re-read failed", extra={"detail": error.detail})
             return None
 
 
 def _usage(counter: Counter, entitlement: Entitlement | None) -> dict[str, Any]:
+    """What a read shows of the usage; over the limit (a plan applied after the user added more)
+    it also says how many to remove (``excess``). A user Kinde deleted sees nothing."""
+    if counter.deleted:
+        raise UserDeleted()
     if entitlement is None:
         return {"used": counter.count, "limit": None, "limitSource": "unavailable"}
     limit, source = shown_limit(entitlement.limit, entitlement.source, counter.hold_limit)
-    return {"used": counter.count, "limit": limit, "limitSource": source}
+    over = excess(counter.count, limit)
+    return {
+        "used": counter.count,
+        "limit": limit,
+        "limitSource": source,
+        **({"excess": over} if over else {}),
+    }
+
+
+@functools.cache
+def service() -> AccountsService:
+    """One per container: its clients, caches and idempotency table live across warm requests."""
+    settings = get_settings()
+    table = settings.idempotency_table_name
+    idempotency = IdempotencyTable(table, settings.dynamodb_endpoint_url) if table else None
+    organizations = None
+    if settings.organizations:
+        from planguard.organizations import get_organization_entitlements  # noqa: PLC0415
+
+        organizations = get_organization_entitlements()
+    return AccountsService(get_repository(), get_account_api(), idempotency, organizations)

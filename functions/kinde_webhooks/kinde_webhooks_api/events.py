@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from planguard.errors import BadRequest
+from planguard.request_parsing import epoch_seconds
 
 # Our clock and Kinde's may differ a little; an event signed further ahead than this is not one
 # Kinde sent just now.
@@ -48,10 +48,4 @@ def parse_timestamp(value: Any) -> float | None:
     """Epoch seconds of an ISO-8601 timestamp (no offset means UTC), or None if it is not one."""
     if not isinstance(value, str) or len(value) > MAX_TIMESTAMP_LENGTH:
         return None
-    try:
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    except (ValueError, OverflowError):
-        return None
+    return epoch_seconds(value)

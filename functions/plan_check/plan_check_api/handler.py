@@ -1,7 +1,8 @@
 """PlanCheckFunction handler: the downgrade rule behind two doors.
 
-(a) A direct invoke with Kinde's ``user:plan_selection`` event (the local Kinde stand-in and
-``sam local invoke`` run it) plays the workflow's part and places the downgrade hold
+In production the rule runs in Kinde's workflow (``kinde/``), not here. (a) A direct invoke with
+Kinde's ``user:plan_selection`` event (the local Kinde stand-in and ``sam local invoke`` run it)
+plays the workflow's part and places the downgrade hold
 (``plan_check_api.selection``). (b) ``GET /plan-check?plan=CODE`` answers the signed-in user with
 the same rule over their current plan from the Account API, plus a hint for the UI; it only reads
 the count and never writes (``plan_check_api.http``).

@@ -1,8 +1,9 @@
 """PlanCheckFunction's HTTP door: ``GET /plan-check?plan=CODE`` for the frontend.
 
-The signed-in user's current plan comes from the Account API; the rule only reads the count and
-never writes (no hold: asking "could I?" must not bind anything). Imported on the first HTTP
-request only, so Kinde's direct invoke never pays for the resolver.
+The signed-in user's current plan comes from the Account API (organization mode: the organization
+the user is signed in to, its plan from the Management API, with the accounts routes' refusals);
+the rule only reads the count and never writes (no hold: asking "could I?" must not bind
+anything). Imported on the first HTTP request only, so Kinde's direct invoke never pays for the resolver.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from planguard.accounts_store import get_repository
 from planguard.api import authenticate, build_resolver, invocation_deadline
 from planguard.entitlements import get_account_api
 from planguard.errors import BadRequest, ValidationFailed
+from planguard.organizations import get_organization_entitlements, member
 from planguard.plan_rule import PlanDecision, check_plan_change
 from planguard.settings import get_settings
+from planguard.usage_counter import get_usage_counter
 
 logger = Logger()
 app = build_resolver()
@@ -28,7 +30,7 @@ FEATURE_NOUN = ("tracked account", "tracked accounts")
 
 def _read_usage(user_id: str) -> int:
     """Resolved per call: the repository is built on first use."""
-    return get_repository().usage_count(user_id)
+    return get_usage_counter().usage_count(user_id)
 
 
 def hint(decision: PlanDecision, requested_plan: str) -> str | None:
@@ -49,10 +51,19 @@ def plan_check() -> Response[Any]:
     known = get_settings().plan_limits
     if requested not in known:
         raise ValidationFailed([{"field": "plan", "message": f"must be one of: {', '.join(known)}"}])
-    current = get_account_api().current_plan(principal.token, invocation_deadline(app))
+    deadline = invocation_deadline(app)
+    settings = get_settings()
+    org_code = None
+    if settings.organizations:
+        org_code = member(principal.user_id, principal.token, principal.claims, deadline).org_code
+        current = get_organization_entitlements().current_plan(org_code, deadline)
+    else:
+        current = get_account_api().current_plan(principal.token, deadline)
     # A storage fault reaches the resolver as the repository raised it (503 SERVICE_UNAVAILABLE).
     decision = check_plan_change(
         user_id=principal.user_id,
+        org_code=org_code,
+        billing_customer=settings.billing_customer,
         current_plan=current,
         requested_plan=requested,
         plan_limits=known,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from planguard.errors import Unauthorized
-from planguard.headers import bearer_token, header
+from planguard.request_parsing import bearer_token, header
 
 UsageAuth = Literal["api_key", "none"]
 Method = Literal["none", "api_key", "token"]

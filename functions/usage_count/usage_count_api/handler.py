@@ -2,6 +2,10 @@
 
     GET  /api/users/accounts/count/{kindeId}        → {"kindeId","count"}  (the seed's URL and body)
     POST /api/users/accounts/count/{kindeId}/hold   → the downgrade hold   (usage API key only)
+    GET  /api/organizations/accounts/count/{orgCode}       → {"orgCode","count"}
+    POST /api/organizations/accounts/count/{orgCode}/hold  → the organization's downgrade hold
+
+Only the deployment's kind of customer is served (``BILLING_CUSTOMER``); the other's are 404.
 
 It sits on Kinde's plan-change path, so its cold start must stay close to a bare boto3 client's:
 a plain function over the raw payload 2.0 event (no Powertools resolver, no request models, no
@@ -15,7 +19,6 @@ import json
 import time
 from typing import Any
 
-from planguard.accounts_store import get_repository
 from planguard.errors import (
     JSON_HEADERS,
     ApiError,
@@ -26,13 +29,14 @@ from planguard.errors import (
 from planguard.ids import is_kinde_id
 from planguard.json_logs import json_logger
 from planguard.settings import get_settings
+from planguard.usage_counter import ID_FIELD
 
-from usage_count_api.access import authorize, authorize_key, has_credentials
-from usage_count_api.hold_request import parse_hold_request
-from usage_count_api.usage_key import lookup_pending, prepare_lookup, usage_api_keys
+from usage_count_api.routes import ROUTES
 
 NO_STORE = {"Cache-Control": "no-store"}
 BAD_KINDE_ID = "The user id must be 1-128 letters, digits, '_', ':', '.' or '-'."
+BAD_ORG_CODE = "The organization code must be 1-128 letters, digits, '_', ':', '.' or '-'."
+BAD_ID = {"kindeId": BAD_KINDE_ID, "orgCode": BAD_ORG_CODE}
 
 
 logger = json_logger("planguard.usage_count")
@@ -45,46 +49,6 @@ def _ok(body: dict[str, Any]) -> dict[str, Any]:
         "headers": {**JSON_HEADERS, **NO_STORE},
         "body": json.dumps(body, separators=(",", ":")),
     }
-
-
-def count(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """One GetItem; 0 for a user who never added an account.
-
-    When the key must first be read from SSM (a cold container), the count is read alongside it,
-    and answered only once the key matched: a refused caller gets the 401, never the count.
-    """
-    headers = event.get("headers") or {}
-    mode = get_settings().usage_auth
-    if mode == "none" or not lookup_pending() or not has_credentials(headers):
-        fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_keys=usage_api_keys)
-        fields["count"] = get_repository().usage_count(kinde_id)
-        return {"kindeId": kinde_id, "count": fields["count"]}
-    from planguard.together import join, start  # noqa: PLC0415 - threads only on a cold lookup
-
-    prepare_lookup()
-    read = start(get_repository().usage_count, kinde_id)
-    try:
-        fields["auth"] = authorize(kinde_id, headers, mode=mode, expected_keys=usage_api_keys)
-    finally:
-        join([read])  # a refusal is raised after the read ended, its answer dropped
-    fields["count"] = read.result()
-    return {"kindeId": kinde_id, "count": fields["count"]}
-
-
-def hold(kinde_id: str, event: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """ONE conditional write: bind the user's adds to ``limit`` while Kinde applies a downgrade,
-    only if they are within it now. Answered 200 either way (Kinde's fetch sees bodies only)."""
-    fields["auth"] = authorize_key(event.get("headers") or {}, usage_api_keys)
-    request = parse_hold_request(event)
-    result = get_repository().place_hold(kinde_id, request.limit, request.plan, get_settings().hold_seconds)
-    fields.update(count=result.count, held=result.held, limit=request.limit, plan=request.plan)
-    return result.to_json()
-
-
-ROUTES = {
-    "GET /api/users/accounts/count/{kindeId}": count,
-    "POST /api/users/accounts/count/{kindeId}/hold": hold,
-}
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -101,14 +65,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
     _cold_start = False
     try:
-        route = ROUTES.get(route_key) if isinstance(route_key, str) else None
-        if route is None:
+        route, kind = ROUTES.get(route_key, (None, None)) if isinstance(route_key, str) else (None, None)
+        if route is None or kind is None or kind != get_settings().billing_customer:
             raise NotFound()
-        kinde_id = (event.get("pathParameters") or {}).get("kindeId")
-        if not is_kinde_id(kinde_id):
-            raise BadRequest(BAD_KINDE_ID)
-        fields["kindeId"] = kinde_id
-        response = _ok(route(kinde_id, event, fields))
+        field = ID_FIELD[kind]
+        customer_id = (event.get("pathParameters") or {}).get(field)
+        if not is_kinde_id(customer_id):  # organization codes follow the same rule
+            raise BadRequest(BAD_ID[field])
+        fields[field] = customer_id
+        response = _ok(route(customer_id, kind, event, fields))
     except ApiError as error:
         fields.update(code=error.code, detail=getattr(error, "detail", None))
         response = to_http_response(error)

@@ -14,19 +14,18 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from planguard.errors import BadRequest
-from planguard.headers import is_json, media_type
-from planguard.request_body import body_bytes
+from planguard.ids import PLAN_CODE_RULE, is_plan_code
+from planguard.request_parsing import body_bytes, is_json, media_type
 
 MAX_LIMIT = 1_000_000
 _LIMIT = re.compile(r"[0-9]{1,7}")  # ASCII only: str.isdigit() also takes "²"
-_PLAN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 BAD_LIMIT = f"'limit' must be a whole number from 0 to {MAX_LIMIT:,}, or empty for an unlimited plan."
-BAD_PLAN = "'plan' must be 1-128 letters, digits, '_', '.', ':' or '-'."
+BAD_PLAN = f"'plan' must be {PLAN_CODE_RULE}."
 
 
 @dataclass(frozen=True)
 class HoldRequest:
-    limit: int | None  # None: the requested plan is unlimited, which releases any hold
+    limit: int | None  # None: an unlimited plan; nothing is written, the active hold is answered
     plan: str | None
 
 
@@ -66,6 +65,6 @@ def parse_hold_request(event: dict[str, Any]) -> HoldRequest:
     plan = fields.get("plan")
     if plan in (None, ""):
         plan = None
-    elif not isinstance(plan, str) or not _PLAN.fullmatch(plan):
+    elif not is_plan_code(plan):
         raise BadRequest(BAD_PLAN)
     return HoldRequest(_limit(fields["limit"]), plan)

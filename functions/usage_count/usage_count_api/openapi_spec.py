@@ -17,6 +17,14 @@ KINDE_ID = {
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_:.\\-]{1,128}$"},
 }
 
+ORG_CODE = {
+    "name": "orgCode",
+    "in": "path",
+    "required": True,
+    "description": "The Kinde organization code (org_...).",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_:.\\-]{1,128}$"},
+}
+
 # operation: route key -> (OpenAPI operation without responses, {status: success schema or error codes})
 OPERATIONS: dict[str, dict[str, Any]] = {
     "GET /api/users/accounts/count/{kindeId}": {
@@ -56,6 +64,27 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         ],
         "security": [{"usageApiKey": []}, {"usageBearer": []}],
         "x-success": {"200": "HoldResult"},
-        "x-errors": [400, 401, 413, 503],
+        "x-errors": [400, 401, 404, 413, 503],
     },
+}
+# In user mode the organizations' routes answer 404, and in organization mode the users' do.
+OPERATIONS["GET /api/users/accounts/count/{kindeId}"]["x-errors"] = [400, 401, 404, 503]
+OPERATIONS["GET /api/organizations/accounts/count/{orgCode}"] = {
+    **OPERATIONS["GET /api/users/accounts/count/{kindeId}"],
+    "operationId": "organization_usage_count",
+    "summary": "The organization's tracked-account count, for the Kinde plan-change workflow "
+    "(BillingCustomer=organization)",
+    "description": "Always 200 for a well-formed request (0 for an unknown organization). Auth: the "
+    "usage API key only (a member's token never reads an organization's count).",
+    "parameters": [ORG_CODE],
+    "security": [{"usageApiKey": []}, {"usageBearer": []}],
+    "x-success": {"200": "OrganizationUsageCount"},
+}
+OPERATIONS["POST /api/organizations/accounts/count/{orgCode}/hold"] = {
+    **OPERATIONS["POST /api/users/accounts/count/{kindeId}/hold"],
+    "operationId": "place_organization_downgrade_hold",
+    "summary": "Place the organization's downgrade hold, as the Kinde workflow does "
+    "(BillingCustomer=organization)",
+    "parameters": [ORG_CODE, *OPERATIONS["POST /api/users/accounts/count/{kindeId}/hold"]["parameters"][1:]],
+    "x-success": {"200": "OrganizationHoldResult"},
 }

@@ -15,24 +15,42 @@ from planguard.ids import is_account_id
 
 @dataclass(frozen=True)
 class Account:
+    """``created_by``/``updated_by``: the members (Kinde user ids) who created it and changed it
+    last, recorded when Kinde bills organizations (a user's own accounts have no other author)."""
+
     id: str
     name: str
     account_number: str
     created_at: str
     updated_at: str
+    created_by: str | None = None
+    updated_by: str | None = None
 
     def to_json(self) -> dict[str, str]:
-        return {
+        shown = {
             "id": self.id,
             "name": self.name,
             "accountNumber": self.account_number,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
+        if self.created_by is not None:
+            shown["createdBy"] = self.created_by
+        if self.updated_by is not None:
+            shown["updatedBy"] = self.updated_by
+        return shown
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Account:
-        return cls(data["id"], data["name"], data["accountNumber"], data["createdAt"], data["updatedAt"])
+        return cls(
+            data["id"],
+            data["name"],
+            data["accountNumber"],
+            data["createdAt"],
+            data["updatedAt"],
+            data.get("createdBy"),
+            data.get("updatedBy"),
+        )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Create and delete are each one ``TransactWriteItems`` (account, number guard and counter move
 together, the limit and any downgrade hold are one condition on the counter), so concurrent
 requests can never push the count past a limit or leave it different from the number of accounts.
-The store is also the user's usage counter (``UsageCounter``): every account write moves it.
+Every account write moves the user's usage counter (``planguard.usage_counter``), which the store
+uses, not is: its part in a transaction comes from there.
 """
 
 from __future__ import annotations
@@ -11,43 +12,48 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from planguard.account import Account, Cursor, Page
+from planguard.deleted_marker import condition_check
 from planguard.dynamodb import (
     CONFLICT_RETRIES,
     TryAgain,
     call,
     cancellation_codes,
-    dynamodb_client,
     s,
     transact,
     transient_or_fault,
     with_retries,
 )
-from planguard.errors import DuplicateAccountNumber, NotFound, ServiceUnavailable
+from planguard.errors import DuplicateAccountNumber, NotFound, ServiceUnavailable, UserDeleted
 from planguard.ids import is_account_id, new_account_id
 from planguard.keys import (
     USAGE_SK,
     account_key,
     accounts_query,
-    counter_key,
     guard_sk,
     iso,
     normalise_account_number,
     user_pk,
     user_query,
 )
-from planguard.settings import get_settings
-from planguard.usage_counter import COUNTER_ITEM, UsageCounter
+from planguard.settings import BillingCustomer, get_settings
+from planguard.usage_counter import COUNTER_ITEM, UsageCounter, get_usage_counter
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["Account", "AccountRepository", "Cursor", "Page", "get_repository"]
 
 logger = logging.getLogger(__name__)
 _CONDITION_FAILED = ["ConditionalCheckFailed"]
+MARKER_ITEM = COUNTER_ITEM + 1  # an add's last item: the deletion marker's condition check
 
 
 def _account_from_item(item: dict[str, Any]) -> Account:
@@ -57,6 +63,8 @@ def _account_from_item(item: dict[str, Any]) -> Account:
         account_number=item["accountNumber"]["S"],
         created_at=item["createdAt"]["S"],
         updated_at=item["updatedAt"]["S"],
+        created_by=item["createdBy"]["S"] if "createdBy" in item else None,
+        updated_by=item["updatedBy"]["S"] if "updatedBy" in item else None,
     )
 
 
@@ -64,8 +72,23 @@ def _now() -> str:
     return iso(datetime.now(UTC))
 
 
-class AccountRepository(UsageCounter):
-    """A user's accounts, their number guards and (inherited) their usage counter."""
+class AccountRepository:
+    """A customer's accounts and their number guards; ``usage``: the usage counter their writes
+    move (``clock`` is its clock when the store makes its own). ``kind``: whose accounts, a user's
+    or an organization's (their partitions, ``planguard.keys``); the ids passed in are theirs."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        clock: Callable[[], float] = time.time,
+        usage: UsageCounter | None = None,
+        kind: BillingCustomer = "user",
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self.usage = usage or UsageCounter(client, table_name, clock, kind=kind)
+        self.kind: BillingCustomer = self.usage.kind
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, user_id: str, account_id: str) -> Account:
@@ -78,9 +101,9 @@ class AccountRepository(UsageCounter):
 
     def list_page(self, user_id: str, limit: int, cursor: str | None = None) -> Page:
         """Oldest first; reads ``limit + 1`` so the last page says so (``next_cursor`` None)."""
-        params = {**accounts_query(self._table, user_id), "Limit": limit + 1}
+        params = {**accounts_query(self._table, user_id, self.kind), "Limit": limit + 1}
         if cursor:
-            params["ExclusiveStartKey"] = account_key(user_id, Cursor.decode(user_id, cursor))
+            params["ExclusiveStartKey"] = account_key(user_id, Cursor.decode(user_id, cursor), self.kind)
         items = [_account_from_item(item) for item in call(self._db.query, **params).get("Items", [])]
         if len(items) > limit:
             items = items[:limit]
@@ -88,39 +111,56 @@ class AccountRepository(UsageCounter):
         return Page(items, None)
 
     # -- writes ------------------------------------------------------------------------------
-    def create(self, user_id: str, name: str, account_number: str, limit: int | None) -> Account:
+    def create(
+        self,
+        user_id: str,
+        name: str,
+        account_number: str,
+        limit: int | None,
+        created_by: str | None = None,
+        *,
+        issued_at: int | None = None,
+    ) -> Account:
         """Account + guard + counter in one transaction; ``limit=None`` means unlimited.
+        ``created_by``: the member adding it to an organization's accounts (recorded as the
+        account's ``createdBy`` and ``updatedBy``).
 
-        The counter's condition also honours an active downgrade hold, so a hold binds every add,
-        unlimited ones included. Refused: ``CounterConditionFailed`` with the counter as it was.
+        The counter's condition also honours a binding downgrade hold, so a hold binds every add,
+        unlimited ones included. Refused: ``CounterConditionFailed`` with the counter as it was;
+        ``UserDeleted`` for a token issued at ``issued_at`` (its ``iat``) while Kinde's deletion of
+        the user lasts (``planguard.deleted_marker``); None: not a token's add (seeding, tools).
         """
-        pk, normalised = user_pk(user_id), normalise_account_number(account_number)
+        pk, normalised = user_pk(user_id, self.kind), normalise_account_number(account_number)
+        authors = {"createdBy": s(created_by), "updatedBy": s(created_by)} if created_by else {}
 
         def attempt() -> Account:
             account_id, now = new_account_id(), _now()
             item = {
-                **account_key(user_id, account_id),
+                **account_key(user_id, account_id, self.kind),
                 "id": s(account_id),
                 "name": s(name),
                 "accountNumber": s(account_number),
                 "accountNumberKey": s(normalised),
                 "createdAt": s(now),
                 "updatedAt": s(now),
+                **authors,
             }
             put = {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}
             try:
-                transact(
-                    self._db,
-                    [
-                        {"Put": put},
-                        self._put_guard(pk, normalised, account_id),
-                        self._increment(user_id, limit),
-                    ],
-                )
+                items = [
+                    {"Put": put},
+                    self._put_guard(pk, normalised, account_id),
+                    self.usage.increment(user_id, limit),
+                ]
+                if issued_at is not None:  # refused while Kinde's deletion lasts: no round trip more
+                    items.append(condition_check(self._table, pk, int(self.usage.clock()), issued_at))
+                transact(self._db, items)
             except ClientError as error:
                 codes = cancellation_codes(error)
+                if codes[MARKER_ITEM : MARKER_ITEM + 1] == _CONDITION_FAILED:
+                    raise UserDeleted() from None
                 if codes[COUNTER_ITEM : COUNTER_ITEM + 1] == _CONDITION_FAILED:
-                    raise self._refused_add(error, user_id) from None
+                    raise self.usage.refused_add(error, user_id) from None
                 if codes[1:2] == _CONDITION_FAILED:
                     raise DuplicateAccountNumber() from None
                 transient_or_fault(error, codes)
@@ -128,11 +168,19 @@ class AccountRepository(UsageCounter):
 
         return with_retries(attempt)
 
-    def update(self, user_id: str, account_id: str, name: str | None, account_number: str | None) -> Account:
-        """Rename and/or renumber; a new number moves its guard in the same transaction."""
+    def update(
+        self,
+        user_id: str,
+        account_id: str,
+        name: str | None,
+        account_number: str | None,
+        updated_by: str | None = None,
+    ) -> Account:
+        """Rename and/or renumber; a new number moves its guard in the same transaction.
+        ``updated_by``: the member changing an organization's account (its ``updatedBy``)."""
         if not is_account_id(account_id):
             raise NotFound()
-        pk = user_pk(user_id)
+        pk = user_pk(user_id, self.kind)
 
         def attempt() -> Account:
             current = self._get_account_item(user_id, account_id)
@@ -148,10 +196,14 @@ class AccountRepository(UsageCounter):
                 ":u": s(_now()),
                 ":old": s(old_key),
             }
+            expression = "SET #n = :n, #a = :a, #k = :k, #u = :u"
+            if updated_by:
+                names["#by"], values[":by"] = "updatedBy", s(updated_by)
+                expression += ", #by = :by"
             update: dict[str, Any] = {
                 "TableName": self._table,
-                "Key": account_key(user_id, account_id),
-                "UpdateExpression": "SET #n = :n, #a = :a, #k = :k, #u = :u",
+                "Key": account_key(user_id, account_id, self.kind),
+                "UpdateExpression": expression,
                 "ConditionExpression": "attribute_exists(PK) AND #k = :old",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
@@ -180,7 +232,13 @@ class AccountRepository(UsageCounter):
                 transient_or_fault(error, codes)
             # What the transaction wrote, without reading it back (one call fewer).
             return Account(
-                account_id, values[":n"]["S"], values[":a"]["S"], current["createdAt"]["S"], values[":u"]["S"]
+                account_id,
+                values[":n"]["S"],
+                values[":a"]["S"],
+                current["createdAt"]["S"],
+                values[":u"]["S"],
+                current["createdBy"]["S"] if "createdBy" in current else None,
+                updated_by or (current["updatedBy"]["S"] if "updatedBy" in current else None),
             )
 
         return with_retries(attempt)
@@ -206,34 +264,24 @@ class AccountRepository(UsageCounter):
         goes last, only at zero. Safe to run again after an interruption: it resumes.
         """
         removed = 0
+        accounts = {**accounts_query(self._table, user_id, self.kind), "ConsistentRead": True, "Limit": 100}
+        everything = {**user_query(self._table, user_id, self.kind), "ConsistentRead": True}
         for _ in range(CONFLICT_RETRIES):
-            while items := call(
-                self._db.query, **accounts_query(self._table, user_id), ConsistentRead=True, Limit=100
-            ).get("Items", []):
+            while items := call(self._db.query, **accounts).get("Items", []):
                 for item in items:
                     with contextlib.suppress(NotFound):  # a concurrent delete took it
                         self.delete(user_id, item["id"]["S"])
                         removed += 1
-            for item in call(self._db.query, **user_query(self._table, user_id), ConsistentRead=True)[
-                "Items"
-            ]:
+            for item in call(self._db.query, **everything)["Items"]:
                 if item["SK"]["S"] != USAGE_SK:  # nothing else should be left; leave nothing
                     call(
                         self._db.delete_item, TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]}
                     )
-            try:
-                call(
-                    self._db.delete_item,
-                    TableName=self._table,
-                    Key=counter_key(user_id),
-                    ConditionExpression="attribute_not_exists(#c) OR #c = :zero",
-                    ExpressionAttributeNames={"#c": "count"},
-                    ExpressionAttributeValues={":zero": {"N": "0"}},
-                )
+            if self.usage.delete_if_zero(user_id):
                 return removed
-            except ClientError:  # an add landed meanwhile, or the counter drifted: recount, go again
-                logger.warning("counter of %s not zero after removing its accounts", user_id)
-                self.reconcile(user_id)
+            # an add landed meanwhile, or the counter drifted: recount, go again
+            logger.warning("counter of %s not zero after removing its accounts", user_id)
+            self.usage.reconcile(user_id)
         raise ServiceUnavailable()
 
     # -- internals ---------------------------------------------------------------------------
@@ -242,7 +290,7 @@ class AccountRepository(UsageCounter):
         account_id, key = current["id"]["S"], current["accountNumberKey"]["S"]
         delete = {
             "TableName": self._table,
-            "Key": account_key(user_id, account_id),
+            "Key": account_key(user_id, account_id, self.kind),
             "ConditionExpression": "attribute_exists(PK) AND #k = :k",
             "ExpressionAttributeNames": {"#k": "accountNumberKey"},
             "ExpressionAttributeValues": {":k": s(key)},
@@ -252,8 +300,8 @@ class AccountRepository(UsageCounter):
                 self._db,
                 [
                     {"Delete": delete},
-                    self._delete_guard(user_pk(user_id), key, account_id),
-                    self._decrement(user_id),
+                    self._delete_guard(user_pk(user_id, self.kind), key, account_id),
+                    self.usage.decrement(user_id),
                 ],
             )
         except ClientError as error:
@@ -290,14 +338,17 @@ class AccountRepository(UsageCounter):
         item: dict[str, Any] | None = call(
             self._db.get_item,
             TableName=self._table,
-            Key=account_key(user_id, account_id),
+            Key=account_key(user_id, account_id, self.kind),
             ConsistentRead=True,
         ).get("Item")
         return item
 
 
 @functools.cache
-def get_repository() -> AccountRepository:
-    """One store per container: the client and its connection pool are reused warm."""
-    settings = get_settings()
-    return AccountRepository(dynamodb_client(settings.dynamodb_endpoint_url), settings.table_name)
+def get_repository(kind: BillingCustomer | None = None) -> AccountRepository:
+    """One store per container and kind of customer (default: ``BILLING_CUSTOMER``'s, the same
+    object as asking for that kind), over that kind's usage counter (and its client)."""
+    if kind is None:
+        return get_repository(get_settings().billing_customer)
+    usage = get_usage_counter(kind)
+    return AccountRepository(usage.client, usage.table_name, usage=usage)

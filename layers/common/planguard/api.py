@@ -26,8 +26,7 @@ from planguard.errors import (
     ValidationFailed,
     to_http_response,
 )
-from planguard.headers import is_json, media_type
-from planguard.request_body import body_bytes
+from planguard.request_parsing import body_bytes, is_json, media_type
 
 _ASCII_DIGITS = re.compile(r"[0-9]{1,9}")  # str.isdigit() also takes "²", which int() refuses
 

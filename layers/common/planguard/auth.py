@@ -2,9 +2,9 @@
 
 Access tokens: RS256 only, exact issuer, audience when configured, exp/nbf with a small leeway,
 signing key by ``kid`` from a JWKS that is cached across warm invocations and refetched once for
-an unknown kid. Machine-to-machine tokens and tokens without a user ``sub`` are refused. Every
-failure is the same ``Unauthorized``: the reason is logged, never returned. Webhook bodies have
-rules of their own (``planguard.webhook_token``) over the same keys.
+an unknown kid. Machine-to-machine tokens and tokens whose ``sub`` is not a Kinde user id are
+refused. Every failure is the same ``Unauthorized``: the reason is logged, never returned. Webhook
+bodies have rules of their own (``kinde_webhooks_api.webhook_token``) over the same keys.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import urllib3
 from jwt.types import Options
 
 from planguard.errors import Unauthorized
-from planguard.headers import bearer_token
-from planguard.http_pool import http_pool
+from planguard.ids import is_kinde_id
+from planguard.kinde_http import http_pool
+from planguard.request_parsing import bearer_token
 from planguard.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,13 @@ class Principal:
     token: str = field(repr=False)
     claims: Mapping[str, Any] = field(repr=False)
 
+    @property
+    def issued_at(self) -> int:
+        """The token's ``iat`` (epoch seconds, Kinde's clock); 0 when it has none, so it counts as
+        issued before anything (a deleted user's token is refused)."""
+        iat = self.claims.get("iat")
+        return int(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else 0
+
 
 class TokenVerifier:
     def __init__(
@@ -168,7 +176,10 @@ class TokenVerifier:
         if "client_credentials" in (grant_types if isinstance(grant_types, list) else [grant_types]):
             raise Unauthorized("Machine-to-machine tokens cannot act as a user.")
         subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject.strip():
+        if not is_kinde_id(subject):
+            # Not a Kinde user id (e.g. 2 KiB long): every key built from it would be refused by
+            # DynamoDB, a failure no retry fixes. The token is no good: 401, never a 503.
+            logger.info("Token refused: sub is not a Kinde user id")
             raise Unauthorized()
         return Principal(user_id=subject, token=token, claims=claims)
 
@@ -235,7 +246,7 @@ def unverified_subject(token: str | None) -> str | None:
     except jwt.PyJWTError:
         return None
     subject = claims.get("sub")
-    return subject if isinstance(subject, str) and subject.strip() else None
+    return subject if is_kinde_id(subject) else None
 
 
 @functools.cache

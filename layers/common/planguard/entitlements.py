@@ -3,6 +3,12 @@
 What it asks: one feature's entitlement (cached per user), the current plan, and, when a refusal
 might be stale, a fresh answer past the cache, at most once per user every few seconds. How each
 call is made and bounded is ``planguard.kinde_http``'s.
+
+The entitlements list (``GET {issuer}/account_api/v1/entitlements``) is read one page at a time:
+each page carries ``data.plans[{key, subscribed_on}]`` and ``data.entitlements[...]``, paged by
+``metadata.has_more`` / ``next_page_starting_after`` (docs/KINDE.md). Read leniently: a plan whose
+``subscribed_on`` cannot be read keeps its key with no time (a hold then simply runs to its end),
+and anything that is not the shape above is left out rather than guessed at.
 """
 
 from __future__ import annotations
@@ -20,10 +26,9 @@ from urllib.parse import quote
 
 import urllib3
 
-from planguard.entitlements_list import Plan, feature_entitlement, read_page
 from planguard.errors import EntitlementUnavailable
-from planguard.http_pool import http_pool
-from planguard.kinde_http import MAX_ATTEMPTS, MAX_WAIT_SECONDS, bounded_get, read_json
+from planguard.kinde_http import MAX_ATTEMPTS, MAX_WAIT_SECONDS, bounded_get, http_pool, read_json
+from planguard.request_parsing import epoch_seconds
 from planguard.settings import get_settings
 
 __all__ = [
@@ -42,6 +47,56 @@ CACHE_MAX_USERS = 2048
 # A user hammering "add" at their limit must not become one Kinde call per attempt.
 REFRESH_INTERVAL_SECONDS = 5.0
 MAX_LIST_PAGES = 20  # the entitlements list of one user; more is a list we cannot trust to end
+
+
+# -- the entitlements list, one page at a time -----------------------------------------------------
+Plan = tuple[str, float | None]  # (plan key, subscribed_on in epoch seconds or None)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    plans: list[Plan]
+    entitlements: list[dict[str, Any]]
+    next_cursor: str | None  # None: the last page
+
+
+def subscribed_at(value: object) -> float | None:
+    """``subscribed_on`` (ISO-8601) as epoch seconds; a time without a zone is UTC; else None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return epoch_seconds(value.strip())
+
+
+def read_page(payload: dict[str, Any]) -> ListPage:
+    """One page of the list: its plans, its entitlements, and where the next page starts.
+
+    Raises ``ValueError`` when the page says there is more but not where: what is missing could be
+    the very entitlement asked for, so the list cannot be read as complete.
+    """
+    data = payload.get("data")
+    data = data if isinstance(data, dict) else {}
+    plans: list[Plan] = [
+        (plan["key"], subscribed_at(plan.get("subscribed_on")))
+        for plan in data.get("plans") or []
+        if isinstance(plan, dict) and isinstance(plan.get("key"), str) and plan["key"]
+    ]
+    entitlements = [item for item in data.get("entitlements") or [] if isinstance(item, dict)]
+    metadata = payload.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    if metadata.get("has_more") is not True:
+        return ListPage(plans, entitlements, None)
+    cursor = metadata.get("next_page_starting_after")
+    if not isinstance(cursor, str) or not cursor:
+        raise ValueError("the entitlements list has more pages but no next_page_starting_after")
+    return ListPage(plans, entitlements, cursor)
+
+
+def feature_entitlement(entitlements: list[dict[str, Any]], feature_key: str) -> dict[str, Any] | None:
+    """The entitlement for ``feature_key`` (``feature_key``, or the older ``feature_code``)."""
+    for entitlement in entitlements:
+        if feature_key in (entitlement.get("feature_key"), entitlement.get("feature_code")):
+            return entitlement
+    return None
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,31 @@ class NoEntitlement(ApiError):
     default_message = "Your plan does not include tracked accounts."
 
 
+class NoOrganization(ApiError):
+    """Organization mode: the token names no organization, or one that is never a customer
+    (Kinde's default organization, where every unplaced user lands, or an excluded code)."""
+
+    status = 403
+    code = "NO_ORGANIZATION"
+    default_message = "Sign in to an organization to use tracked accounts."
+
+
+class Forbidden(ApiError):
+    """Organization mode with a write permission configured: the member's token lacks it."""
+
+    status = 403
+    code = "FORBIDDEN"
+    default_message = "You do not have permission to change this organization's tracked accounts."
+
+
+class UserDeleted(ApiError):
+    """Kinde deleted this user: their tokens, still valid for a while, are refused."""
+
+    status = 403
+    code = "USER_DELETED"
+    default_message = "This user was deleted. Their tokens can no longer be used."
+
+
 class NotFound(ApiError):
     status = 404
     code = "NOT_FOUND"

@@ -1,7 +1,7 @@
 """Logging set-up shared by every function, and a stdlib JSON-lines logger for the paths that must
 not pay for Powertools' import.
 
-The usage count and the plan check's direct invoke sit on Kinde's plan-change path: one JSON
+The usage count (on Kinde's plan-change path) and the plan check's direct invoke use it: one JSON
 object per line on stdout (CloudWatch parses it), fields passed as ``extra={"fields": {...}}``.
 """
 

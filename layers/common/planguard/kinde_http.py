@@ -1,4 +1,10 @@
-"""One bounded GET against Kinde's Account API, and reading its JSON answer.
+"""How Plan Guard calls Kinde over HTTP: the container's one connection pool, one bounded GET against
+Kinde's Account API, and reading its JSON answer.
+
+The pool serves every call to Kinde (the JWKS and the Account API). Both live on the issuer's host,
+so a warm container reuses one kept-alive connection (one TLS handshake per container, not per
+request). ``maxsize`` lets a cold start fetch the JWKS and an entitlement at the same time without a
+connection being thrown away. No retries or redirects of its own: the callers own both.
 
 Why not urllib3's ``Retry``: it honours ``Retry-After`` only on some statuses, ignores
 ``RateLimit-Reset``, may sleep for hours and knows nothing of the Lambda's remaining time. The
@@ -7,6 +13,7 @@ loop here is bounded on every axis: attempts, each wait, and the time the invoca
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -29,16 +36,22 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Kinde refusing the caller's own token: the token is no good, a retry cannot help.
 TOKEN_REFUSED_STATUSES = frozenset({401, 403})
 DEFAULT_REMAINING_SECONDS = 30.0  # outside Lambda (scripts, tests): no deadline to respect
+MAX_CONNECTIONS_PER_HOST = 4
 
 
-def read_json(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:
+@functools.cache
+def http_pool() -> urllib3.PoolManager:
+    return urllib3.PoolManager(maxsize=MAX_CONNECTIONS_PER_HOST, retries=False)
+
+
+def read_json(response: urllib3.BaseHTTPResponse, api: str = "Account API") -> dict[str, Any]:
     """The answer's JSON object; anything else is Kinde answering what we cannot read."""
     try:
         payload = json.loads(response.data)
     except (ValueError, RecursionError):  # RecursionError: an absurdly deep document
-        raise EntitlementUnavailable(detail="Account API answered with invalid JSON") from None
+        raise EntitlementUnavailable(detail=f"{api} answered with invalid JSON") from None
     if not isinstance(payload, dict):
-        raise EntitlementUnavailable(detail="Account API answered with a non-object")
+        raise EntitlementUnavailable(detail=f"{api} answered with a non-object")
     return payload
 
 
@@ -55,6 +68,33 @@ def bounded_get(
     ``deadline``: when the caller's invocation ends, on ``time.monotonic()``'s clock (None: no
     invocation, e.g. a script); no call or retry outlives it.
     """
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    response = bounded_request(
+        http, "GET", url, deadline, sleep, headers=headers, answered=TOKEN_REFUSED_STATUSES | {404}
+    )
+    if response.status in TOKEN_REFUSED_STATUSES:
+        logger.info("Account API answered %d: the caller's token was refused", response.status)
+        raise Unauthorized()
+    return response
+
+
+def bounded_request(
+    http: urllib3.PoolManager,
+    method: str,
+    url: str,
+    deadline: float | None,
+    sleep: Callable[[float], None],
+    *,
+    headers: dict[str, str],
+    body: bytes | None = None,
+    answered: frozenset[int] = frozenset({404}),
+    api: str = "Account API",
+) -> urllib3.BaseHTTPResponse:
+    """One request with bounded retries (a POST too: callers send only what is safe to repeat);
+    a final 2xx, or a status in ``answered``, is returned for the caller to read; a 429 or 5xx
+    past the bounds, a timeout, or any other status raises ``EntitlementUnavailable``. ``api``
+    names the API in the log lines and details (never the URL's secrets: there are none, nor
+    the headers or the body)."""
     wait = 0.0
     response: urllib3.BaseHTTPResponse | None
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -64,24 +104,22 @@ def bounded_get(
             raise EntitlementUnavailable(int(wait) or 1, detail="no time left to call Kinde")
         try:
             response = http.request(
-                "GET",
+                method,
                 url,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                body=body,
+                headers=headers,
                 timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout),
                 retries=False,
                 redirect=False,
             )
         except urllib3.exceptions.HTTPError as exc:
-            detail = f"{type(exc).__name__} calling the Account API"
+            detail = f"{type(exc).__name__} calling the {api}"
             response = None
         else:
             status = response.status
-            if status < 300 or status == 404:
+            if status < 300 or status in answered:
                 return response
-            detail = f"Account API answered {status}"
-            if status in TOKEN_REFUSED_STATUSES:
-                logger.info("%s: the caller's token was refused", detail)
-                raise Unauthorized()
+            detail = f"{api} answered {status}"
             if status not in RETRYABLE_STATUSES:
                 logger.warning(detail)
                 raise EntitlementUnavailable(detail=detail)

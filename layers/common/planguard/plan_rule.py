@@ -1,10 +1,14 @@
-"""The downgrade rule: pure Python, no AWS, the same decisions as the seed workflow.
+"""The downgrade rule: pure Python, no AWS, the same decisions as the workflow in ``kinde/`` (which
+runs it in production); PlanCheckFunction runs this one for ``sam local invoke``, the stand-in and
+``GET /plan-check``.
 
-The rule learns the user's usage in one of two ways, given by the caller:
+Whose usage: the user's (``billing_customer="user"``, the id is the user id) or, when Kinde bills
+organizations, the organization's (``"organization"``, the id is the organization code). The rule
+learns that customer's usage in one of two ways, given by the caller:
 
-- ``read_usage(user_id) -> count``: a plain read, made only when the move is a downgrade, so a
+- ``read_usage(id) -> count | UsageCount``: a plain read, made only when the move is a downgrade, so a
   storage fault can only ever fail a downgrade (``GET /plan-check``: "could I move now?").
-- ``place_hold(user_id, limit, plan) -> HoldResult``: the downgrade hold, ONE conditional write
+- ``place_hold(id, limit, plan) -> HoldResult``: the downgrade hold, ONE conditional write
   that records "adds are bound by ``limit``" only while ``count <= limit`` (and only lowering an
   active hold). It closes the race between reading the count and Kinde applying the smaller plan.
   Kinde fires the selection before payment and may apply it late or never, so a selection must
@@ -13,6 +17,8 @@ The rule learns the user's usage in one of two ways, given by the caller:
   current plan it is best-effort protection that never changes the decision; a clear upgrade
   places and lifts nothing.
 
+Either answer must name the id it was asked about, else the change cannot be judged: the workflow
+meets a usage URL of the other mode this way, and the rule is the same in both languages.
 Errors raised by either callable pass through unchanged, so a storage fault keeps its own type.
 """
 
@@ -21,9 +27,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from planguard.settings import FEATURE_KEY, PlanLimits
+from planguard.settings import FEATURE_KEY, BillingCustomer, PlanLimits
+
+if TYPE_CHECKING:  # the answer of the usage counter's hold; the rule itself stays free of AWS
+    from planguard.usage_counter import HoldResult
 
 logger = logging.getLogger(__name__)
 
@@ -35,38 +44,24 @@ class PlanCheckError(ValueError):
 
 
 @dataclass(frozen=True)
-class HoldResult:
-    """What placing a downgrade hold answered: ONE conditional write on the usage counter.
+class UsageCount:
+    """A count read off the wire: whose count the answer says it is, and the count. (An
+    in-process read answers the bare count, which is the asked id's by construction.)"""
 
-    ``held`` is true when the stored state has an active hold at or below the requested limit:
-    this one (``limit`` is the requested one), or a lower one already there (``limit`` is that
-    one's, and it lasts at least until ``hold_until``, ISO-8601 UTC); false when the user has more
-    accounts than the requested limit (nothing recorded, ``count`` is the stored count that failed
-    the condition). An unlimited request writes nothing: ``held`` with the active hold's limit, or
-    ``limit=None`` when there is none.
-    """
-
-    kinde_id: str
+    customer_id: str
     count: int
-    held: bool
-    limit: int | None
-    hold_until: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kindeId": self.kinde_id,
-            "count": self.count,
-            "held": self.held,
-            "limit": self.limit,
-            "holdUntil": self.hold_until,
-        }
 
 
-ReadUsage = Callable[[str], int]
-"""``read_usage(user_id)`` -> the user's count."""
+type ReadUsage = Callable[[str], int | UsageCount]
+"""``read_usage(id)`` -> that customer's count, bare or as an answer naming the id."""
 
-PlaceHold = Callable[[str, int | None, str], HoldResult]
-"""``place_hold(user_id, requested limit or None for unlimited, requested plan code)``."""
+type PlaceHold = Callable[[str, int | None, str], HoldResult]
+"""``place_hold(id, requested limit or None for unlimited, requested plan code)``."""
+
+_MISSING_ID: dict[BillingCustomer, str] = {
+    "user": "Missing user id in event context.",
+    "organization": "Missing organization code in event context.",
+}
 
 
 @dataclass(frozen=True)
@@ -113,11 +108,21 @@ def _is_smaller(requested: int | None, current: int | None) -> bool:
     return current is None or requested < current
 
 
-def _count(value: object, source: str) -> int:
+def _cannot_check(customer: BillingCustomer, why: str) -> PlanCheckError:
+    return PlanCheckError(f"Cannot check the {customer} limits: {why}")
+
+
+def _count(value: object, source: str, customer: BillingCustomer) -> int:
     """A usage count is a whole number >= 0; anything else cannot be judged."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PlanCheckError(f"Cannot check the user limits: {source} is {value!r}, not a count")
+        raise _cannot_check(customer, f"{source} is {value!r}, not a count")
     return value
+
+
+def _named(answered: object, sent: str, customer: BillingCustomer) -> None:
+    """The answer is about the id that was sent, or it cannot be trusted."""
+    if answered != sent:
+        raise _cannot_check(customer, f"the answer is about {answered!r}, not {sent!r}")
 
 
 def _judge(used: int, limit: int, hold: HoldResult | None = None) -> PlanDecision:
@@ -142,18 +147,31 @@ def _is_larger(requested: int | None, current: int | None) -> bool:
     return requested is None or requested > current
 
 
-def _protect(place_hold: PlaceHold, user_id: str, limit: int | None, plan: str) -> HoldResult | None:
+def _protect(
+    place_hold: PlaceHold, customer_id: str, limit: int | None, plan: str, customer: BillingCustomer
+) -> HoldResult | None:
     """A lateral move or an unknown current plan: hold at this plan's limit in case the change
     lowers it. Best-effort — the answer never changes the decision, and a failure never blocks."""
     try:
-        return place_hold(user_id, limit, plan)
+        return _checked_hold(place_hold, customer_id, limit, plan, customer)
     except Exception:
         logger.warning(
             "could not place the hold for a move that is not a downgrade; allowing it anyway",
-            extra={"user_id": user_id, "requested_plan": plan, "limit": limit},
+            extra={"customer_id": customer_id, "requested_plan": plan, "limit": limit},
             exc_info=True,
         )
         return None
+
+
+def _checked_hold(
+    place_hold: PlaceHold, customer_id: str, limit: int | None, plan: str, customer: BillingCustomer
+) -> HoldResult:
+    hold = place_hold(customer_id, limit, plan)
+    if not isinstance(hold.held, bool):
+        raise _cannot_check(customer, f"held is {hold.held!r}, not a boolean")
+    _count(hold.count, "the held count", customer)
+    _named(hold.kinde_id, customer_id, customer)
+    return hold
 
 
 def check_plan_change(
@@ -164,16 +182,21 @@ def check_plan_change(
     plan_limits: PlanLimits,
     read_usage: ReadUsage | None = None,
     place_hold: PlaceHold | None = None,
+    billing_customer: BillingCustomer = "user",
+    org_code: str | None = None,
 ) -> PlanDecision:
     """Decide a plan change. Give exactly one of ``read_usage`` (read only) or ``place_hold``.
 
-    Raises ``PlanCheckError`` when the change cannot be judged; whatever ``read_usage`` or a
-    downgrade's ``place_hold`` raises passes through unchanged (fail closed).
+    ``billing_customer`` says whose usage counts: the user's (``user_id``) or the organization's
+    (``org_code``; the user id is then not needed). Raises ``PlanCheckError`` when the change
+    cannot be judged; whatever ``read_usage`` or a downgrade's ``place_hold`` raises passes through
+    unchanged (fail closed).
     """
     if (read_usage is None) == (place_hold is None):
         raise TypeError("check_plan_change needs exactly one of read_usage and place_hold")
-    if not user_id:
-        raise PlanCheckError("Missing user id in event context.")
+    customer_id = org_code if billing_customer == "organization" else user_id
+    if not customer_id:
+        raise PlanCheckError(_MISSING_ID[billing_customer])
     if not requested_plan:
         raise PlanCheckError("Missing requested plan code.")
     if requested_plan not in plan_limits:
@@ -185,14 +208,20 @@ def check_plan_change(
     if current is not None and _is_larger(requested_limit, current_limit):
         return PlanDecision(allowed=True)  # a clear upgrade: nothing to protect, nothing lifted
     if current is None or not _is_smaller(requested_limit, current_limit):
-        hold = _protect(place_hold, user_id, requested_limit, requested_plan) if place_hold else None
+        hold = None
+        if place_hold is not None:
+            hold = _protect(place_hold, customer_id, requested_limit, requested_plan, billing_customer)
         return PlanDecision(allowed=True, hold=hold)
     assert requested_limit is not None  # a smaller limit is a number
     if place_hold is not None:
         # The hold is the read: one conditional write, count <= limit or nothing recorded.
-        hold = place_hold(user_id, requested_limit, requested_plan)
-        if not isinstance(hold.held, bool):
-            raise PlanCheckError(f"Cannot check the user limits: held is {hold.held!r}, not a boolean")
-        return _judge(_count(hold.count, "the held count"), requested_limit, hold)
+        hold = _checked_hold(place_hold, customer_id, requested_limit, requested_plan, billing_customer)
+        return _judge(hold.count, requested_limit, hold)
     assert read_usage is not None
-    return _judge(_count(read_usage(user_id), "usage"), requested_limit)
+    usage = read_usage(customer_id)
+    if isinstance(usage, UsageCount):
+        used = _count(usage.count, "usage", billing_customer)
+        _named(usage.customer_id, customer_id, billing_customer)
+    else:
+        used = _count(usage, "usage", billing_customer)
+    return _judge(used, requested_limit)

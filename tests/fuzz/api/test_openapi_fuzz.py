@@ -36,18 +36,24 @@ from tests.fuzz.api.harness import (
     running_stack,
     seeded,
 )
+from tests.support import organization_mode
 
 schemathesis.serializer.alias("application/jwt", "text/plain")
 SCHEMA = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.json")
 OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_operations())}  # type: ignore[union-attr]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 USAGE_PREFIX = "/api/users/accounts/count/"
-KINDE_ID = re.compile(r"[A-Za-z0-9_:.-]{1,128}")  # the contract's {kindeId}
+ORG_USAGE_PREFIX = "/api/organizations/accounts/count/"  # organization mode's, run in that mode
+USAGE_PREFIXES = (USAGE_PREFIX, ORG_USAGE_PREFIX)
+KINDE_ID = re.compile(r"[A-Za-z0-9_:.-]{1,128}")  # the contract's {kindeId} (and {orgCode})
 
 
 def kinde_id_sent(url: str) -> str:
-    """The ``{kindeId}`` a usage route received: its path segment, decoded as the gateway does."""
-    return unquote(urlsplit(url).path.removeprefix(USAGE_PREFIX).split("/", 1)[0])
+    """The ``{kindeId}`` (or ``{orgCode}``) a usage route received: its path segment, decoded as
+    the gateway does."""
+    path = urlsplit(url).path
+    prefix = ORG_USAGE_PREFIX if path.startswith(ORG_USAGE_PREFIX) else USAGE_PREFIX
+    return unquote(path.removeprefix(prefix).split("/", 1)[0])
 
 
 def _credential_names(path: str) -> list[str]:
@@ -72,7 +78,7 @@ def _credential_names(path: str) -> list[str]:
         "broken:wrong-key",
         "none",
     ]
-    if path.startswith(USAGE_PREFIX):  # the key is what these routes mostly see
+    if path.startswith(USAGE_PREFIXES):  # the key is what these routes mostly see
         names += ["usage-key:x-api-key"] * 3
     return names
 
@@ -84,6 +90,8 @@ def _credential_names(path: str) -> list[str]:
 def test_operation(label: str, mode: GenerationMode, env: Any, aws: None, kinde: KindeStandIn) -> None:
     operation = OPERATIONS[label]
     path = operation.path
+    if path.startswith(ORG_USAGE_PREFIX):  # served only when Kinde bills organizations
+        organization_mode(env)
     with running_stack(kinde) as stack:
         tokens = {**stack.tokens, "usage-key:x-api-key": "", "none": ""}
 
@@ -116,7 +124,7 @@ def test_operation(label: str, mode: GenerationMode, env: Any, aws: None, kinde:
                 # Never let through; the usage routes refuse a malformed {kindeId} (400) before
                 # they look at the credential, the webhook route has no bearer auth at all (its
                 # body is the credential).
-                if path.startswith(USAGE_PREFIX):
+                if path.startswith(USAGE_PREFIXES):
                     well_formed = KINDE_ID.fullmatch(kinde_id_sent(str(response.request.url)))
                     expected = 401 if well_formed else 400
                     assert response.status_code == expected, f"{credential}: {response.text}"

@@ -1,5 +1,5 @@
 /**
- * Deny a plan downgrade while the user's tracked accounts exceed the new plan's limit.
+ * Deny a plan downgrade while the customer's tracked accounts exceed the new plan's limit.
  *
  * Trigger: user:plan_selection. Same decisions, in the same order, as Plan Guard's Python rule
  * (layers/common/planguard/plan_rule.py); both run the shared case table in
@@ -16,7 +16,13 @@
  *    tutorial's GET <USAGE_API_URL>/<userId>, and no hold is placed;
  *  - an answer it cannot read is an error (the tutorial compared `undefined > limit`, which is
  *    false, so an error body silently allowed the downgrade);
- *  - plan limits come from the PLAN_LIMITS env var (defaults: the tutorial's free = 3, pro = 5).
+ *  - plan limits come from the PLAN_LIMITS env var (defaults: the tutorial's free = 3, pro = 5);
+ *  - one workflow serves both kinds of Kinde billing customer, chosen by BILLING_CUSTOMER (unset =
+ *    user): "user" counts the user's accounts (<USAGE_API_URL>/<context.user.id>), "organization"
+ *    the organization's (USAGE_API_URL is then the organizations' count URL, and the workflow
+ *    appends <context.organization.code>; a missing code throws). Either way the answer must name
+ *    the id that was sent under the mode's field (kindeId or orgCode), else the workflow throws: a
+ *    workflow whose mode and URL disagree fails closed instead of reading a count of 0.
  *
  * When in doubt about a downgrade the workflow throws: with failurePolicy "stop" the plan change
  * does not go ahead.
@@ -85,7 +91,37 @@ export interface PlanSelectionEvent {
   context?: {
     billing?: { currentPlanCode?: string | null; requestedPlanCode?: string | null } | null;
     user?: { id?: string | null } | null;
+    organization?: { code?: string | null } | null;
   } | null;
+}
+
+/** Who Kinde bills in this environment, and so whose accounts are counted (BILLING_CUSTOMER). */
+export type BillingCustomer = "user" | "organization";
+
+/** How each kind of customer is named: in the event, in the usage API's answer, in messages. */
+const CUSTOMERS = {
+  user: { idField: "kindeId", missing: "Missing user id in event context.", noun: "user" },
+  organization: {
+    idField: "orgCode",
+    missing: "Missing organization code in event context.",
+    noun: "organization",
+  },
+} as const;
+
+/** BILLING_CUSTOMER: unset or blank = user; anything but the two modes throws (fail closed). */
+export function billingCustomer(raw: string | null | undefined): BillingCustomer {
+  const value = raw?.trim() ?? "";
+  if (value === "" || value === "user") return "user";
+  if (value === "organization") return "organization";
+  throw new Error(`Invalid BILLING_CUSTOMER: expected "user" or "organization", got ${JSON.stringify(raw)}.`);
+}
+
+/** The customer whose accounts are counted: the mode, the id sent and the field it comes back in. */
+interface Customer {
+  mode: BillingCustomer;
+  id: string;
+  idField: (typeof CUSTOMERS)[BillingCustomer]["idField"];
+  cannotCheck: string;
 }
 
 /** What the rule decided; the same shape as the backend's plan-check result. */
@@ -106,12 +142,21 @@ const allow = (usage: PlanSelectionOutcome["usage"] = null): PlanSelectionOutcom
 // Own keys only: a plan code such as "constructor" or "__proto__" must not look like a known plan.
 const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
 
+/**
+ * What a plan code is: the backend's rule (layers/common/planguard/ids.py PLAN_CODE_PATTERN), which
+ * its hold route also applies to `plan`. A code outside it would be refused by the hold, so every
+ * downgrade to that plan would fail closed: PLAN_LIMITS refuses it instead.
+ */
+export const PLAN_CODE_PATTERN = /^[A-Za-z0-9_.:\-]{1,128}$/;
+export const PLAN_CODE_RULE = "1-128 letters, digits, '_', '.', ':' or '-'";
+
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
- * Validate PLAN_LIMITS like the backend does: a non-empty object of plans, each with the
- * tracked_accounts feature, every limit a whole number >= 0 or null (unlimited).
+ * Validate PLAN_LIMITS like the backend does: a non-empty object of plans (codes matching
+ * PLAN_CODE_PATTERN), each with the tracked_accounts feature, every limit a whole number >= 0 or
+ * null (unlimited).
  * Unset or blank means the defaults. Returns plan code -> tracked_accounts limit.
  */
 export function parsePlanLimits(raw: string | null | undefined): Map<string, number | null> {
@@ -128,8 +173,10 @@ export function parsePlanLimits(raw: string | null | undefined): Map<string, num
   }
   const limits = new Map<string, number | null>();
   for (const [plan, features] of Object.entries(data)) {
-    if (plan.trim() === "") {
-      throw new Error("Invalid PLAN_LIMITS: plan codes must be non-empty strings.");
+    if (!PLAN_CODE_PATTERN.test(plan)) {
+      throw new Error(
+        `Invalid PLAN_LIMITS: plan codes must be non-empty strings of ${PLAN_CODE_RULE}, got ${JSON.stringify(plan)}.`,
+      );
     }
     if (!isPlainObject(features) || !hasOwn(features, FEATURE_KEY)) {
       throw new Error(`Invalid PLAN_LIMITS: "${plan}" must be an object with a "${FEATURE_KEY}" key.`);
@@ -179,10 +226,8 @@ function describeBody(body: unknown): string {
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
-const CANNOT_CHECK = "Cannot check the user limits, exiting the workflow";
-
-/** The usage API for this user: `<USAGE_API_URL>/<userId>` and the headers to send. */
-function usageApi(deps: WorkflowDeps, userId: string, apiKey: string | undefined) {
+/** The usage API for this customer: `<USAGE_API_URL>/<id>` and the headers to send. */
+function usageApi(deps: WorkflowDeps, customer: Customer, apiKey: string | undefined) {
   const apiUrl = envValue(deps, "USAGE_API_URL");
   if (!apiUrl) {
     throw new Error("USAGE_API_URL is not set. Add a full URL in Kinde environment variables.");
@@ -190,15 +235,35 @@ function usageApi(deps: WorkflowDeps, userId: string, apiKey: string | undefined
   const headers: Record<string, string> = { Accept: "application/json" };
   // Unset key: send no header, for a backend running with USAGE_AUTH=none.
   if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
-  return { url: `${apiUrl.replace(/\/+$/, "")}/${encodeURIComponent(userId)}`, headers };
+  return { url: `${apiUrl.replace(/\/+$/, "")}/${encodeURIComponent(customer.id)}`, headers };
 }
 
-/** The body Kinde's fetch resolved to; a network failure becomes CANNOT_CHECK. */
-async function fetchBody(deps: WorkflowDeps, url: string, options: KindeFetchOptions): Promise<unknown> {
+/** The body Kinde's fetch resolved to; a network failure is a "cannot check" error. */
+async function fetchBody(
+  deps: WorkflowDeps,
+  customer: Customer,
+  url: string,
+  options: KindeFetchOptions,
+): Promise<unknown> {
   try {
     return (await deps.fetch(url, options))?.data;
   } catch (error) {
-    throw new Error(`${CANNOT_CHECK}: ${errorText(error)}`);
+    throw new Error(`${customer.cannotCheck}: ${errorText(error)}`);
+  }
+}
+
+/**
+ * The answer must be about the id that was sent, under this mode's field: a user-mode workflow
+ * pointed at the organizations' URL (or the reverse) would otherwise read a count of 0 and allow.
+ */
+function checkNamed(customer: Customer, body: Record<string, unknown>): void {
+  const named = body[customer.idField];
+  if (named !== customer.id) {
+    throw new Error(
+      `${customer.cannotCheck}: the usage API answered for ${describeBody(named)} in "${customer.idField}", ` +
+        `not for ${JSON.stringify(customer.id)} (BILLING_CUSTOMER is "${customer.mode}": is USAGE_API_URL ` +
+        `the ${customer.mode === "organization" ? "organizations'" : "users'"} count URL?)`,
+    );
   }
 }
 
@@ -206,15 +271,18 @@ function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value) && value >= 0;
 }
 
-/** The tutorial's read (no key): how many tracked accounts the user has. Any doubt is an error. */
-async function readUsage(deps: WorkflowDeps, userId: string): Promise<number> {
-  const { url, headers } = usageApi(deps, userId, undefined);
-  const body = await fetchBody(deps, url, { method: "GET", responseFormat: "json", headers });
+/** The tutorial's read (no key): how many tracked accounts the customer has. Any doubt is an error. */
+async function readUsage(deps: WorkflowDeps, customer: Customer): Promise<number> {
+  const { url, headers } = usageApi(deps, customer, undefined);
+  const body = await fetchBody(deps, customer, url, { method: "GET", responseFormat: "json", headers });
   // Kinde's fetch gives the body only, never the status: a 401/5xx body lands here too.
   const count = isPlainObject(body) ? body.count : undefined;
-  if (!isCount(count)) {
-    throw new Error(`${CANNOT_CHECK}: expected {"count": <number>} from the usage API, got ${describeBody(body)}`);
+  if (!isPlainObject(body) || !isCount(count)) {
+    throw new Error(
+      `${customer.cannotCheck}: expected {"count": <number>} from the usage API, got ${describeBody(body)}`,
+    );
   }
+  checkNamed(customer, body);
   return count;
 }
 
@@ -225,22 +293,34 @@ async function readUsage(deps: WorkflowDeps, userId: string): Promise<number> {
  */
 async function placeHold(
   deps: WorkflowDeps,
-  userId: string,
+  customer: Customer,
   apiKey: string,
   limit: number | null,
   plan: string,
 ): Promise<{ count: number; held: boolean }> {
-  const { url, headers } = usageApi(deps, userId, apiKey);
+  const { url, headers } = usageApi(deps, customer, apiKey);
   // Query parameters carry the fields (the backend takes the same fields as a form body too).
   const query = new URLSearchParams({ limit: limit === null ? "" : String(limit), plan });
-  const body = await fetchBody(deps, `${url}/hold?${query}`, { method: "POST", responseFormat: "json", headers });
+  const options: KindeFetchOptions = { method: "POST", responseFormat: "json", headers };
+  const body = await fetchBody(deps, customer, `${url}/hold?${query}`, options);
   const { count, held } = isPlainObject(body) ? body : {};
-  if (!isCount(count) || typeof held !== "boolean") {
+  if (!isPlainObject(body) || !isCount(count) || typeof held !== "boolean") {
     throw new Error(
-      `${CANNOT_CHECK}: expected {"count": <number>, "held": <boolean>} from the hold API, got ${describeBody(body)}`,
+      `${customer.cannotCheck}: expected {"count": <number>, "held": <boolean>} from the hold API, ` +
+        `got ${describeBody(body)}`,
     );
   }
+  checkNamed(customer, body);
   return { count, held };
+}
+
+/** Whose accounts: the mode from BILLING_CUSTOMER and the id from the event (missing throws). */
+function customerOf(event: PlanSelectionEvent, deps: WorkflowDeps): Customer {
+  const mode = billingCustomer(deps.getEnvironmentVariable("BILLING_CUSTOMER")?.value);
+  const id = mode === "organization" ? event.context?.organization?.code : event.context?.user?.id;
+  const { idField, missing, noun } = CUSTOMERS[mode];
+  if (!id) throw new Error(missing);
+  return { mode, id, idField, cannotCheck: `Cannot check the ${noun} limits, exiting the workflow` };
 }
 
 /**
@@ -251,11 +331,10 @@ export async function checkPlanSelection(
   event: PlanSelectionEvent,
   deps: WorkflowDeps,
 ): Promise<PlanSelectionOutcome> {
-  const userId = event.context?.user?.id;
+  const customer = customerOf(event, deps);
   const currentPlanCode = event.context?.billing?.currentPlanCode;
   const requestedPlanCode = event.context?.billing?.requestedPlanCode;
 
-  if (!userId) throw new Error("Missing user id in event context.");
   if (!requestedPlanCode) throw new Error("Missing requested plan code.");
 
   const limits = parsePlanLimits(deps.getEnvironmentVariable("PLAN_LIMITS")?.value);
@@ -276,7 +355,7 @@ export async function checkPlanSelection(
   if (!currentKnown || !isSmaller(requestedLimit, currentLimit)) {
     if (apiKey) {
       try {
-        await placeHold(deps, userId, apiKey, requestedLimit, requestedPlanCode);
+        await placeHold(deps, customer, apiKey, requestedLimit, requestedPlanCode);
       } catch (error) {
         console.log(`Plan Guard: could not place the hold, allowing the change anyway: ${errorText(error)}`);
       }
@@ -287,11 +366,11 @@ export async function checkPlanSelection(
   let used: number;
   let over: boolean;
   if (apiKey) {
-    const hold = await placeHold(deps, userId, apiKey, requestedLimit, requestedPlanCode);
+    const hold = await placeHold(deps, customer, apiKey, requestedLimit, requestedPlanCode);
     used = hold.count;
     over = !hold.held;
   } else {
-    used = await readUsage(deps, userId);
+    used = await readUsage(deps, customer);
     over = used > requestedLimit;
   }
   const usage = {

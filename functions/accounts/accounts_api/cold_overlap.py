@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from planguard.auth import Principal, get_verifier, unverified_subject
 from planguard.entitlements import Entitlement, KindeAccountApi
 from planguard.errors import EntitlementUnavailable, Unauthorized
-from planguard.headers import bearer_token
-from planguard.together import join, start
+from planguard.parallel_reads import join, start
+from planguard.request_parsing import bearer_token
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +53,23 @@ def authenticate_prefetching(
         return principal, error
     kinde.remember(principal.user_id, feature_key, entitlement)
     return principal, entitlement
+
+
+def authenticate_minting(headers: Mapping[str, str] | None, deadline: float | None) -> Principal:
+    """Organization mode's cold path: the Management API's M2M token is minted beside the key-set
+    fetch, under the rule above (only while no key set was ever loaded; the token is the
+    application's, not the caller's, so nothing of the caller's request is used for it)."""
+    verifier = get_verifier()
+    token = bearer_token(headers)
+    if verifier.jwks_loaded() or token is None:
+        return verifier.verify(token)
+    from planguard.kinde_management import get_management_api  # noqa: PLC0415 - organization mode only
+
+    api = get_management_api()
+    if api is None:
+        return verifier.verify(token)
+    mint = start(api.prepare, deadline)
+    try:
+        return verifier.verify(token)
+    finally:
+        join([mint])

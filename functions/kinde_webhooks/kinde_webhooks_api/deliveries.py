@@ -9,7 +9,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-
 from planguard.dynamodb import call, dynamodb_client, s
 from planguard.settings import get_settings
 

@@ -5,7 +5,9 @@ environment's key set. A body it would refuse must never delete anything here, s
 checks is made, none looser: RS256 by a key of the set (2048 bits or more), the key by ``kid``,
 or without a ``kid`` the set's only key; ``iat``/``nbf``/``exp`` numbers when present, ``nbf`` and
 ``exp`` with no leeway; header and claims JSON objects as JavaScript parses them. Its answers are
-simpler than ours: what the webhook says (type, age, duplicates) is the handler's business.
+simpler than ours: what the webhook says (type, age, duplicates) is the handler's business. One
+refusal is ours alone: a body carrying an access token's claims (``scp``, ``azp``, ``gty``) is a
+token, not an event, although Kinde's decoder would accept it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ from typing import Any
 
 import jwt
 from jwt.utils import base64url_decode
-
 from planguard.auth import TokenVerifier
 from planguard.errors import BadRequest, Unauthorized
 
-logger = logging.getLogger(__name__)
+# Under "planguard": the resolver copies its JSON log format onto the layer's loggers (planguard.api).
+logger = logging.getLogger("planguard.webhook_token")
 
 ALGORITHM = "RS256"
+# Claims of an access token (its scopes, the client it was issued to, its grant type), never of a
+# webhook. The environment signs both with the same keys, so a user's own access token minted with
+# ``type``, ``event_id`` and ``timestamp`` claims would otherwise pass for an event.
+ACCESS_TOKEN_CLAIMS = ("scp", "azp", "gty")
 
 
 class WebhookRefused(Exception):
@@ -40,7 +46,8 @@ def verify_webhook(token: str, verifier: TokenVerifier) -> dict[str, Any]:
     """The claims of a webhook body (``type``, ``event_id``, ``timestamp``, ``data``…).
 
     Not a JWT at all: ``BadRequest``. Any other refusal: ``Unauthorized``, its check logged as
-    ``webhook refused`` with ``check`` (``alg``, ``kid``, ``key``, ``signature``, ``exp``…).
+    ``webhook refused`` with ``check`` (``alg``, ``kid``, ``key``, ``signature``, ``exp``,
+    ``access-token``…).
     """
     try:
         header, claims = parse_compact(token)
@@ -56,6 +63,8 @@ def verify_webhook(token: str, verifier: TokenVerifier) -> dict[str, Any]:
         except jwt.PyJWTError as exc:
             raise WebhookRefused("signature", type(exc).__name__) from None
         check_times(claims, math.floor(time.time()))
+        if found := [name for name in ACCESS_TOKEN_CLAIMS if name in claims]:
+            raise WebhookRefused("access-token", f"carries {', '.join(found)}")
     except WebhookRefused as refused:
         logger.info("webhook refused", extra={"check": refused.check, "detail": refused.detail})
         raise Unauthorized() from None

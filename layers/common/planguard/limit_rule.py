@@ -4,10 +4,13 @@ Two limits bind an add: the entitlement's (the plan Kinde reports; ``None`` is u
 active downgrade hold's. An add fits while the count is below both, so the smaller binds. A hold
 is placed only while the user is within it, and a later hold only lowers an active one (a plan
 selection may be paid late or never, so it must never widen a limit); only Kinde applying a plan
-after the hold was placed replaces it early. The rule is written here twice, side by side: in
-Python, to explain a refusal, show ``/usage`` and read a refused write, and as the DynamoDB
-conditions that enforce it inside the writes themselves (where a missing count is 0 and an expired
-hold is no hold). ``tests/unit/test_limits.py`` checks that both say the same. No AWS imports.
+after the hold was placed replaces it early. Past its end a hold lapses only once Kinde shows the
+change (``late_step``), or at the longest a downgrade may stay pending. The rule is written twice:
+here in Python, to explain a refusal, show ``/usage`` and read a refused write; and as the DynamoDB
+conditions that enforce it inside the writes themselves, with the counter item
+(``planguard.usage_counter``: a missing count is 0, and a hold past its end binds only while
+younger than the maximum). ``tests/unit/test_limits.py`` checks that both say the same. No AWS
+imports.
 """
 
 from __future__ import annotations
@@ -15,13 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from planguard.errors import ApiError, LimitReached, NoEntitlement
 
-# The counter item's attributes the conditions read (their home is the counter item, planguard.keys).
-CONDITION_NAMES = {"#c": "count", "#hl": "holdLimit", "#hu": "holdUntil"}
-HOLD_NAMES = {**CONDITION_NAMES, "#hf": "holdFrom", "#hp": "holdPlan"}
 # Kinde's clock and ours may differ: a plan applied within this margin after a hold was placed may
 # have been applied before it, so it never ends the hold early.
 CLOCK_SKEW_SECONDS = 60
@@ -104,6 +104,28 @@ def replacement(
     return Replacement(fresh_limit, plan, since, math.ceil(at) + cache_seconds + CLOCK_SKEW_SECONDS)
 
 
+LateStep = Literal["extend", "end"]
+
+
+def late_step(hold_limit: int, fresh_limit: int | None) -> LateStep:
+    """A hold past its end, when Kinde shows no plan applied since it was placed: ``extend`` while
+    Kinde's limit is above the hold's (the old, higher plan is still there: a downgrade applied at
+    the end of a billing period), ``end`` when it is at or below (the change applied)."""
+    return "extend" if fresh_limit is None or fresh_limit > hold_limit else "end"
+
+
+def late_hold_until(now: float, hold_from: int, hold_seconds: int, max_seconds: int) -> int:
+    """Where a lapsed hold's extension ends: ``hold_seconds`` on, never past ``max_seconds`` after
+    it was placed (then it binds no more, whatever Kinde shows)."""
+    return min(math.ceil(now + hold_seconds), hold_from + max_seconds)
+
+
+def excess(used: int, limit: int | None) -> int:
+    """How many accounts a user holds above ``limit`` (0: within it; ``None`` is unlimited): a plan
+    applied after they added more leaves them over it, a state, not an error."""
+    return 0 if limit is None else max(0, used - limit)
+
+
 @dataclass(frozen=True)
 class Binding:
     """The limit an add is held to, and which of the two limits it is (on a tie, both)."""
@@ -150,39 +172,3 @@ def shown_limit(entitlement: int | None, source: str, hold: int | None) -> tuple
     is strictly smaller (on a tie the user's plan is the better name for it)."""
     bound = binding(entitlement, hold)
     return bound.limit, (source if bound.by_entitlement else "hold")
-
-
-# -- the same rule as DynamoDB evaluates it on the counter item --------------------------------------
-def add_condition(limit: int | None, now: int) -> tuple[str, dict[str, Any]]:
-    """The add's condition and its values: ``fits(limit)`` and ``fits(active hold)``, in one, so a
-    hold binds every add, unlimited ones included. ``now``: epoch seconds, for the hold's expiry."""
-    within_hold = "(attribute_not_exists(#hl) OR #hu <= :now OR #c < #hl)"
-    values: dict[str, Any] = {":now": {"N": str(now)}}
-    if limit is None:
-        return within_hold, values
-    values[":limit"] = {"N": str(limit)}
-    return f"(attribute_not_exists(#c) OR #c < :limit) AND {within_hold}", values
-
-
-def hold_condition(limit: int, now: int) -> tuple[str, dict[str, Any]]:
-    """The placing write's condition: ``hold_step(...) == "place"``, i.e. ``hold_fits(limit)`` and
-    ``lowers(active hold, limit)``."""
-    return (
-        "(attribute_not_exists(#c) OR #c <= :limit)"
-        " AND (attribute_not_exists(#hl) OR #hu <= :now OR #hl >= :limit)",
-        {":limit": {"N": str(limit)}, ":now": {"N": str(now)}},
-    )
-
-
-def extend_condition(limit: int, now: int, until: int) -> tuple[str, dict[str, Any]]:
-    """The extending write's condition: an active hold at or below ``limit`` that ends before ``until``."""
-    return (
-        "#hl <= :limit AND #hu > :now AND #hu < :until",
-        {":limit": {"N": str(limit)}, ":now": {"N": str(now)}, ":until": {"N": str(until)}},
-    )
-
-
-def replace_condition(hold_from: int) -> tuple[str, dict[str, Any]]:
-    """The replacing write's condition: still the hold that the refused add saw (a hold placed or
-    replaced meanwhile is newer news, and stays)."""
-    return "#hf = :from", {":from": {"N": str(hold_from)}}

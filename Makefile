@@ -130,8 +130,8 @@ report-usage: sync  ## send every customer's current count to Kinde billing agai
 webhook: sync  ## send a signed Kinde webhook to the local API: make webhook TYPE=user.deleted USER=kp_alice | TYPE=organization.deleted ORG=org_acme [AGE=seconds, negative: future]
 	@$(RUN) python -m local.cli webhook $(if $(TYPE),--type $(TYPE)) $(if $(filter command line,$(origin USER)),--user $(USER)) $(if $(ORG),--org $(ORG)) $(if $(AGE),--age=$(AGE))
 
-screenshots: sync tests/browser/node_modules/.package-lock.json  ## the dashboard's screenshots in docs/screenshots/ (headless Chromium, a fresh make dev)
-	@PYTHONPATH=layers/common $(RUN) python -m tests.browser.screenshots
+screenshots: sync tests/browser/node_modules/.package-lock.json  ## the dashboard's screenshots in docs/screenshots/ (headless Chromium, a fresh make dev) [SET=users|organizations]
+	@PYTHONPATH=layers/common $(RUN) python -m tests.browser.screenshots $(SET)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -30,6 +30,10 @@ export function sentence(error) {
       return "Your sign-in is missing, invalid or expired. Please sign in again.";
     case "SIGNED_OUT":
       return "Your Kinde sign-in has ended. Please sign in again.";
+    case "NO_ORGANIZATION":
+      return "You are not signed in to one of your organizations, so there are no tracked accounts to show. Switch to an organization you belong to, or ask to be added to one.";
+    case "FORBIDDEN":
+      return "Your role in this organization lets you see its tracked accounts but not add, change or delete them.";
     case "LIMIT_REACHED":
       return error.message; // the seed's own words: "You’ve reached your tracked accounts limit (5). …"
     case "NO_ENTITLEMENT":

@@ -1,5 +1,8 @@
 // The tracked-accounts dashboard: sign-in with Kinde, the list (paged), add / rename / renumber /
-// delete, the usage meter, and plan changes (our plan check first, then Kinde's portal).
+// delete, the usage meter, and plan changes (our plan check first, then Kinde's portal). Where the
+// API bills organizations, the page works for the organization the member signed in to: its plan,
+// its one list (with who added each account), read-only for a member who may not write, a switch to
+// the member's other organizations, and the organization's plan page in Kinde's portal.
 import { config } from "./config.js";
 import { ApiError, connectApi, sentence } from "./api.js";
 import { connectKinde } from "./auth.js";
@@ -11,8 +14,10 @@ const pageSize = () => {
   return Number.isInteger(asked) && asked >= 1 && asked <= 100 ? asked : config.pageSize;
 };
 
-// session: {user, plan} while signed in (plan: Kinde's, null when it could not be read)
-const state = { session: null, accounts: [], nextCursor: null, usage: null, loading: false };
+// session: {user, plan} while signed in (plan: Kinde's, or the organization's; null when unknown)
+// org: undefined until GET /usage first answers; null where the API bills users (user mode);
+// else {code, name, plan, canWrite, none} (none: signed in to no organization the API serves)
+const state = { session: null, accounts: [], nextCursor: null, usage: null, loading: false, org: undefined };
 let kinde = null;
 const api = connectApi(() => (kinde ? kinde.accessToken() : undefined));
 
@@ -68,6 +73,7 @@ function showSignIn(message) {
   state.accounts = [];
   state.nextCursor = null;
   state.usage = null;
+  state.org = undefined;
   renderShell();
   $("signin-error").textContent = message || "";
 }
@@ -96,11 +102,17 @@ function renderShell() {
   }
   $("session-user").textContent = session.user || "signed in";
   $("session-plan").textContent = session.plan ? `Plan: ${session.plan}` : "Plan: unknown";
+  const org = state.org;
+  const working = Boolean(org && !org.none);
+  $("session-org").textContent = working ? `for ${org.name}` : "";
+  show($("session-org"), working);
+  show($("session-plan"), !(org && org.none)); // no organization, no plan
 }
 
 async function startDashboard() {
   renderShell();
-  await Promise.all([loadAccounts(true), refreshUsage(), loadPlan()]);
+  const usageRead = refreshUsage(); // it says whether the API bills organizations
+  await Promise.all([loadAccounts(true), usageRead, loadPlan(usageRead)]);
   await checkPlan();
 }
 
@@ -108,8 +120,15 @@ async function startDashboard() {
 async function refreshUsage() {
   try {
     const body = await api.usage();
+    setOrganization(organizationOf(body));
     renderUsage(body.tracked_accounts);
   } catch (error) {
+    if (error instanceof ApiError && error.code === "NO_ORGANIZATION") {
+      // e.g. Kinde's default organization: the other organizations are offered, not this one
+      const code = kinde.currentOrganization();
+      setOrganization({ code, name: code, plan: null, canWrite: false, none: true });
+      return;
+    }
     handle(error);
   }
 }
@@ -151,6 +170,82 @@ function renderUsage(usage) {
   show(reached, full);
 }
 
+// -- the organization ---------------------------------------------------------------------------
+// Organization mode, from GET /usage's answer: the organization it counts for, that
+// organization's plan (Kinde's SDK cannot read it) and whether this member may write. User mode's
+// answer names no organization.
+function organizationOf(body) {
+  const org = body && body.organization;
+  if (!org || typeof org.code !== "string") return null;
+  return {
+    code: org.code,
+    name: typeof org.name === "string" && org.name ? org.name : org.code,
+    plan: typeof body.plan === "string" ? body.plan : null,
+    canWrite: body.canWrite !== false,
+    none: false,
+  };
+}
+
+const writable = () => !state.org || state.org.canWrite;
+
+function setOrganization(org) {
+  const before = state.org;
+  state.org = org;
+  if (!org) return; // user mode: the page as it always was
+  renderOrganization();
+  const changed = !before || before.canWrite !== org.canWrite || before.code !== org.code;
+  if (changed && !state.loading) renderAccounts(); // the rows' controls and who added them
+  if (!org.none && (!state.session || state.session.plan !== org.plan)) renderPlan(org.plan);
+}
+
+function renderOrganization() {
+  const org = state.org;
+  const none = org.none;
+  show($("org"), true);
+  for (const id of ["usage-card", "list-card", "plan-card"]) show($(id), !none);
+  show($("add-card"), !none && org.canWrite);
+  if (none) {
+    $("org-text").textContent = sentence({ code: "NO_ORGANIZATION" });
+  } else {
+    const named = org.name === org.code ? org.code : `${org.name} (${org.code})`;
+    const plan = org.plan ? `on its ${org.plan} plan` : "on a plan Kinde did not name just now";
+    $("org-text").textContent =
+      `You are working for the organization ${named}, ${plan}. Its members share one list of tracked accounts and one limit.`;
+  }
+  $("org-readonly").textContent =
+    none || org.canWrite
+      ? ""
+      : `Your role in ${org.name} lets you see its tracked accounts but not add, change or delete them, so those controls are hidden. Ask one of its admins for the permission; it applies once you sign in again.`;
+  show($("org-readonly"), !none && !org.canWrite);
+  $("list-title").textContent = none ? "Your tracked accounts" : `Tracked accounts of ${org.name}`;
+  $("plan-title").textContent = "Change the organization’s plan";
+  $("plan-hint").textContent =
+    "You change the organization’s plan on Kinde’s plan page (your role there needs Kinde’s billing permission), which checks its usage again; then come back here.";
+  renderShell();
+  renderSwitch();
+}
+
+// The user's other organizations (Kinde's org_codes claim), to sign in to one of them instead.
+function renderSwitch() {
+  const current = state.org && state.org.code;
+  const others = kinde ? kinde.organizations().filter((code) => code !== current) : [];
+  const select = $("org-select");
+  const chosen = select.value;
+  select.replaceChildren(...others.map((code) => el("option", { value: code, text: code })));
+  if (others.includes(chosen)) select.value = chosen;
+  show($("org-switch"), others.length > 0);
+}
+
+async function switchOrganization(event) {
+  event.preventDefault();
+  const code = $("org-select").value;
+  if (!code) return;
+  const button = $("org-button");
+  button.disabled = true;
+  button.textContent = "Opening Kinde…";
+  await kinde.switchOrganization(code); // Kinde signs the user in to that organization, then back here
+}
+
 // -- the list -----------------------------------------------------------------------------------
 async function loadAccounts(fresh) {
   const list = $("accounts");
@@ -184,11 +279,28 @@ function renderAccounts() {
   const list = $("accounts");
   list.replaceChildren(...state.accounts.map(accountRow));
   show($("load-more"), Boolean(state.nextCursor));
-  if (!state.accounts.length && !$("list-status").textContent) {
-    $("list-status").textContent = "No tracked accounts yet. Add your first one above.";
+  const status = $("list-status").textContent;
+  if (!state.accounts.length && (!status || status.startsWith("No tracked"))) {
+    $("list-status").textContent = !state.org
+      ? "No tracked accounts yet. Add your first one above."
+      : state.org.canWrite
+        ? "No tracked accounts yet. Add the first one above."
+        : "No tracked accounts yet.";
   } else if (state.accounts.length && $("list-status").textContent.startsWith("No tracked")) {
     $("list-status").textContent = "";
   }
+}
+
+// Who added an account, in organization mode (a Kinde user id; "you" for the signed-in member).
+function addedBy(account) {
+  if (!state.org || typeof account.createdBy !== "string") return null;
+  const me = state.session && state.session.user;
+  const who = (id) => (id === me ? "you" : id);
+  let text = `Added by ${who(account.createdBy)}`;
+  if (typeof account.updatedBy === "string" && account.updatedBy !== account.createdBy) {
+    text += `, last changed by ${who(account.updatedBy)}`;
+  }
+  return el("span", { class: "account-by", text });
 }
 
 function accountRow(account) {
@@ -201,13 +313,16 @@ function accountRow(account) {
       { class: "account-text" },
       el("span", { class: "account-name", text: account.name }),
       el("span", { class: "account-number" }, el("span", { class: "visually-hidden", text: "Account number " }), account.accountNumber),
+      addedBy(account),
     ),
-    el(
-      "div",
-      { class: "account-actions" },
-      el("button", { type: "button", class: "edit", "aria-label": `Edit ${account.name}`, text: "Edit", onclick: () => editRow(row, account) }),
-      el("button", { type: "button", class: "danger delete", "aria-label": `Delete ${account.name}`, text: "Delete", onclick: (e) => deleteAccount(account, e.currentTarget) }),
-    ),
+    writable()
+      ? el(
+          "div",
+          { class: "account-actions" },
+          el("button", { type: "button", class: "edit", "aria-label": `Edit ${account.name}`, text: "Edit", onclick: () => editRow(row, account) }),
+          el("button", { type: "button", class: "danger delete", "aria-label": `Delete ${account.name}`, text: "Delete", onclick: (e) => deleteAccount(account, e.currentTarget) }),
+        )
+      : null,
   );
   row.append(view, el("p", { class: "error row-error", role: "alert" }));
   return row;
@@ -358,14 +473,24 @@ async function addAccount(event) {
 }
 
 // -- plans --------------------------------------------------------------------------------------
-// The current plan from Kinde's entitlements; the picker offers every other plan.
-async function loadPlan() {
+// The current plan: a user's from Kinde's entitlements, an organization's from GET /usage (read
+// first: it says which of the two the API bills). The picker offers every other plan.
+async function loadPlan(usageRead) {
+  await usageRead;
+  if (state.org) {
+    if (!state.org.none) renderPlan(state.org.plan);
+    return;
+  }
   let plan = null;
   try {
     plan = await kinde.currentPlan();
   } catch {
     plan = null; // the Account API did not answer: offer every plan, say so
   }
+  renderPlan(plan);
+}
+
+function renderPlan(plan) {
   if (!state.session) return;
   state.session.plan = plan;
   renderShell();
@@ -374,9 +499,14 @@ async function loadPlan() {
   const chosen = select.value;
   select.replaceChildren(...others.map((code) => el("option", { value: code, text: code })));
   if (others.includes(chosen)) select.value = chosen;
-  $("plan-current").textContent = plan
-    ? `You are on the ${plan} plan.`
-    : "Kinde did not say which plan you are on just now; every plan is listed.";
+  const org = state.org;
+  $("plan-current").textContent = org
+    ? plan
+      ? `${org.name} is on the ${plan} plan.`
+      : `Kinde did not say which plan ${org.name} is on just now; every plan is listed.`
+    : plan
+      ? `You are on the ${plan} plan.`
+      : "Kinde did not say which plan you are on just now; every plan is listed.";
   const none = others.length === 0;
   select.disabled = none;
   $("plan-button").disabled = none;
@@ -384,7 +514,7 @@ async function loadPlan() {
 }
 
 async function checkPlan() {
-  if (!state.session) return;
+  if (!state.session || (state.org && state.org.none)) return;
   const plan = $("plan-select").value;
   const box = $("plan-check");
   if (!plan) return;
@@ -426,7 +556,7 @@ async function changePlan(event) {
   button.disabled = true;
   button.textContent = "Opening Kinde…";
   try {
-    if (await kinde.openPlanPortal(portalReturnUrl())) return; // leaving for Kinde
+    if (await kinde.openPlanPortal(portalReturnUrl(), { organization: Boolean(state.org) })) return; // leaving for Kinde
     showSignIn(sentence({ code: "SIGNED_OUT" }));
   } catch (error) {
     result.replaceChildren(
@@ -451,6 +581,13 @@ function signedIn(user, appState) {
   notice(`Signed in as ${user.id}.`);
 }
 
+// Whose plan it is now, as "Back from Kinde." says it.
+function backOn() {
+  const plan = state.session && state.session.plan;
+  if (!plan) return "";
+  return state.org && !state.org.none ? `${state.org.name} is on the ${plan} plan.` : `You are on the ${plan} plan.`;
+}
+
 function backFromPortal() {
   const params = new URLSearchParams(location.search);
   if (params.get(FROM_PORTAL) !== "kinde-portal") return false;
@@ -473,6 +610,7 @@ async function init() {
   });
   $("add-form").addEventListener("submit", addAccount);
   $("plan-form").addEventListener("submit", changePlan);
+  $("org-switch").addEventListener("submit", switchOrganization);
   $("plan-select").addEventListener("change", () => {
     $("plan-result").replaceChildren();
     checkPlan();
@@ -498,7 +636,7 @@ async function init() {
   if (user) {
     state.session = { user: user.id, plan: null };
     await startDashboard();
-    if (returned) notice(`Back from Kinde. ${state.session && state.session.plan ? `You are on the ${state.session.plan} plan.` : ""}`.trim());
+    if (returned) notice(`Back from Kinde. ${backOn()}`.trim());
   } else {
     renderShell();
   }

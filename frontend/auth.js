@@ -1,6 +1,7 @@
 // Sign-in with Kinde's own browser SDK, kept in vendor/ exactly as published: the authorization code
 // flow with PKCE, access tokens it refreshes, sign-out, the plan from Kinde's entitlements, and
-// Kinde's self-serve portal. The same code runs against a real Kinde and make dev's stand-in.
+// Kinde's self-serve portal, and organizations (which one the token is for, the user's others, a
+// switch). The same code runs against a real Kinde and make dev's stand-in.
 import createKindeClient, {
   PortalPage,
   generatePortalUrl,
@@ -36,11 +37,27 @@ export async function connectKinde({ onSignedIn, onError }) {
       const { plans } = await getEntitlements();
       return plans.length ? plans[0].key : null;
     },
-    // Kinde's portal on its plan selection, coming back to returnUrl. What the SDK's portal() does,
-    // but a link that cannot be had is thrown (portal() only logs it), so the page can say so.
-    async openPlanPortal(returnUrl) {
+    // The organization the access token is for (Kinde's org_code claim), or null.
+    currentOrganization: () => client.getOrganization().orgCode || null,
+    // The codes of every organization the user belongs to: the org_codes claim, which Kinde adds
+    // when it is switched on in the application's token settings (the SDK reads it from the ID
+    // token; it may be added to the access token instead).
+    organizations() {
+      for (const token of ["id_token", "access_token"]) {
+        const claim = client.getClaim("org_codes", token);
+        if (claim && Array.isArray(claim.value)) return claim.value.filter((code) => typeof code === "string");
+      }
+      return [];
+    },
+    // Sign in again, to another of the user's organizations: Kinde signs a user in to one at a time.
+    switchOrganization: (orgCode) => client.login({ orgCode }),
+    // Kinde's portal on its plan selection (the organization's, for an organization's member),
+    // coming back to returnUrl. What the SDK's portal() does, but a link that cannot be had is
+    // thrown (portal() only logs it), so the page can say so.
+    async openPlanPortal(returnUrl, { organization = false } = {}) {
       if (!(await client.getAccessToken())) return false;
-      const { url } = await generatePortalUrl({ domain: kindeDomain, returnUrl, subNav: PortalPage.planSelection });
+      const subNav = organization ? PortalPage.organizationPlanSelection : PortalPage.planSelection;
+      const { url } = await generatePortalUrl({ domain: kindeDomain, returnUrl, subNav });
       location.assign(url.toString());
       return true;
     },

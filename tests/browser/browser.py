@@ -185,13 +185,22 @@ class Page:
     def usage(self) -> str:
         return self.text("usage-text")
 
-    def sign_in(self, user: str, plan: str, shoot: Shoot | None = None) -> None:
-        """ "Sign in with Kinde", then the stand-in's sign-in page (checked with axe-core), and back."""
+    def sign_in(self, user: str, plan: str, shoot: Shoot | None = None, *, org: str | None = None) -> None:
+        """ "Sign in with Kinde", then the stand-in's sign-in page (checked with axe-core), and back.
+        ``org``: the organization to sign in to (typed on that page); ``plan`` "" keeps the plan."""
         self.by_id("sign-in").click()
+        self.on_kinde_sign_in(user, plan, shoot, org=org)
+
+    def on_kinde_sign_in(
+        self, user: str, plan: str, shoot: Shoot | None = None, *, org: str | None = None
+    ) -> None:
+        """The stand-in's sign-in page, filled in and sent, and back on the dashboard."""
         self.wait(lambda d: d.find_elements(By.ID, "user"), "Kinde's sign-in page never showed")
         assert self.driver.title.startswith("Sign in to Plan Guard")
         self.assert_accessible("Kinde's sign-in page")
         self.type("user", user)
+        if org is not None:
+            self.type("org", org)
         Select(self.by_id("plan")).select_by_value(plan)
         if shoot:
             shoot("kinde-sign-in")

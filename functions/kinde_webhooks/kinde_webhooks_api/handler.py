@@ -12,67 +12,26 @@ failure half-way is retried by Kinde.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from planguard.accounts_store import get_repository
 from planguard.api import build_resolver, raw_body
 from planguard.auth import get_verifier
-from planguard.deleted_marker import mark_deleted, marker_until
 from planguard.errors import BadRequest
-from planguard.ids import is_kinde_id
-from planguard.keys import user_pk
 from planguard.request_parsing import header
-from planguard.settings import BillingCustomer, get_settings
 
 from kinde_webhooks_api.deliveries import WINDOW_SECONDS, get_deliveries
 from kinde_webhooks_api.events import WebhookEvent
+from kinde_webhooks_api.removals import HANDLERS
 from kinde_webhooks_api.webhook_token import verify_webhook
 
 logger = Logger()
 app = build_resolver()
 
 LOGGED_HEADER_LENGTH = 256
-
-
-def _remove(event: WebhookEvent, kind: BillingCustomer, customer_id: str) -> int:
-    """Every tracked account, guard, counter and hold of the customer goes. First a marker refuses
-    the customer's tokens, still valid for a while, so no add lands behind the removal (and none
-    after)."""
-    repository = get_repository(kind)
-    until = marker_until(event.occurred_at, get_settings().token_lifetime_seconds)
-    partition = user_pk(customer_id, kind)
-    mark_deleted(repository.usage.client, repository.usage.table_name, partition, event.occurred_at, until)
-    return repository.delete_user(customer_id)
-
-
-def user_deleted(event: WebhookEvent) -> dict[str, Any]:
-    """The user's items go (in either mode: a user's items stay unused, not gone, in a deployment
-    switched to organizations)."""
-    user = event.data.get("user")
-    user_id = user.get("id") if isinstance(user, dict) else None
-    if not is_kinde_id(user_id):
-        raise BadRequest("user.deleted must carry data.user.id, a Kinde user id.")
-    return {"user_id": user_id, "accounts_removed": _remove(event, "user", user_id)}
-
-
-def organization_deleted(event: WebhookEvent) -> dict[str, Any]:
-    """The organization's items go, as a user's on ``user.deleted`` (in either mode)."""
-    organization = event.data.get("organization")
-    code = organization.get("code") if isinstance(organization, dict) else None
-    if not is_kinde_id(code):  # organization codes follow the same rule
-        raise BadRequest("organization.deleted must carry data.organization.code, a Kinde organization code.")
-    return {"org_code": code, "accounts_removed": _remove(event, "organization", code)}
-
-
-HANDLERS: dict[str, Callable[[WebhookEvent], dict[str, Any]]] = {
-    "user.deleted": user_deleted,
-    "organization.deleted": organization_deleted,
-}
 
 
 def received() -> Response[Any]:

@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -267,3 +267,14 @@ def transaction_cancelled(request_body: bytes | str) -> tuple[int, dict[str, Any
         "Message": "Transaction cancelled, please refer cancellation reasons",
         "CancellationReasons": reasons,
     }
+
+
+@dataclass
+class Clock:
+    """A real clock, moved forward by ``ahead`` seconds."""
+
+    real: Callable[[], float]
+    ahead: float = 0.0
+
+    def __call__(self) -> float:
+        return self.real() + self.ahead

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,24 +25,13 @@ from planguard.usage_counter import get_usage_counter
 
 from local.kinde import KindeStandIn
 from local.lambda_runtime import LocalContext, plan_selection_event
-from tests.support import USER, api_over_http, clear_caches
+from tests.support import USER, Clock, api_over_http, clear_caches
 
 BASIC_LIMITS = {
     "free": {"tracked_accounts": 3},
     "basic": {"tracked_accounts": 4},
     "pro": {"tracked_accounts": 5},
 }
-
-
-@dataclass
-class Clock:
-    """A real clock, moved forward by ``ahead`` seconds."""
-
-    real: Callable[[], float]
-    ahead: float = 0.0
-
-    def __call__(self) -> float:
-        return self.real() + self.ahead
 
 
 @dataclass

@@ -11,8 +11,6 @@ cache lasts, and after it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -26,16 +24,7 @@ from planguard.usage_counter import get_usage_counter
 
 from local.kinde import Fault, KindeStandIn
 from local.lambda_runtime import plan_selection_event
-from tests.support import USER, seed
-
-
-@dataclass
-class Clock:
-    real: Callable[[], float]
-    ahead: float = 0.0
-
-    def __call__(self) -> float:
-        return self.real() + self.ahead
+from tests.support import USER, Clock, seed
 
 
 class Container:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,20 +31,11 @@ from planguard.usage_counter import get_usage_counter
 from local.kinde import KindeStandIn
 from local.kinde.organizations import DEFAULT_ORGANIZATION
 from local.lambda_runtime import LocalContext, plan_selection_event
-from tests.support import api_over_http, organization_mode
+from tests.support import Clock, api_over_http, organization_mode
 
 ORG, OTHER_ORG = "org_acme", "org_beta"
 ANN, BOB, CARA = "kp_ann", "kp_bob", "kp_cara"
 WRITE = "write:tracked_accounts"
-
-
-@dataclass
-class Clock:
-    real: Callable[[], float]
-    ahead: float = 0.0
-
-    def __call__(self) -> float:
-        return self.real() + self.ahead
 
 
 @dataclass
